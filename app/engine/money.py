@@ -1,0 +1,44 @@
+"""Money and ratios: exact decimals, one rounding function.
+
+Money is yuan.fen: a ``Decimal`` with exactly two places.  The only rounding in the
+settlement is :func:`round_money` (ROUND_HALF_UP to 0.01), called exactly where the
+rules say.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+ONE = Decimal("1")
+#: NUMERIC(16,2): 14 integer digits.
+MONEY_MAX = Decimal("99999999999999.99")
+
+
+def round_money(value: Decimal) -> Decimal:
+    """Round to the fen, half up.  The one rounding function of the service."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def is_money(value: Decimal) -> bool:
+    """True when ``value`` is finite and has at most two decimal places (``12.500`` is fine)."""
+    if not value.is_finite():
+        return False
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return exponent >= -2 or value == value.quantize(CENT)
+
+
+def as_money(value: Decimal) -> Decimal:
+    """Normalise a value already known to be money to exactly two places (no rounding)."""
+    return value.quantize(CENT)
+
+
+def format_ratio(value: Decimal) -> str:
+    """A ratio as a decimal string with at least two places: ``0.75``, ``0.925``, ``1.00``."""
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if exponent > -2:
+        value = value.quantize(CENT)
+    return str(value)

@@ -1,0 +1,231 @@
+"""Frozen inputs and outputs of the settlement engine.
+
+Field names follow ``shared/spec/api.md`` so a result serialises straight into the response.
+``klass`` stands for the catalog's ``class`` (a Python keyword).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+Setting = Literal["inpatient", "outpatient"]
+Category = Literal["drug", "service", "material", "facility"]
+CatalogClass = Literal["A", "B", "C"]
+Coordination = Literal["repeat_capped", "gap_fill", "exclusive"]
+SchemeKind = Literal["uebmi", "urrbmi", "nrcms"]
+Offsite = Literal["local", "in_province", "out_of_province"]
+LineReason = Literal["not_in_catalog", "class_c", "restricted_setting", "restricted_level"]
+
+SETTINGS: tuple[Setting, ...] = ("inpatient", "outpatient")
+COORDINATION_MODES: tuple[Coordination, ...] = ("repeat_capped", "gap_fill", "exclusive")
+
+
+# --- reference data -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Scheme:
+    code: str
+    name: str
+    kind: SchemeKind
+    pooling_region: str
+    coordination: Coordination = "repeat_capped"
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    code: str
+    name: str
+    category: Category
+    klass: CatalogClass
+    self_pay_ratio: Decimal | None = None
+    price_cap: Decimal | None = None
+    settings: tuple[Setting, ...] | None = None
+    min_hospital_level: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogVersion:
+    version: str
+    effective_from: date
+    effective_to: date | None
+    entries: Mapping[str, CatalogEntry]
+
+    def in_effect_on(self, day: date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+
+@dataclass(frozen=True, slots=True)
+class Deductible:
+    basis: Literal["per_admission", "per_year"]
+    by_level: Mapping[int, Decimal] = field(default_factory=dict)
+    offsite_by_level: Mapping[int, Decimal] | None = None
+    amount: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    up_to: Decimal | None
+    ratio_by_level: Mapping[int, Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class SettingPolicy:
+    deductible: Deductible
+    bands: tuple[Band, ...]
+    delta_registered: Decimal = Decimal("0")
+    delta_unregistered: Decimal = Decimal("0")
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    year: int
+    annual_cap: Decimal
+    settings: Mapping[str, SettingPolicy]
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    start: date
+    end: date | None
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    destination_region: str
+    start: date
+    end: date | None
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    member_no: str
+    id_number: str
+    name: str
+    coverage: tuple[Period, ...]
+    registrations: tuple[Registration, ...] = ()
+
+
+# --- the bill -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hospital:
+    code: str
+    name: str
+    level: int
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class BillLine:
+    line_no: int
+    code: str
+    name: str
+    category: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    service_date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bill:
+    hospital: Hospital
+    bill_no: str
+    patient_id_number: str
+    patient_name: str
+    setting: str
+    admission_date: date
+    discharge_date: date
+    diagnoses: tuple[str, ...]
+    items: tuple[BillLine, ...]
+
+    @property
+    def medical_total(self) -> Decimal:
+        return sum((line.amount for line in self.items), Decimal("0.00"))
+
+
+# --- what the ledger knows ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class YearToDate:
+    """The person's active totals under this scheme in the policy year, before this bill."""
+
+    fund_paid: Decimal = Decimal("0.00")
+    #: Paid toward this setting's ``per_year`` deductible.
+    deductible_paid: Decimal = Decimal("0.00")
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementInput:
+    bill: Bill
+    scheme: Scheme
+    member: Member
+    catalogs: tuple[CatalogVersion, ...]
+    policy: Policy
+    year_to_date: YearToDate = YearToDate()
+    #: Active payments on the bill by other schemes plus external payments (including the
+    #: ones declared with this settlement).
+    prior_payments: Decimal = Decimal("0.00")
+
+
+# --- the result -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LineResult:
+    line_no: int
+    code: str
+    klass: CatalogClass | None
+    amount: Decimal
+    excluded: Decimal
+    over_limit: Decimal
+    b_self_pay: Decimal
+    in_scope: Decimal
+    reason: LineReason | None
+
+
+@dataclass(frozen=True, slots=True)
+class BandResult:
+    lower: Decimal
+    upper: Decimal | None
+    ratio: Decimal
+    base: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementResult:
+    scheme_code: str
+    policy_year: int
+    offsite: Offsite
+    registered: bool
+    medical_total: Decimal
+    excluded: Decimal
+    over_limit: Decimal
+    b_self_pay: Decimal
+    in_scope: Decimal
+    deductible: Decimal
+    #: The part of ``deductible`` that counts toward a ``per_year`` deductible (else 0).
+    yearly_deductible: Decimal
+    bands: tuple[BandResult, ...]
+    computed_benefit: Decimal
+    benefit_after_cap: Decimal
+    prior_payments: Decimal
+    coordination_mode: Coordination
+    fund_payment: Decimal
+    coordination_reduction: Decimal
+    patient_responsibility: Decimal
+    lines: tuple[LineResult, ...]

@@ -1,0 +1,135 @@
+"""Checks at the engine boundary.
+
+Each failure is a :class:`~app.errors.FieldError` with a message a billing clerk
+understands; all failures of a bill are collected and raised together as
+:class:`~app.errors.ValidationFailed`.  ``loc`` is relative to the bill
+(``("items", 3, "amount")``); the API prefixes ``body``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError as StdnumError
+
+from app.engine.money import MONEY_MAX, is_money, round_money
+from app.engine.types import Bill, BillLine
+from app.errors import FieldError, ValidationFailed
+from app.privacy import mask_id
+
+REGION_PATTERN = re.compile(r"^[1-9][0-9]{5}$")
+#: Quantities may be fractional (a third of a vial) but no finer than this.
+QUANTITY_PLACES = 4
+QUANTITY_MAX = Decimal("9999999999")
+AMOUNT_TOLERANCE = Decimal("0.01")
+
+Loc = tuple[str | int, ...]
+
+
+def region_errors(region: str, loc: Loc) -> list[FieldError]:
+    if REGION_PATTERN.fullmatch(region):
+        return []
+    return [FieldError(loc, f"region code {region!r} must be 6 digits (GB/T 2260), e.g. 511623")]
+
+
+def id_number_errors(id_number: str, loc: Loc) -> list[FieldError]:
+    """18 characters, 17 digits and an ISO 7064 MOD 11-2 check character, a real birth date."""
+    shown = mask_id(id_number)
+    if len(id_number) != 18 or not id_number[:17].isdigit():
+        return [FieldError(loc, f"resident ID {shown} must be 17 digits and a check character")]
+    if id_number[17] != ric.calc_check_digit(id_number):
+        return [FieldError(loc, f"resident ID {shown} has a wrong check character (ISO 7064 MOD 11-2)")]
+    try:
+        ric.get_birth_date(id_number)
+    except StdnumError:
+        return [FieldError(loc, f"resident ID {shown} does not contain a valid birth date")]
+    return []
+
+
+def money_errors(value: Decimal, loc: Loc, what: str = "amount") -> list[FieldError]:
+    if not value.is_finite():
+        return [FieldError(loc, f"{what} must be a number")]
+    if value < 0:
+        return [FieldError(loc, f"{what} must not be negative (got {value})")]
+    if not is_money(value):
+        return [FieldError(loc, f"{what} must have at most two decimals, yuan.fen (got {value})")]
+    if value > MONEY_MAX:
+        return [FieldError(loc, f"{what} is larger than {MONEY_MAX}")]
+    return []
+
+
+def ratio_errors(value: Decimal, loc: Loc, *, low: Decimal, high: Decimal, what: str) -> list[FieldError]:
+    if not value.is_finite() or not (low <= value <= high):
+        return [FieldError(loc, f"{what} must be between {low} and {high} (got {value})")]
+    return []
+
+
+def _line_errors(line: BillLine, loc: Loc) -> Iterable[FieldError]:
+    if line.line_no < 1:
+        yield FieldError((*loc, "line_no"), "line number must be 1 or more")
+    q = line.quantity
+    if not q.is_finite() or q < 0:
+        yield FieldError((*loc, "quantity"), f"quantity must not be negative (got {q})")
+        return
+    exponent = q.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if (exponent < -QUANTITY_PLACES and q != q.quantize(Decimal(1).scaleb(-QUANTITY_PLACES))) or q > QUANTITY_MAX:
+        yield FieldError(
+            (*loc, "quantity"), f"quantity may have at most {QUANTITY_PLACES} decimals and be at most {QUANTITY_MAX}"
+        )
+        return
+    price_errors = money_errors(line.unit_price, (*loc, "unit_price"), "unit price")
+    amount_errors = money_errors(line.amount, (*loc, "amount"))
+    yield from price_errors
+    yield from amount_errors
+    if price_errors or amount_errors:
+        return
+    expected = q * line.unit_price
+    if abs(expected - line.amount) > AMOUNT_TOLERANCE:
+        yield FieldError(
+            (*loc, "amount"),
+            f"amount {line.amount} is not quantity x unit price ({q} x {line.unit_price} = {round_money(expected)})",
+        )
+
+
+def bill_errors(bill: Bill) -> list[FieldError]:
+    """Every domain check of a bill; an empty list when it is valid."""
+    errors: list[FieldError] = []
+    errors += region_errors(bill.hospital.region, ("hospital", "region"))
+    if not 1 <= bill.hospital.level <= 3:
+        errors.append(FieldError(("hospital", "level"), "hospital level must be 1, 2 or 3"))
+    errors += id_number_errors(bill.patient_id_number, ("patient", "id_number"))
+    if bill.discharge_date < bill.admission_date:
+        errors.append(
+            FieldError(
+                ("discharge_date",),
+                f"discharge date {bill.discharge_date} is before admission date {bill.admission_date}",
+            )
+        )
+    if not bill.items:
+        errors.append(FieldError(("items",), "a bill needs at least one line"))
+    seen: dict[int, int] = {}
+    for index, line in enumerate(bill.items):
+        loc: Loc = ("items", index)
+        if line.line_no in seen:
+            errors.append(
+                FieldError(
+                    (*loc, "line_no"), f"line number {line.line_no} is used twice (also item {seen[line.line_no]})"
+                )
+            )
+        else:
+            seen[line.line_no] = index
+        errors.extend(_line_errors(line, loc))
+    if not errors and bill.medical_total > Decimal("99999999999999.99"):
+        errors.append(FieldError(("items",), "the bill's total is larger than 99999999999999.99"))
+    return errors
+
+
+def validate_bill(bill: Bill) -> None:
+    """Raise :class:`ValidationFailed` listing every problem of the bill."""
+    errors = bill_errors(bill)
+    if errors:
+        raise ValidationFailed(errors)

@@ -1,0 +1,139 @@
+"""Domain errors.
+
+Every refusal the service can give is one of these classes.  Each carries its RFC 9457
+problem ``type`` suffix, a human title and the HTTP status; ``app.api.problems`` turns
+them into ``application/problem+json`` responses in one place.  Nothing here imports
+FastAPI, so the pure engine can raise them too.
+
+Messages never contain a raw resident ID number (use ``app.privacy.mask_id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+PROBLEM_BASE = "https://settle.example/problems/"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One failed check: where (``loc``, as in FastAPI) and what (``msg``)."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"loc": list(self.loc), "msg": self.msg}
+
+
+class DomainError(Exception):
+    """Base of every expected refusal."""
+
+    problem: ClassVar[str] = "about:blank"
+    title: ClassVar[str] = "Error"
+    status: ClassVar[int] = 400
+
+    def __init__(self, detail: str, *, errors: Sequence[FieldError] = ()) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = tuple(errors)
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_BASE + self.problem
+
+
+class ValidationFailed(DomainError):
+    problem = "validation"
+    title = "The request is not valid"
+    status = 422
+
+    def __init__(self, errors: Sequence[FieldError], detail: str | None = None) -> None:
+        errors = tuple(errors)
+        if detail is None:
+            detail = "; ".join(f"{'.'.join(str(p) for p in e.loc)}: {e.msg}" for e in errors[:5])
+            if len(errors) > 5:
+                detail += f"; and {len(errors) - 5} more"
+        super().__init__(detail, errors=errors)
+
+
+class NotEnrolled(DomainError):
+    problem = "not-enrolled"
+    title = "The patient is not enrolled in this scheme"
+    status = 422
+
+
+class NoPolicy(DomainError):
+    problem = "no-policy"
+    title = "The scheme has no policy for this year"
+    status = 422
+
+
+class NotCovered(DomainError):
+    problem = "not-covered"
+    title = "The scheme's policy does not cover this care setting"
+    status = 422
+
+
+class NoCatalog(DomainError):
+    problem = "no-catalog"
+    title = "No catalog version of the scheme is in effect on a service date"
+    status = 422
+
+
+class Conflict(DomainError):
+    problem = "conflict"
+    title = "The request conflicts with the current state"
+    status = 409
+
+
+class InProgress(Conflict):
+    """A request with the same idempotency key is still being processed."""
+
+    title = "A request with this Idempotency-Key is in progress"
+
+
+class IdempotencyMismatch(DomainError):
+    problem = "idempotency-mismatch"
+    title = "The Idempotency-Key was used with a different request"
+    status = 422
+
+
+class NotFound(DomainError):
+    problem = "not-found"
+    title = "Not found"
+    status = 404
+
+
+class Unauthorized(DomainError):
+    problem = "unauthorized"
+    title = "Authentication required"
+    status = 401
+
+
+class Forbidden(DomainError):
+    problem = "forbidden"
+    title = "This role may not call this operation"
+    status = 403
+
+
+class PayloadTooLarge(DomainError):
+    problem = "payload-too-large"
+    title = "The request body is too large"
+    status = 413
+
+
+class MalformedRequest(DomainError):
+    problem = "malformed"
+    title = "The request body is not valid JSON"
+    status = 400
+
+
+class Busy(DomainError):
+    """The database stayed contended past the retry bound; safe to retry later."""
+
+    problem = "busy"
+    title = "The service is busy; retry the request"
+    status = 503

@@ -1,0 +1,258 @@
+"""Reference data bodies: schemes, catalog versions, policies, members.
+
+Their shapes are those of ``shared/examples``.  Each converts to the engine's frozen types.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from app.engine import types as t
+from app.schemas.common import (
+    Code,
+    DateRange,
+    DeltaIn,
+    In,
+    Level,
+    MoneyIn,
+    MoneyOut,
+    Name,
+    Out,
+    RatioIn,
+    RatioOut,
+    RegionCode,
+)
+
+LevelKey = Literal["1", "2", "3"]
+LEVELS: tuple[LevelKey, ...] = ("1", "2", "3")
+
+
+# --- schemes ----------------------------------------------------------------------------
+
+
+class SchemeCreate(In):
+    code: Code | None = Field(None, description="May be left out; when present must equal the path's.")
+    name: Name
+    kind: t.SchemeKind
+    pooling_region: RegionCode
+    coordination: t.Coordination = "repeat_capped"
+
+    def to_engine(self, code: str) -> t.Scheme:
+        return t.Scheme(code, self.name, self.kind, self.pooling_region, self.coordination)
+
+
+class SchemePublic(Out):
+    code: str
+    name: str
+    kind: t.SchemeKind
+    pooling_region: str
+    coordination: t.Coordination
+
+
+# --- catalogs ---------------------------------------------------------------------------
+
+
+class CatalogEntryIn(In):
+    code: Code
+    name: Name
+    category: t.Category
+    class_: t.CatalogClass = Field(alias="class")
+    self_pay_ratio: Annotated[RatioIn, Field(description="Class B only, 0 <= r < 1.")] | None = None
+    price_cap: MoneyIn | None = None
+    settings: list[t.Setting] | None = Field(None, min_length=1, max_length=2)
+    min_hospital_level: Level | None = None
+
+    @model_validator(mode="after")
+    def _class_b_ratio(self) -> CatalogEntryIn:
+        if self.class_ == "B":
+            if self.self_pay_ratio is None:
+                raise ValueError("a class B entry needs a self_pay_ratio")
+            if self.self_pay_ratio >= 1:
+                raise ValueError("self_pay_ratio must be below 1")
+        elif self.self_pay_ratio is not None:
+            raise ValueError("only class B entries have a self_pay_ratio")
+        return self
+
+    def to_engine(self) -> t.CatalogEntry:
+        return t.CatalogEntry(
+            code=self.code,
+            name=self.name,
+            category=self.category,
+            klass=self.class_,
+            self_pay_ratio=self.self_pay_ratio,
+            price_cap=self.price_cap,
+            settings=tuple(self.settings) if self.settings is not None else None,
+            min_hospital_level=self.min_hospital_level,
+        )
+
+
+#: Most entries one catalog version may have (a provincial drug catalog has ~3,000).
+MAX_CATALOG_ENTRIES = 50_000
+
+
+class CatalogCreate(In):
+    version: Code | None = Field(None, description="May be left out; when present must equal the path's.")
+    effective_from: date
+    effective_to: date | None = None
+    entries: list[CatalogEntryIn] = Field(max_length=MAX_CATALOG_ENTRIES)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CatalogCreate:
+        if self.effective_to is not None and self.effective_to < self.effective_from:
+            raise ValueError("effective_to is before effective_from")
+        seen: set[str] = set()
+        for entry in self.entries:
+            if entry.code in seen:
+                raise ValueError(f"entry code {entry.code!r} appears twice")
+            seen.add(entry.code)
+        return self
+
+    def to_engine(self, version: str) -> t.CatalogVersion:
+        return t.CatalogVersion(
+            version, self.effective_from, self.effective_to, {e.code: e.to_engine() for e in self.entries}
+        )
+
+
+class CatalogEntryPublic(Out):
+    code: str
+    name: str
+    category: t.Category
+    class_: t.CatalogClass = Field(alias="class")
+    self_pay_ratio: RatioOut | None = None
+    price_cap: MoneyOut | None = None
+    settings: list[t.Setting] | None = None
+    min_hospital_level: int | None = None
+
+
+class CatalogPublic(Out):
+    scheme_code: str
+    version: str
+    effective_from: date
+    effective_to: date | None
+    entries: list[CatalogEntryPublic]
+
+
+# --- policies ---------------------------------------------------------------------------
+
+
+class DeductibleIn(In):
+    basis: Literal["per_admission", "per_year"]
+    by_level: dict[LevelKey, MoneyIn] | None = None
+    offsite_by_level: dict[LevelKey, MoneyIn] | None = None
+    amount: MoneyIn | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> DeductibleIn:
+        if self.basis == "per_admission":
+            if self.by_level is None or set(self.by_level) != set(LEVELS):
+                raise ValueError("a per_admission deductible needs by_level for levels 1, 2 and 3")
+            if self.offsite_by_level is not None and set(self.offsite_by_level) != set(LEVELS):
+                raise ValueError("offsite_by_level needs levels 1, 2 and 3")
+            if self.amount is not None:
+                raise ValueError("a per_admission deductible has by_level, not amount")
+        else:
+            if self.amount is None:
+                raise ValueError("a per_year deductible needs an amount")
+            if self.by_level is not None or self.offsite_by_level is not None:
+                raise ValueError("a per_year deductible has one amount, not by_level")
+        return self
+
+    def to_engine(self) -> t.Deductible:
+        def levels(d: dict[LevelKey, Decimal] | None) -> dict[int, Decimal] | None:
+            return None if d is None else {int(k): v for k, v in d.items()}
+
+        return t.Deductible(
+            basis=self.basis,
+            by_level=levels(self.by_level) or {},
+            offsite_by_level=levels(self.offsite_by_level),
+            amount=self.amount,
+        )
+
+
+class BandIn(In):
+    up_to: MoneyIn | None
+    ratio_by_level: dict[LevelKey, RatioIn]
+
+    @model_validator(mode="after")
+    def _levels(self) -> BandIn:
+        if set(self.ratio_by_level) != set(LEVELS):
+            raise ValueError("ratio_by_level needs levels 1, 2 and 3")
+        return self
+
+
+class OffsiteDeltaIn(In):
+    registered: DeltaIn = Decimal("0")
+    unregistered: DeltaIn = Decimal("0")
+
+
+class SettingPolicyIn(In):
+    deductible: DeductibleIn
+    bands: list[BandIn] = Field(min_length=1, max_length=20)
+    offsite_ratio_delta: OffsiteDeltaIn = OffsiteDeltaIn()
+
+    @model_validator(mode="after")
+    def _bands(self) -> SettingPolicyIn:
+        *bounded, last = self.bands
+        if last.up_to is not None:
+            raise ValueError("the last band must be open (up_to: null)")
+        lower = Decimal(0)
+        for band in bounded:
+            if band.up_to is None:
+                raise ValueError("only the last band may be open (up_to: null)")
+            if band.up_to <= lower:
+                raise ValueError("band limits (up_to) must be positive and ascending")
+            lower = band.up_to
+        return self
+
+    def to_engine(self) -> t.SettingPolicy:
+        return t.SettingPolicy(
+            deductible=self.deductible.to_engine(),
+            bands=tuple(t.Band(b.up_to, {int(k): v for k, v in b.ratio_by_level.items()}) for b in self.bands),
+            delta_registered=self.offsite_ratio_delta.registered,
+            delta_unregistered=self.offsite_ratio_delta.unregistered,
+        )
+
+
+class PolicyCreate(In):
+    year: int | None = Field(None, ge=2000, le=2100, description="May be left out; when present must equal the path's.")
+    annual_cap: MoneyIn
+    inpatient: SettingPolicyIn | None = None
+    outpatient: SettingPolicyIn | None = None
+
+    def to_engine(self, year: int) -> t.Policy:
+        settings = {
+            name: section.to_engine()
+            for name, section in (("inpatient", self.inpatient), ("outpatient", self.outpatient))
+            if section is not None
+        }
+        return t.Policy(year, self.annual_cap, settings)
+
+
+# --- members ----------------------------------------------------------------------------
+
+
+class RegistrationIn(DateRange):
+    destination_region: RegionCode
+
+
+class MemberCreate(In):
+    member_no: Code | None = Field(None, description="May be left out; when present must equal the path's.")
+    id_number: str = Field(min_length=18, max_length=18, description="18-character resident ID number.")
+    name: Name
+    coverage: list[DateRange] = Field(max_length=100)
+    offsite_registrations: list[RegistrationIn] = Field(default_factory=list, max_length=100)
+
+    def to_engine(self, member_no: str) -> t.Member:
+        return t.Member(
+            member_no=member_no,
+            id_number=self.id_number,
+            name=self.name,
+            coverage=tuple(t.Period(c.from_, c.to) for c in self.coverage),
+            registrations=tuple(
+                t.Registration(r.destination_region, r.from_, r.to) for r in self.offsite_registrations
+            ),
+        )

@@ -1,0 +1,143 @@
+"""Settlement requests and responses.
+
+Responses are built as plain dicts by :func:`engine_fields` (fast, no re-validation); the
+pydantic ``SettlementPublic`` documents the same shape in OpenAPI, and a test checks that
+the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field
+
+from app.engine import types as t
+from app.engine.money import format_ratio
+from app.schemas.bills import BillCreate
+from app.schemas.common import Code, In, MoneyIn, MoneyOut, Out, RatioOut
+
+SettlementStatus = Literal["settled", "preview", "reversed"]
+
+
+class ExternalPaymentIn(In):
+    payer: str = Field(min_length=1, max_length=200, description="Who paid, e.g. a commercial insurer.")
+    voucher_no: Code
+    amount: MoneyIn
+
+
+class SettlementCreate(In):
+    scheme_code: Code
+    dry_run: bool = False
+    external_payments: list[ExternalPaymentIn] = Field(default_factory=list, max_length=50)
+
+
+class BandPublic(Out):
+    lower: MoneyOut
+    upper: MoneyOut | None
+    ratio: RatioOut
+    base: MoneyOut
+    amount: MoneyOut
+
+
+class LinePublic(Out):
+    line_no: int
+    code: str
+    class_: t.CatalogClass | None = Field(alias="class")
+    excluded: MoneyOut
+    over_limit: MoneyOut
+    b_self_pay: MoneyOut
+    in_scope: MoneyOut
+    reason: t.LineReason | None
+
+
+class ExternalPaymentPublic(Out):
+    payer: str
+    voucher_no: str
+    amount: MoneyOut
+
+
+class SettlementPublic(Out):
+    settlement_id: str | None = Field(description="null for a dry run (status preview)")
+    bill_id: str
+    scheme_code: str
+    sequence: int = Field(description="Order of the settlement on its bill, from 1; a preview shows the next.")
+    status: SettlementStatus
+    policy_year: int
+    offsite: t.Offsite
+    registered: bool
+    medical_total: MoneyOut
+    excluded: MoneyOut
+    over_limit: MoneyOut
+    b_self_pay: MoneyOut
+    in_scope: MoneyOut
+    deductible: MoneyOut
+    bands: list[BandPublic]
+    computed_benefit: MoneyOut
+    benefit_after_cap: MoneyOut
+    prior_payments: MoneyOut
+    coordination_mode: t.Coordination
+    fund_payment: MoneyOut
+    coordination_reduction: MoneyOut
+    patient_responsibility: MoneyOut
+    external_payments: list[ExternalPaymentPublic]
+    lines: list[LinePublic]
+    created_at: datetime | None
+    reversed_at: datetime | None
+
+
+def money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def engine_fields(r: t.SettlementResult) -> dict[str, Any]:
+    """The engine's part of a settlement response, under the field names of ``api.md``."""
+    return {
+        "scheme_code": r.scheme_code,
+        "policy_year": r.policy_year,
+        "offsite": r.offsite,
+        "registered": r.registered,
+        "medical_total": money(r.medical_total),
+        "excluded": money(r.excluded),
+        "over_limit": money(r.over_limit),
+        "b_self_pay": money(r.b_self_pay),
+        "in_scope": money(r.in_scope),
+        "deductible": money(r.deductible),
+        "bands": [
+            {
+                "lower": money(b.lower),
+                "upper": None if b.upper is None else money(b.upper),
+                "ratio": format_ratio(b.ratio),
+                "base": money(b.base),
+                "amount": money(b.amount),
+            }
+            for b in r.bands
+        ],
+        "computed_benefit": money(r.computed_benefit),
+        "benefit_after_cap": money(r.benefit_after_cap),
+        "prior_payments": money(r.prior_payments),
+        "coordination_mode": r.coordination_mode,
+        "fund_payment": money(r.fund_payment),
+        "coordination_reduction": money(r.coordination_reduction),
+        "patient_responsibility": money(r.patient_responsibility),
+        "lines": [
+            {
+                "line_no": line.line_no,
+                "code": line.code,
+                "class": line.klass,
+                "excluded": money(line.excluded),
+                "over_limit": money(line.over_limit),
+                "b_self_pay": money(line.b_self_pay),
+                "in_scope": money(line.in_scope),
+                "reason": line.reason,
+            }
+            for line in r.lines
+        ],
+    }
+
+
+class ClaimCreate(In):
+    bill: BillCreate
+    schemes: list[Code] = Field(min_length=1, max_length=10, description="Settled in this order.")
+    dry_run: bool = False
