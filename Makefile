@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export SETTLE_ADMIN_TOKEN ?= dev-admin-token-change-me
 
-.PHONY: run test lint typecheck pytest clean
+.PHONY: run test lint typecheck pytest openapi bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(BIN)/python -m app example
+	$(BIN)/python -m app migrate
+	$(BIN)/python -m app load-sample
+	$(BIN)/python -m app serve --host $(HOST) --port $(PORT) --banner
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check app tests bench
@@ -34,6 +36,12 @@ pytest: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+openapi: $(VENV)/.installed
+	$(BIN)/python -m app openapi > openapi/openapi.json
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis settle.db

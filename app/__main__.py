@@ -1,10 +1,65 @@
-"""Command line: ``python -m app example`` prints the split of the sample bill."""
+"""Command line: ``python -m app {migrate,load-sample,serve,openapi,example}``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
+
+from app.settings import get_settings
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.db.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    print("migrations applied", file=sys.stderr)
+    return 0
+
+
+def cmd_load_sample(args: argparse.Namespace) -> int:
+    from app.sample_loader import load_sample
+
+    counts = load_sample()
+    print("sample data loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()), file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    workers = args.workers or settings.workers
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    base = f"http://{host}:{port}"
+    bill = "app/sample/bill-1.json"
+    if args.banner:
+        # Only for `make run` on a developer's machine: it shows the admin token.
+        print(
+            f"""
+Serving on {base}  (database: {settings.database_url.split("@")[-1]}, workers: {workers})
+  API docs:     {base}/docs
+  Admin token:  {token or "(none: set SETTLE_ADMIN_TOKEN)"}
+  Submit and settle the sample bill (NRCMS first, then UEBMI):
+    curl -s -X POST {base}/v1/claims -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
+      -d "{{\\"bill\\": $(cat {bill}), \\"schemes\\": [\\"NRCMS-511623\\", \\"UEBMI-321100\\"]}}"
+""",
+            file=sys.stderr,
+            flush=True,
+        )
+    uvicorn.run(
+        "app.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
 
 
 def cmd_example(args: argparse.Namespace) -> int:
@@ -39,13 +94,35 @@ def cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"example": cmd_example}
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from app.main import app
+
+    json.dump(app.openapi(), sys.stdout, indent=2, ensure_ascii=False, sort_keys=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "migrate": cmd_migrate,
+    "load-sample": cmd_load_sample,
+    "serve": cmd_serve,
+    "openapi": cmd_openapi,
+    "example": cmd_example,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("example", help="print the split of the sample bill (pure engine)")
+    sub.add_parser("migrate", help="apply the database migrations")
+    sub.add_parser("load-sample", help="load the sample schemes, catalogs, policies and members")
+    serve = sub.add_parser("serve", help="serve the API with uvicorn")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.add_argument("--banner", action="store_true", help="print how to call the service, with the admin token")
+    sub.add_parser("openapi", help="print the OpenAPI document")
+    sub.add_parser("example", help="print the split of the sample bill (pure engine, no database)")
     args = parser.parse_args(argv)
     return COMMANDS[args.command](args)
 

@@ -1,0 +1,1 @@
+"""HTTP: routers, the auth dependency, problem responses."""

@@ -1,0 +1,165 @@
+"""Bills, settlements, reversals, the split sheet and one-shot claims."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+
+from app.api.auth import allow
+from app.api.problems import problem_responses
+from app.api.responses import JSON, reply
+from app.ledger import claims
+from app.ledger.idempotency import IdemRequest, request_hash
+from app.ledger.settlements import settlement_public, split_sheet
+from app.ledger.tx import read_session, write_transaction
+from app.principal import Principal
+from app.schemas.bills import BillCreate
+from app.schemas.public import BillPublic, ClaimPublic, SplitPublic
+from app.schemas.settlements import ClaimCreate, SettlementCreate, SettlementPublic
+from app.services import bills
+from app.services.scope import check_bill, check_settlement_read
+
+router = APIRouter(prefix="/v1", tags=["bills and settlements"])
+
+Id = Annotated[str, Path(min_length=1, max_length=36)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Same key and body from the same client: the first response is returned again.",
+    ),
+]
+Hospital = Annotated[Principal, Depends(allow("hospital"))]
+Settler = Annotated[Principal, Depends(allow("hospital", "scheme_office"))]
+WRITE = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
+READ = problem_responses(401, 403, 404, 422)
+
+
+def _idem(key: str | None, request: Request, body: Any) -> IdemRequest | None:
+    if key is None:
+        return None
+    return IdemRequest(key, request_hash(request.method, request.url.path, body.model_dump(mode="json")))
+
+
+@router.post(
+    "/bills",
+    operation_id="submitBill",
+    summary="Submit a hospital bill",
+    status_code=201,
+    response_model=BillPublic,
+    responses={200: {"description": "The same bill was already submitted", "model": BillPublic}, **WRITE},
+)
+def submit_bill(body: BillCreate, principal: Hospital) -> JSON:
+    from app.services.scope import check_submit
+
+    check_submit(principal, body.hospital.code)
+    r, _row = write_transaction(
+        lambda s: bills.submit(s, body=body, created_by=principal.client_id), operation="submit_bill"
+    )
+    return reply(r.status, r.body)
+
+
+@router.get(
+    "/bills/{bill_id}", operation_id="getBill", summary="Read a bill", response_model=BillPublic, responses=READ
+)
+def get_bill(bill_id: Id, principal: Settler) -> JSON:
+    with read_session() as s:
+        row = bills.get(s, bill_id)
+        check_bill(principal, row, session=s)
+        return reply(200, bills.bill_public(row))
+
+
+@router.get(
+    "/bills/{bill_id}/split",
+    operation_id="getSplit",
+    summary="The bill's expense split sheet",
+    response_model=SplitPublic,
+    responses=READ,
+)
+def get_split(bill_id: Id, principal: Settler) -> JSON:
+    with read_session() as s:
+        row = bills.get(s, bill_id)
+        check_bill(principal, row, session=s)
+        return reply(200, split_sheet(s, row))
+
+
+@router.post(
+    "/bills/{bill_id}/settlements",
+    operation_id="createSettlement",
+    summary="Settle a bill under one scheme (or preview it with dry_run)",
+    status_code=201,
+    response_model=SettlementPublic,
+    responses={200: {"description": "Dry run: the preview, nothing written", "model": SettlementPublic}, **WRITE},
+)
+def create_settlement(
+    bill_id: Id, body: SettlementCreate, request: Request, principal: Settler, idempotency_key: IdempotencyKey = None
+) -> JSON:
+    idem = _idem(idempotency_key, request, body)
+    r = write_transaction(
+        lambda s: claims.create_settlement(s, principal=principal, bill_id=bill_id, body=body, idem=idem),
+        operation="settle",
+        commit=not body.dry_run,
+    )
+    return reply(r.status, r.body)
+
+
+@router.get(
+    "/settlements/{settlement_id}",
+    operation_id="getSettlement",
+    summary="Read a settlement",
+    response_model=SettlementPublic,
+    responses=READ,
+)
+def get_settlement(settlement_id: Id, principal: Settler) -> JSON:
+    from app.ledger.settlements import find_settlement
+
+    with read_session() as s:
+        row = find_settlement(s, settlement_id)
+        check_settlement_read(principal, row, session=s)
+        return reply(200, settlement_public(row.model_dump()))
+
+
+@router.post(
+    "/settlements/{settlement_id}/reversal",
+    operation_id="reverseSettlement",
+    summary="Reverse the latest active settlement of a bill",
+    response_model=SettlementPublic,
+    responses=WRITE,
+)
+def reverse_settlement(
+    settlement_id: Id, request: Request, principal: Settler, idempotency_key: IdempotencyKey = None
+) -> JSON:
+    idem = None
+    if idempotency_key is not None:
+        idem = IdemRequest(idempotency_key, request_hash(request.method, request.url.path, None))
+    r = write_transaction(
+        lambda s: claims.reverse(s, principal=principal, settlement_id=settlement_id, idem=idem),
+        operation="reverse",
+    )
+    return reply(r.status, r.body)
+
+
+@router.post(
+    "/claims",
+    operation_id="submitClaim",
+    summary="Submit a bill and settle it under the given schemes in order, all or nothing",
+    status_code=201,
+    response_model=ClaimPublic,
+    responses={200: {"description": "Dry run: the preview, nothing written", "model": ClaimPublic}, **WRITE},
+)
+def submit_claim(
+    body: ClaimCreate, request: Request, principal: Hospital, idempotency_key: IdempotencyKey = None
+) -> JSON:
+    from app.services.scope import check_submit
+
+    check_submit(principal, body.bill.hospital.code)
+    idem = _idem(idempotency_key, request, body)
+    r = write_transaction(
+        lambda s: claims.claim(s, principal=principal, body=body, idem=idem),
+        operation="claim",
+        commit=not body.dry_run,
+    )
+    return reply(r.status, r.body)

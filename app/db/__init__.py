@@ -1,0 +1,1 @@
+"""Persistence: table models, the money column type, engine/session, Alembic migrations."""

@@ -1,0 +1,247 @@
+"""Table models.  These are never request or response bodies (see ``app.schemas``).
+
+The ledger's state lives in three places that always move together, in one transaction:
+``bill.paid_total`` (active scheme and external payments of the bill), ``year_total`` (each
+person/scheme/year accumulator) and the ``settlement``/``reversal``/``external_payment`` records.
+Settlements and reversals are append-only: a settlement's amounts never change, the only update
+it ever gets is the one-way ``settled -> reversed`` status change, recorded by its reversal.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from app.db.types import Money, Ratio
+
+
+def money_column(**kw: Any) -> Any:
+    return Field(sa_type=Money, **kw)
+
+
+def timestamp(**kw: Any) -> Any:
+    return Field(sa_type=DateTime(timezone=True), **kw)
+
+
+class Scheme(SQLModel, table=True):
+    code: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=16)
+    pooling_region: str = Field(max_length=6)
+    coordination: str = Field(max_length=16)
+    updated_at: datetime = timestamp()
+
+
+class CatalogVersion(SQLModel, table=True):
+    __tablename__ = "catalog_version"
+    __table_args__ = (UniqueConstraint("scheme_code", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scheme_code: str = Field(foreign_key="scheme.code", max_length=64, index=True)
+    version: str = Field(max_length=64)
+    effective_from: date
+    effective_to: date | None = None
+    #: Set when a settlement first used this version; then it can no longer be replaced.
+    used: bool = False
+    updated_at: datetime = timestamp()
+
+
+class CatalogEntry(SQLModel, table=True):
+    __tablename__ = "catalog_entry"
+    __table_args__ = (UniqueConstraint("catalog_version_id", "code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    catalog_version_id: int = Field(foreign_key="catalog_version.id", ondelete="CASCADE")
+    code: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    category: str = Field(max_length=16)
+    klass: str = Field(max_length=1)
+    self_pay_ratio: Decimal | None = Field(default=None, sa_type=Ratio)
+    price_cap: Decimal | None = money_column(default=None)
+    settings: str | None = Field(default=None, max_length=32)
+    min_hospital_level: int | None = None
+
+
+class Policy(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("scheme_code", "year"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scheme_code: str = Field(foreign_key="scheme.code", max_length=64)
+    year: int
+    annual_cap: Decimal = money_column()
+    #: The policy document as submitted (shape of ``shared/examples/policies.json``).
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    used: bool = False
+    updated_at: datetime = timestamp()
+
+
+class Member(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("scheme_code", "member_no"),
+        UniqueConstraint("scheme_code", "id_number", name="uq_member_scheme_person"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    scheme_code: str = Field(foreign_key="scheme.code", max_length=64)
+    member_no: str = Field(max_length=64)
+    id_number: str = Field(max_length=18)
+    name: str = Field(max_length=200)
+    coverage: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    offsite_registrations: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = timestamp()
+
+
+class Bill(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("hospital_code", "bill_no"),
+        CheckConstraint("paid_total >= 0 AND paid_total <= medical_total", name="ck_bill_paid_within_total"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    hospital_code: str = Field(max_length=64)
+    bill_no: str = Field(max_length=64)
+    hospital_name: str = Field(max_length=200)
+    hospital_level: int
+    hospital_region: str = Field(max_length=6)
+    patient_id_number: str = Field(max_length=18, index=True)
+    patient_name: str = Field(max_length=200)
+    setting: str = Field(max_length=16)
+    admission_date: date
+    discharge_date: date
+    diagnoses: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    #: The bill's lines as submitted (immutable once posted).
+    items: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    medical_total: Decimal = money_column()
+    #: sha256 of the canonical bill body, to tell a repeated post from a different one.
+    content_hash: str = Field(max_length=64)
+    #: Ledger: active scheme payments plus active external payments.
+    paid_total: Decimal = money_column()
+    #: Ledger: the last sequence number handed out on this bill.
+    last_sequence: int = 0
+    created_by: str = Field(max_length=64)
+    created_at: datetime = timestamp()
+
+
+class Settlement(SQLModel, table=True):
+    __table_args__ = (
+        Index(
+            "uq_settlement_active_scheme",
+            "bill_id",
+            "scheme_code",
+            unique=True,
+            postgresql_where=text("status = 'settled'"),
+            sqlite_where=text("status = 'settled'"),
+        ),
+        UniqueConstraint("bill_id", "sequence"),
+        CheckConstraint("status IN ('settled', 'reversed')", name="ck_settlement_status"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    bill_id: str = Field(foreign_key="bill.id", max_length=36)
+    scheme_code: str = Field(foreign_key="scheme.code", max_length=64)
+    sequence: int
+    status: str = Field(max_length=16)
+    policy_year: int
+    policy_id: int = Field(foreign_key="policy.id")
+    patient_id_number: str = Field(max_length=18)
+    hospital_code: str = Field(max_length=64)
+    insuring_region: str = Field(max_length=6)
+    treatment_region: str = Field(max_length=6)
+    offsite: str = Field(max_length=16)
+    registered: bool
+    setting: str = Field(max_length=16)
+    medical_total: Decimal = money_column()
+    excluded: Decimal = money_column()
+    over_limit: Decimal = money_column()
+    b_self_pay: Decimal = money_column()
+    in_scope: Decimal = money_column()
+    deductible: Decimal = money_column()
+    yearly_deductible: Decimal = money_column()
+    computed_benefit: Decimal = money_column()
+    benefit_after_cap: Decimal = money_column()
+    prior_payments: Decimal = money_column()
+    coordination_mode: str = Field(max_length=16)
+    fund_payment: Decimal = money_column()
+    coordination_reduction: Decimal = money_column()
+    patient_responsibility: Decimal = money_column()
+    external_total: Decimal = money_column()
+    #: bands, lines, external payments and catalog versions, as in the response.
+    detail: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_by: str = Field(max_length=64)
+    created_at: datetime = timestamp()
+    reversed_at: datetime | None = timestamp(default=None)
+
+
+class Reversal(SQLModel, table=True):
+    """The append-only record of a reversal; its amounts are the settlement's, taken back."""
+
+    id: str = Field(primary_key=True, max_length=36)
+    settlement_id: str = Field(foreign_key="settlement.id", unique=True, max_length=36)
+    bill_id: str = Field(foreign_key="bill.id", max_length=36)
+    scheme_code: str = Field(max_length=64)
+    hospital_code: str = Field(max_length=64)
+    insuring_region: str = Field(max_length=6)
+    treatment_region: str = Field(max_length=6)
+    medical_total: Decimal = money_column()
+    fund_payment: Decimal = money_column()
+    external_total: Decimal = money_column()
+    created_by: str = Field(max_length=64)
+    created_at: datetime = timestamp()
+
+
+class ExternalPayment(SQLModel, table=True):
+    __tablename__ = "external_payment"
+    __table_args__ = (
+        Index(
+            "uq_external_payment_active_voucher",
+            "bill_id",
+            "voucher_no",
+            unique=True,
+            postgresql_where=text("active"),
+            sqlite_where=text("active"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    bill_id: str = Field(foreign_key="bill.id", max_length=36)
+    settlement_id: str = Field(foreign_key="settlement.id", max_length=36, index=True)
+    payer: str = Field(max_length=200)
+    voucher_no: str = Field(max_length=64)
+    amount: Decimal = money_column()
+    active: bool = True
+
+
+class YearTotal(SQLModel, table=True):
+    """Accumulator of one person under one scheme in one policy year (active settlements only)."""
+
+    __tablename__ = "year_total"
+    __table_args__ = (
+        CheckConstraint(
+            "fund_paid >= 0 AND deductible_inpatient >= 0 AND deductible_outpatient >= 0",
+            name="ck_year_total_non_negative",
+        ),
+    )
+
+    id_number: str = Field(primary_key=True, max_length=18)
+    scheme_code: str = Field(primary_key=True, max_length=64)
+    year: int = Field(primary_key=True)
+    fund_paid: Decimal = money_column()
+    deductible_inpatient: Decimal = money_column()
+    deductible_outpatient: Decimal = money_column()
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first response to a request carrying an ``Idempotency-Key``, per client."""
+
+    __tablename__ = "idempotency_record"
+
+    client_id: str = Field(primary_key=True, max_length=64)
+    key: str = Field(primary_key=True, max_length=255)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    response_body: str
+    created_at: datetime = timestamp()

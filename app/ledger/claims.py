@@ -1,0 +1,94 @@
+"""Service functions of the settlement endpoints: each is the body of one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.errors import FieldError, ValidationFailed
+from app.ledger import idempotency
+from app.ledger.idempotency import IdemRequest, Reply
+from app.ledger.settlements import (
+    find_settlement,
+    lock_bill_or_404,
+    reverse_locked,
+    settle_locked_bill,
+    split_sheet,
+)
+from app.principal import Principal
+from app.schemas.settlements import ClaimCreate, SettlementCreate
+from app.services import bills
+from app.services.scope import check_bill, check_settle
+
+
+def create_settlement(
+    session: Session, *, principal: Principal, bill_id: str, body: SettlementCreate, idem: IdemRequest | None
+) -> Reply:
+    bill = lock_bill_or_404(session, bill_id)
+    check_bill(principal, bill)
+    check_settle(principal, bill, body.scheme_code)
+    if not body.dry_run:
+        replay = idempotency.lookup(session, principal, idem)
+        if replay is not None:
+            return replay
+    out = settle_locked_bill(
+        session,
+        bill=bill,
+        scheme_code=body.scheme_code,
+        external_payments=body.external_payments,
+        preview=body.dry_run,
+        created_by=principal.client_id,
+    )
+    reply = Reply(200 if body.dry_run else 201, out)
+    if not body.dry_run:
+        idempotency.store(session, principal, idem, reply)
+    return reply
+
+
+def reverse(session: Session, *, principal: Principal, settlement_id: str, idem: IdemRequest | None) -> Reply:
+    peek = find_settlement(session, settlement_id)
+    bill = lock_bill_or_404(session, peek.bill_id)
+    check_bill(principal, bill)
+    check_settle(principal, bill, peek.scheme_code)
+    replay = idempotency.lookup(session, principal, idem)
+    if replay is not None:
+        return replay
+    reply = Reply(200, reverse_locked(session, bill=bill, settlement_id=settlement_id, created_by=principal.client_id))
+    idempotency.store(session, principal, idem, reply)
+    return reply
+
+
+def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: IdemRequest | None) -> Reply:
+    """Submit the bill and settle it under each scheme in order, all or nothing."""
+    if len(set(body.schemes)) != len(body.schemes):
+        raise ValidationFailed([FieldError(("body", "schemes"), "a scheme may appear only once")])
+    _bill_reply, row = bills.submit(
+        session, body=body.bill, created_by=principal.client_id, loc_prefix=("body", "bill")
+    )
+    bill = lock_bill_or_404(session, row.id)
+    check_bill(principal, bill)
+    for code in body.schemes:
+        check_settle(principal, bill, code)
+    if not body.dry_run:
+        replay = idempotency.lookup(session, principal, idem)
+        if replay is not None:
+            return replay
+    settlements: list[dict[str, Any]] = []
+    for i, code in enumerate(body.schemes):
+        settlements.append(
+            settle_locked_bill(
+                session,
+                bill=bill,
+                scheme_code=code,
+                external_payments=(),
+                preview=body.dry_run,
+                created_by=principal.client_id,
+                scheme_loc=("body", "schemes", i),
+            )
+        )
+    out = {"bill": bills.bill_public(bill), "settlements": settlements, "split": split_sheet(session, bill)}
+    reply = Reply(200 if body.dry_run else 201, out)
+    if not body.dry_run:
+        idempotency.store(session, principal, idem, reply)
+    return reply

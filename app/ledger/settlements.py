@@ -1,0 +1,364 @@
+"""Settle, reverse, the split sheet.  Each function runs inside a transaction that its caller
+opened with :func:`app.ledger.tx.write_transaction`, holding the locks of :mod:`app.ledger.locks`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from app.db import tables as db
+from app.engine.catalog import version_in_effect
+from app.engine.money import ZERO
+from app.engine.settle import settle as engine_settle
+from app.engine.types import SettlementInput, YearToDate
+from app.errors import Conflict, FieldError, NotFound, ValidationFailed
+from app.ledger import loading
+from app.ledger.locks import YearKey, lock_bill, lock_year_totals
+from app.schemas.settlements import ExternalPaymentIn, engine_fields, money
+
+SETTLEMENT_MONEY = (
+    "medical_total",
+    "excluded",
+    "over_limit",
+    "b_self_pay",
+    "in_scope",
+    "deductible",
+    "computed_benefit",
+    "benefit_after_cap",
+    "prior_payments",
+    "fund_payment",
+    "coordination_reduction",
+    "patient_responsibility",
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+def settlement_public(row: Mapping[str, Any], *, preview: bool = False) -> dict[str, Any]:
+    """The response body of a settlement, from its stored row (the one serializer)."""
+    detail = row["detail"]
+    body: dict[str, Any] = {
+        "settlement_id": None if preview else row["id"],
+        "bill_id": row["bill_id"],
+        "scheme_code": row["scheme_code"],
+        "sequence": row["sequence"],
+        "status": "preview" if preview else row["status"],
+        "policy_year": row["policy_year"],
+        "offsite": row["offsite"],
+        "registered": row["registered"],
+    }
+    for name in SETTLEMENT_MONEY[:6]:
+        body[name] = money(row[name])
+    body["bands"] = detail["bands"]
+    for name in SETTLEMENT_MONEY[6:9]:
+        body[name] = money(row[name])
+    body["coordination_mode"] = row["coordination_mode"]
+    for name in SETTLEMENT_MONEY[9:]:
+        body[name] = money(row[name])
+    body["external_payments"] = detail["external_payments"]
+    body["lines"] = detail["lines"]
+    body["created_at"] = None if preview else _iso(row["created_at"])
+    body["reversed_at"] = None if preview else _iso(row["reversed_at"])
+    return body
+
+
+def _active(session: Session, bill_id: str) -> list[tuple[str, Decimal, int]]:
+    return [
+        (code, fund, seq)
+        for code, fund, seq in session.execute(
+            select(col(db.Settlement.scheme_code), col(db.Settlement.fund_payment), col(db.Settlement.sequence)).where(
+                col(db.Settlement.bill_id) == bill_id, col(db.Settlement.status) == "settled"
+            )
+        )
+    ]
+
+
+def settle_locked_bill(
+    session: Session,
+    *,
+    bill: db.Bill,
+    scheme_code: str,
+    external_payments: Sequence[ExternalPaymentIn],
+    preview: bool,
+    created_by: str,
+    loc_prefix: tuple[str | int, ...] = ("body",),
+    scheme_loc: tuple[str | int, ...] = ("body", "scheme_code"),
+) -> dict[str, Any]:
+    """Settle ``bill`` (already locked) under one scheme, and move the ledger with it.
+
+    A preview performs the same writes; its caller rolls the transaction back.
+    """
+    scheme = loading.load_scheme(session, scheme_code, loc=scheme_loc)
+    active = _active(session, bill.id)
+    for code, _fund, seq in active:
+        if code == scheme.code:
+            raise Conflict(
+                f"{scheme.code} already holds an active settlement (sequence {seq}) on this bill; "
+                "reverse it before settling again"
+            )
+    vouchers: dict[str, Decimal] = dict(
+        session.execute(
+            select(col(db.ExternalPayment.voucher_no), col(db.ExternalPayment.amount)).where(
+                col(db.ExternalPayment.bill_id) == bill.id, col(db.ExternalPayment.active)
+            )
+        ).all()
+    )
+    errors: list[FieldError] = []
+    seen = set(vouchers)
+    for i, ext in enumerate(external_payments):
+        if ext.voucher_no in seen:
+            errors.append(
+                FieldError(
+                    (*loc_prefix, "external_payments", i, "voucher_no"),
+                    f"voucher {ext.voucher_no} is already recorded on this bill",
+                )
+            )
+        seen.add(ext.voucher_no)
+    new_external = sum((e.amount for e in external_payments), ZERO)
+    prior = sum((fund for _c, fund, _s in active), ZERO) + sum(vouchers.values(), ZERO) + new_external
+    if prior > bill.medical_total:
+        errors.append(
+            FieldError(
+                (*loc_prefix, "external_payments"),
+                f"with these external payments the bill's earlier payments ({prior}) would exceed its total "
+                f"({bill.medical_total})",
+            )
+        )
+    if errors:
+        raise ValidationFailed(errors)
+
+    ebill = loading.bill_to_engine(bill)
+    member = loading.load_member(session, scheme.code, bill.patient_id_number)
+    year = bill.discharge_date.year
+    policy_row, policy = loading.load_policy(session, scheme.code, year, lock=True)
+    version_rows, catalogs = loading.load_catalogs(session, scheme.code, ebill, lock=True)
+    key = YearKey(scheme.code, bill.patient_id_number, year)
+    totals = lock_year_totals(session, [key])[key]
+    deductible_column = f"deductible_{bill.setting}"
+    ytd = YearToDate(totals.fund_paid, getattr(totals, deductible_column))
+
+    result = engine_settle(
+        SettlementInput(
+            bill=ebill,
+            scheme=loading.scheme_to_engine(scheme),
+            member=loading.member_to_engine(member),
+            catalogs=catalogs,
+            policy=policy,
+            year_to_date=ytd,
+            prior_payments=prior,
+        ),
+        validate=False,
+    )
+
+    days = {line.service_date or ebill.admission_date for line in ebill.items}
+    used_versions = sorted({v.version for v in (version_in_effect(catalogs, d) for d in days) if v is not None})
+    used_ids = [v.id for v in version_rows if v.version in used_versions]
+    fields = engine_fields(result)
+    now = datetime.now(UTC)
+    sequence = bill.last_sequence + 1
+    row: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "bill_id": bill.id,
+        "scheme_code": scheme.code,
+        "sequence": sequence,
+        "status": "settled",
+        "policy_year": year,
+        "policy_id": policy_row.id,
+        "patient_id_number": bill.patient_id_number,
+        "hospital_code": bill.hospital_code,
+        "insuring_region": scheme.pooling_region,
+        "treatment_region": bill.hospital_region,
+        "offsite": result.offsite,
+        "registered": result.registered,
+        "setting": bill.setting,
+        "medical_total": result.medical_total,
+        "excluded": result.excluded,
+        "over_limit": result.over_limit,
+        "b_self_pay": result.b_self_pay,
+        "in_scope": result.in_scope,
+        "deductible": result.deductible,
+        "yearly_deductible": result.yearly_deductible,
+        "computed_benefit": result.computed_benefit,
+        "benefit_after_cap": result.benefit_after_cap,
+        "prior_payments": result.prior_payments,
+        "coordination_mode": result.coordination_mode,
+        "fund_payment": result.fund_payment,
+        "coordination_reduction": result.coordination_reduction,
+        "patient_responsibility": result.patient_responsibility,
+        "external_total": new_external,
+        "detail": {
+            "bands": fields["bands"],
+            "lines": fields["lines"],
+            "external_payments": [
+                {"payer": e.payer, "voucher_no": e.voucher_no, "amount": money(e.amount)} for e in external_payments
+            ],
+            "catalog_versions": used_versions,
+        },
+        "created_by": created_by,
+        "created_at": now,
+        "reversed_at": None,
+    }
+    session.execute(insert(db.Settlement).values(row))
+    if external_payments:
+        session.execute(
+            insert(db.ExternalPayment).values(
+                [
+                    {
+                        "bill_id": bill.id,
+                        "settlement_id": row["id"],
+                        "payer": e.payer,
+                        "voucher_no": e.voucher_no,
+                        "amount": e.amount,
+                        "active": True,
+                    }
+                    for e in external_payments
+                ]
+            )
+        )
+    bill.paid_total = bill.paid_total + result.fund_payment + new_external
+    bill.last_sequence = sequence
+    totals.fund_paid = totals.fund_paid + result.fund_payment
+    if result.yearly_deductible:
+        setattr(totals, deductible_column, getattr(totals, deductible_column) + result.yearly_deductible)
+    if not policy_row.used:
+        session.execute(update(db.Policy).where(col(db.Policy.id) == policy_row.id).values(used=True))
+    if any(not v.used for v in version_rows if v.id in used_ids):
+        session.execute(
+            update(db.CatalogVersion)
+            .where(col(db.CatalogVersion.id).in_(used_ids), col(db.CatalogVersion.used).is_(False))
+            .values(used=True)
+        )
+    session.flush()
+    return settlement_public(row, preview=preview)
+
+
+def reverse_locked(session: Session, *, bill: db.Bill, settlement_id: str, created_by: str) -> dict[str, Any]:
+    """Reverse the bill's latest active settlement; undo exactly what it did."""
+    s = session.scalars(
+        select(db.Settlement).where(col(db.Settlement.id) == settlement_id).execution_options(populate_existing=True)
+    ).one()
+    if s.status != "settled":
+        raise Conflict("this settlement is already reversed")
+    latest = max(seq for _c, _f, seq in _active(session, bill.id))
+    if s.sequence != latest:
+        raise Conflict(f"only the latest active settlement of a bill may be reversed; reverse sequence {latest} first")
+    key = YearKey(s.scheme_code, s.patient_id_number, s.policy_year)
+    totals = lock_year_totals(session, [key])[key]
+    totals.fund_paid = totals.fund_paid - s.fund_payment
+    if s.yearly_deductible:
+        column = f"deductible_{s.setting}"
+        setattr(totals, column, getattr(totals, column) - s.yearly_deductible)
+    bill.paid_total = bill.paid_total - s.fund_payment - s.external_total
+    session.execute(
+        update(db.ExternalPayment).where(col(db.ExternalPayment.settlement_id) == s.id).values(active=False)
+    )
+    now = datetime.now(UTC)
+    s.status = "reversed"
+    s.reversed_at = now
+    session.execute(
+        insert(db.Reversal).values(
+            id=str(uuid.uuid4()),
+            settlement_id=s.id,
+            bill_id=bill.id,
+            scheme_code=s.scheme_code,
+            hospital_code=s.hospital_code,
+            insuring_region=s.insuring_region,
+            treatment_region=s.treatment_region,
+            medical_total=s.medical_total,
+            fund_payment=s.fund_payment,
+            external_total=s.external_total,
+            created_by=created_by,
+            created_at=now,
+        )
+    )
+    session.flush()
+    return settlement_public(s.model_dump())
+
+
+def find_settlement(session: Session, settlement_id: str) -> db.Settlement:
+    s = session.get(db.Settlement, settlement_id)
+    if s is None:
+        raise NotFound("there is no such settlement")
+    return s
+
+
+def lock_bill_or_404(session: Session, bill_id: str) -> db.Bill:
+    bill = lock_bill(session, bill_id)
+    if bill is None:
+        raise NotFound("there is no such bill")
+    return bill
+
+
+def split_sheet(session: Session, bill: db.Bill) -> dict[str, Any]:
+    """The expense split sheet: the bill's active payments in order, externals first per settlement."""
+    payments: list[dict[str, Any]] = []
+    settlements = session.execute(
+        select(
+            col(db.Settlement.id),
+            col(db.Settlement.sequence),
+            col(db.Settlement.scheme_code),
+            col(db.Settlement.fund_payment),
+        )
+        .where(col(db.Settlement.bill_id) == bill.id, col(db.Settlement.status) == "settled")
+        .order_by(col(db.Settlement.sequence))
+    ).all()
+    externals: dict[str, list[tuple[str, str, Decimal]]] = {}
+    for sid, payer, voucher, amount in session.execute(
+        select(
+            col(db.ExternalPayment.settlement_id),
+            col(db.ExternalPayment.payer),
+            col(db.ExternalPayment.voucher_no),
+            col(db.ExternalPayment.amount),
+        )
+        .where(col(db.ExternalPayment.bill_id) == bill.id, col(db.ExternalPayment.active))
+        .order_by(col(db.ExternalPayment.id))
+    ):
+        externals.setdefault(sid, []).append((payer, voucher, amount))
+    total = ZERO
+    for sid, seq, code, fund in settlements:
+        for payer, voucher, amount in externals.get(sid, []):
+            payments.append(
+                {
+                    "sequence": seq,
+                    "payer_type": "external",
+                    "payer": payer,
+                    "scheme_code": None,
+                    "voucher_no": voucher,
+                    "amount": money(amount),
+                    "settlement_id": sid,
+                }
+            )
+            total += amount
+        payments.append(
+            {
+                "sequence": seq,
+                "payer_type": "scheme",
+                "payer": code,
+                "scheme_code": code,
+                "voucher_no": None,
+                "amount": money(fund),
+                "settlement_id": sid,
+            }
+        )
+        total += fund
+    return {
+        "bill_id": bill.id,
+        "medical_total": money(bill.medical_total),
+        "payments": payments,
+        "total_paid": money(total),
+        "patient_responsibility": money(bill.medical_total - total),
+    }

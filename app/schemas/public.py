@@ -1,0 +1,136 @@
+"""Response shapes for OpenAPI.  Handlers build plain dicts (no re-validation on the hot
+path); these models document them, and schemathesis checks that the two agree."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from app.engine import types as t
+from app.schemas.common import Out
+from app.schemas.settlements import SettlementPublic
+
+MoneyStr = Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", examples=["1234.50"])]
+RatioStr = Annotated[str, Field(pattern=r"^-?\d+\.\d{2,}$", examples=["0.85"])]
+
+
+class DeductiblePublic(Out):
+    basis: Literal["per_admission", "per_year"]
+    by_level: dict[str, MoneyStr] | None
+    offsite_by_level: dict[str, MoneyStr] | None
+    amount: MoneyStr | None
+
+
+class BandRulePublic(Out):
+    up_to: MoneyStr | None
+    ratio_by_level: dict[str, RatioStr]
+
+
+class OffsiteDeltaPublic(Out):
+    registered: RatioStr
+    unregistered: RatioStr
+
+
+class SettingPolicyPublic(Out):
+    deductible: DeductiblePublic
+    bands: list[BandRulePublic]
+    offsite_ratio_delta: OffsiteDeltaPublic
+
+
+class PolicyPublic(Out):
+    scheme_code: str
+    year: int
+    annual_cap: MoneyStr
+    inpatient: SettingPolicyPublic | None
+    outpatient: SettingPolicyPublic | None
+
+
+class DateRangePublic(Out):
+    from_: date = Field(alias="from")
+    to: date | None
+
+
+class RegistrationPublic(DateRangePublic):
+    destination_region: str
+
+
+class MemberPublic(Out):
+    scheme_code: str
+    member_no: str
+    id_number: str = Field(description="Masked: first 6 and last 4 characters.")
+    name: str
+    coverage: list[DateRangePublic]
+    offsite_registrations: list[RegistrationPublic]
+
+
+class HospitalPublic(Out):
+    code: str
+    name: str
+    level: int
+    region: str
+
+
+class PatientPublic(Out):
+    id_number: str = Field(description="Masked: first 6 and last 4 characters.")
+    name: str
+
+
+class BillItemPublic(Out):
+    line_no: int
+    code: str
+    name: str
+    category: t.Category
+    quantity: str
+    unit_price: MoneyStr
+    amount: MoneyStr
+    service_date: date | None
+
+
+class BillPublic(Out):
+    bill_id: str
+    hospital: HospitalPublic
+    bill_no: str
+    patient: PatientPublic
+    setting: t.Setting
+    admission_date: date
+    discharge_date: date
+    diagnoses: list[str]
+    items: list[BillItemPublic]
+    medical_total: MoneyStr
+    paid_total: MoneyStr = Field(description="Active payments so far (schemes and external payers).")
+    created_at: datetime
+
+
+class PaymentPublic(Out):
+    sequence: int
+    payer_type: Literal["scheme", "external"]
+    payer: str
+    scheme_code: str | None
+    voucher_no: str | None
+    amount: MoneyStr
+    settlement_id: str | None
+
+
+class SplitPublic(Out):
+    bill_id: str
+    medical_total: MoneyStr
+    payments: list[PaymentPublic]
+    total_paid: MoneyStr
+    patient_responsibility: MoneyStr
+
+
+class ClaimPublic(Out):
+    bill: BillPublic
+    settlements: list[SettlementPublic]
+    split: SplitPublic
+
+
+class Health(Out):
+    status: Literal["ok"]
+
+
+class Readiness(Out):
+    status: Literal["ready"]
+    database: str

@@ -1,0 +1,373 @@
+"""Reference data: schemes, catalog versions, policies, members.
+
+``PUT`` creates (201) or replaces (200).  A catalog version or a policy that a settlement has
+used is never replaced (409): publish a new version, so every settlement stays explainable.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from app.db import tables as db
+from app.engine.money import format_ratio
+from app.engine.validate import id_number_errors
+from app.errors import Conflict, FieldError, NotFound, ValidationFailed
+from app.privacy import mask_id
+from app.schemas.reference import CatalogCreate, MemberCreate, PolicyCreate, SchemeCreate
+from app.schemas.settlements import money
+
+CSV_HEADER = ["code", "name", "category", "class", "self_pay_ratio", "price_cap", "settings", "min_hospital_level"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _path_key(value: Any, path_value: Any, field: str) -> None:
+    if value is not None and value != path_value:
+        raise ValidationFailed(
+            [FieldError(("body", field), f"{field} {value!r} in the body differs from {path_value!r} in the path")]
+        )
+
+
+def _scheme(session: Session, code: str, *, lock: bool = False) -> db.Scheme:
+    stmt = select(db.Scheme).where(col(db.Scheme.code) == code)
+    if lock:
+        stmt = stmt.with_for_update(read=True)
+    row = session.scalars(stmt).one_or_none()
+    if row is None:
+        raise NotFound(f"there is no scheme {code}")
+    return row
+
+
+# --- schemes ----------------------------------------------------------------------------
+
+
+def scheme_public(row: db.Scheme) -> dict[str, Any]:
+    return {
+        "code": row.code,
+        "name": row.name,
+        "kind": row.kind,
+        "pooling_region": row.pooling_region,
+        "coordination": row.coordination,
+    }
+
+
+def put_scheme(session: Session, *, code: str, body: SchemeCreate) -> tuple[bool, dict[str, Any]]:
+    _path_key(body.code, code, "code")
+    row = session.scalars(select(db.Scheme).where(col(db.Scheme.code) == code).with_for_update()).one_or_none()
+    created = row is None
+    if row is None:
+        row = db.Scheme(
+            code=code,
+            name=body.name,
+            kind=body.kind,
+            pooling_region=body.pooling_region,
+            coordination=body.coordination,
+            updated_at=_now(),
+        )
+        session.add(row)
+    else:
+        row.name, row.kind, row.pooling_region, row.coordination = (
+            body.name,
+            body.kind,
+            body.pooling_region,
+            body.coordination,
+        )
+        row.updated_at = _now()
+    session.flush()
+    return created, scheme_public(row)
+
+
+def get_scheme(session: Session, *, code: str) -> dict[str, Any]:
+    return scheme_public(_scheme(session, code))
+
+
+def list_schemes(session: Session) -> list[dict[str, Any]]:
+    return [scheme_public(r) for r in session.scalars(select(db.Scheme).order_by(col(db.Scheme.code)))]
+
+
+# --- catalogs ---------------------------------------------------------------------------
+
+
+def parse_catalog_csv(text: str, *, effective_from: date | None, effective_to: date | None) -> CatalogCreate:
+    """A catalog version from CSV with the header of ``api.md`` (``settings`` split on ``|``)."""
+    errors: list[FieldError] = []
+    if effective_from is None:
+        errors.append(
+            FieldError(("query", "effective_from"), "a CSV catalog needs effective_from as a query parameter")
+        )
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        errors.append(FieldError(("body",), f"the CSV cannot be read: {exc}"))
+        raise ValidationFailed(errors) from None
+    header = rows[0] if rows else None
+    if header is None or [h.strip() for h in header] != CSV_HEADER:
+        errors.append(FieldError(("body", 0), "the first CSV line must be the header " + ",".join(CSV_HEADER)))
+        raise ValidationFailed(errors)
+    entries: list[dict[str, Any]] = []
+    for n, cells in enumerate(rows[1:], start=1):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(CSV_HEADER):
+            errors.append(
+                FieldError(("body", n), f"CSV line {n + 1} has {len(cells)} cells, expected {len(CSV_HEADER)}")
+            )
+            continue
+        raw = dict(zip(CSV_HEADER, (c.strip() for c in cells), strict=True))
+        entry: dict[str, Any] = {k: v for k, v in raw.items() if v != ""}
+        if "settings" in entry:
+            entry["settings"] = [s.strip() for s in entry["settings"].split("|") if s.strip()]
+        entries.append(entry)
+    if errors:
+        raise ValidationFailed(errors)
+    try:
+        return CatalogCreate.model_validate(
+            {"effective_from": effective_from, "effective_to": effective_to, "entries": entries}
+        )
+    except ValidationError as exc:
+        raise ValidationFailed(
+            [FieldError(("body", *e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
+        ) from None
+
+
+def catalog_public(session: Session, version: db.CatalogVersion) -> dict[str, Any]:
+    rows = session.scalars(
+        select(db.CatalogEntry)
+        .where(col(db.CatalogEntry.catalog_version_id) == version.id)
+        .order_by(col(db.CatalogEntry.code))
+    )
+    return {
+        "scheme_code": version.scheme_code,
+        "version": version.version,
+        "effective_from": version.effective_from.isoformat(),
+        "effective_to": version.effective_to.isoformat() if version.effective_to else None,
+        "entries": [
+            {
+                "code": e.code,
+                "name": e.name,
+                "category": e.category,
+                "class": e.klass,
+                "self_pay_ratio": None if e.self_pay_ratio is None else format_ratio(e.self_pay_ratio),
+                "price_cap": None if e.price_cap is None else money(e.price_cap),
+                "settings": e.settings.split("|") if e.settings else None,
+                "min_hospital_level": e.min_hospital_level,
+            }
+            for e in rows
+        ],
+    }
+
+
+def put_catalog(
+    session: Session, *, scheme_code: str, version: str, body: CatalogCreate
+) -> tuple[bool, dict[str, Any]]:
+    _path_key(body.version, version, "version")
+    _scheme(session, scheme_code, lock=True)
+    row = session.scalars(
+        select(db.CatalogVersion)
+        .where(col(db.CatalogVersion.scheme_code) == scheme_code, col(db.CatalogVersion.version) == version)
+        .with_for_update()
+    ).one_or_none()
+    created = row is None
+    if row is None:
+        row = db.CatalogVersion(
+            scheme_code=scheme_code,
+            version=version,
+            effective_from=body.effective_from,
+            effective_to=body.effective_to,
+            used=False,
+            updated_at=_now(),
+        )
+        session.add(row)
+        session.flush()
+    else:
+        if row.used:
+            raise Conflict(
+                f"catalog version {version} of {scheme_code} was used by a settlement and cannot be replaced; "
+                "publish a new version"
+            )
+        row.effective_from, row.effective_to, row.updated_at = body.effective_from, body.effective_to, _now()
+        session.execute(delete(db.CatalogEntry).where(col(db.CatalogEntry.catalog_version_id) == row.id))
+    if body.entries:
+        session.execute(
+            insert(db.CatalogEntry),
+            [
+                {
+                    "catalog_version_id": row.id,
+                    "code": e.code,
+                    "name": e.name,
+                    "category": e.category,
+                    "klass": e.class_,
+                    "self_pay_ratio": e.self_pay_ratio,
+                    "price_cap": e.price_cap,
+                    "settings": "|".join(e.settings) if e.settings else None,
+                    "min_hospital_level": e.min_hospital_level,
+                }
+                for e in body.entries
+            ],
+        )
+    session.flush()
+    return created, catalog_public(session, row)
+
+
+def get_catalog(session: Session, *, scheme_code: str, version: str) -> dict[str, Any]:
+    row = session.scalars(
+        select(db.CatalogVersion).where(
+            col(db.CatalogVersion.scheme_code) == scheme_code, col(db.CatalogVersion.version) == version
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"{scheme_code} has no catalog version {version}")
+    return catalog_public(session, row)
+
+
+# --- policies ---------------------------------------------------------------------------
+
+
+def policy_public(row: db.Policy) -> dict[str, Any]:
+    body = PolicyCreate.model_validate(row.body)
+    out: dict[str, Any] = {"scheme_code": row.scheme_code, "year": row.year, "annual_cap": money(row.annual_cap)}
+    for setting in ("inpatient", "outpatient"):
+        section = getattr(body, setting)
+        out[setting] = None if section is None else _section_public(section.model_dump())
+    return out
+
+
+def _section_public(section: dict[str, Any]) -> dict[str, Any]:
+    d = section["deductible"]
+
+    def levels(m: dict[str, Any] | None, fmt: Any) -> dict[str, str] | None:
+        return None if m is None else {k: fmt(v) for k, v in m.items()}
+
+    return {
+        "deductible": {
+            "basis": d["basis"],
+            "by_level": levels(d["by_level"], money),
+            "offsite_by_level": levels(d["offsite_by_level"], money),
+            "amount": None if d["amount"] is None else money(d["amount"]),
+        },
+        "bands": [
+            {
+                "up_to": None if b["up_to"] is None else money(b["up_to"]),
+                "ratio_by_level": levels(b["ratio_by_level"], format_ratio),
+            }
+            for b in section["bands"]
+        ],
+        "offsite_ratio_delta": {k: format_ratio(v) for k, v in section["offsite_ratio_delta"].items()},
+    }
+
+
+def put_policy(session: Session, *, scheme_code: str, year: int, body: PolicyCreate) -> tuple[bool, dict[str, Any]]:
+    _path_key(body.year, year, "year")
+    _scheme(session, scheme_code, lock=True)
+    document = body.model_dump(mode="json", by_alias=True)
+    document["year"] = year
+    row = session.scalars(
+        select(db.Policy)
+        .where(col(db.Policy.scheme_code) == scheme_code, col(db.Policy.year) == year)
+        .with_for_update()
+    ).one_or_none()
+    created = row is None
+    if row is None:
+        row = db.Policy(
+            scheme_code=scheme_code, year=year, annual_cap=body.annual_cap, body=document, used=False, updated_at=_now()
+        )
+        session.add(row)
+    else:
+        if row.used:
+            raise Conflict(f"the {year} policy of {scheme_code} was used by a settlement and cannot be replaced")
+        row.annual_cap, row.body, row.updated_at = body.annual_cap, document, _now()
+    session.flush()
+    return created, policy_public(row)
+
+
+def get_policy(session: Session, *, scheme_code: str, year: int) -> dict[str, Any]:
+    row = session.scalars(
+        select(db.Policy).where(col(db.Policy.scheme_code) == scheme_code, col(db.Policy.year) == year)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"{scheme_code} has no policy for {year}")
+    return policy_public(row)
+
+
+# --- members ----------------------------------------------------------------------------
+
+
+def member_public(row: db.Member) -> dict[str, Any]:
+    return {
+        "scheme_code": row.scheme_code,
+        "member_no": row.member_no,
+        "id_number": mask_id(row.id_number),
+        "name": row.name,
+        "coverage": row.coverage,
+        "offsite_registrations": row.offsite_registrations,
+    }
+
+
+def put_member(
+    session: Session, *, scheme_code: str, member_no: str, body: MemberCreate
+) -> tuple[bool, dict[str, Any]]:
+    _path_key(body.member_no, member_no, "member_no")
+    errors = id_number_errors(body.id_number, ("body", "id_number"))
+    if errors:
+        raise ValidationFailed(errors)
+    _scheme(session, scheme_code, lock=True)
+    dump = body.model_dump(mode="json", by_alias=True)
+    coverage = [{"from": c["from"], "to": c["to"]} for c in dump["coverage"]]
+    registrations = [
+        {"destination_region": r["destination_region"], "from": r["from"], "to": r["to"]}
+        for r in dump["offsite_registrations"]
+    ]
+    rows = list(
+        session.scalars(
+            select(db.Member)
+            .where(
+                col(db.Member.scheme_code) == scheme_code,
+                (col(db.Member.member_no) == member_no) | (col(db.Member.id_number) == body.id_number),
+            )
+            .with_for_update()
+        )
+    )
+    row = next((r for r in rows if r.member_no == member_no), None)
+    if any(r.member_no != member_no for r in rows):
+        raise Conflict(f"this person is already a member of {scheme_code} under another member number")
+    created = row is None
+    if row is None:
+        row = db.Member(
+            scheme_code=scheme_code,
+            member_no=member_no,
+            id_number=body.id_number,
+            name=body.name,
+            coverage=coverage,
+            offsite_registrations=registrations,
+            updated_at=_now(),
+        )
+        session.add(row)
+    else:
+        row.id_number, row.name, row.coverage, row.offsite_registrations = (
+            body.id_number,
+            body.name,
+            coverage,
+            registrations,
+        )
+        row.updated_at = _now()
+    session.flush()
+    return created, member_public(row)
+
+
+def get_member(session: Session, *, scheme_code: str, member_no: str) -> dict[str, Any]:
+    row = session.scalars(
+        select(db.Member).where(col(db.Member.scheme_code) == scheme_code, col(db.Member.member_no) == member_no)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"{scheme_code} has no member {member_no}")
+    return member_public(row)

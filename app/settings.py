@@ -1,0 +1,46 @@
+"""All configuration, from the environment (prefix ``SETTLE_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SETTLE_", env_file=".env", extra="ignore")
+
+    #: SQLAlchemy URL.  ``postgresql+psycopg://user@host/db`` in production.
+    database_url: str = "sqlite:///./settle.db"
+    #: A bearer token that is an admin.  Unset: only tokens of registered clients work.
+    admin_token: SecretStr | None = None
+
+    #: Largest request body accepted, in bytes (413 above).  8 MiB holds a 20,000-line bill.
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+
+    #: How often a transaction that hit a lock conflict, serialization failure or deadlock is
+    #: retried before the client gets a 503 ``busy`` problem.
+    db_retry_attempts: int = Field(8, ge=1)
+    #: SQLite: how long a writer waits for the database lock per attempt (ms).
+    sqlite_busy_timeout_ms: int = Field(5000, ge=0)
+    #: PostgreSQL: how long a statement may wait for a row lock (ms) before it is retried.
+    pg_lock_timeout_ms: int = Field(5000, ge=0)
+    #: Connection pool per worker process (PostgreSQL).
+    db_pool_size: int = Field(10, ge=1)
+    db_max_overflow: int = Field(10, ge=0)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: JSON log lines (production) or plain text.
+    log_json: bool = True
+
+    #: uvicorn bind and workers for ``python -m app serve``.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(1, ge=1)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+
+@pytest.fixture
+def client(db_url: str) -> Iterator[TestClient]:
+    from app.main import app
+
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def loaded(client: TestClient) -> TestClient:
+    from tests.api_helpers import load_examples_over_http
+
+    load_examples_over_http(client)
+    return client

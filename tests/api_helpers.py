@@ -1,0 +1,41 @@
+"""Helpers for HTTP tests: an authenticated client and the sample data loaded over HTTP."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import ADMIN_TOKEN
+from tests.shared import examples_dir
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def load_examples_over_http(client: TestClient, headers: dict[str, str] = ADMIN) -> None:
+    """Put the shared example schemes, catalogs, policies and members through the API."""
+    folder = examples_dir()
+    for scheme in json.loads((folder / "schemes.json").read_text()):
+        r = client.put(f"/v1/schemes/{scheme['code']}", json=scheme, headers=headers)
+        assert r.status_code == 201, r.text
+    for code, catalog in json.loads((folder / "catalogs.json").read_text()).items():
+        r = client.put(f"/v1/schemes/{code}/catalogs/{catalog['version']}", json=catalog, headers=headers)
+        assert r.status_code == 201, r.text
+    for code, policy in json.loads((folder / "policies.json").read_text()).items():
+        r = client.put(f"/v1/schemes/{code}/policies/{policy['year']}", json=policy, headers=headers)
+        assert r.status_code == 201, r.text
+    for code, members in json.loads((folder / "members.json").read_text()).items():
+        for m in members:
+            r = client.put(f"/v1/schemes/{code}/members/{m['member_no']}", json=m, headers=headers)
+            assert r.status_code == 201, r.text
+
+
+def bill_1() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((examples_dir() / "bill-1.json").read_text())
+    return data
+
+
+def expected_bill_1() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((examples_dir() / "expected-bill-1.json").read_text())
+    return data

@@ -1,0 +1,148 @@
+"""Test databases: SQLite and PostgreSQL, built by the Alembic migrations, one per session.
+
+Each test that uses ``db_url`` (or ``client``) runs on both backends and starts from empty
+tables.  PostgreSQL is ``SETTLE_TEST_PG_URL`` (default: 127.0.0.1:5432, user postgres, the
+``test`` database as the maintenance connection); a fresh database is created for the run.
+Without PostgreSQL the PostgreSQL cases are skipped with a plain notice, unless
+``SETTLE_TEST_REQUIRE_POSTGRES=1`` (as ``.ci/run`` sets), which turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+os.environ.setdefault("SETTLE_ADMIN_TOKEN", "test-admin-token")
+os.environ.setdefault("SETTLE_LOG_JSON", "true")
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.db.migrate import upgrade
+from app.db.session import reset_engine
+from app.settings import get_settings
+
+ADMIN_TOKEN = os.environ["SETTLE_ADMIN_TOKEN"]
+PG_URL = os.environ.get("SETTLE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("SETTLE_TEST_REQUIRE_POSTGRES") == "1"
+
+_pg_problem: str | None = None
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    return None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    global _pg_problem
+    _pg_problem = _pg_reachable()
+    if _pg_problem is None:
+        return f"PostgreSQL: {make_url(PG_URL).render_as_string(hide_password=True)} (reachable)"
+    mode = "FAILING the PostgreSQL tests (SETTLE_TEST_REQUIRE_POSTGRES=1)" if REQUIRE_PG else "SKIPPING them"
+    return f"PostgreSQL NOT reachable at {PG_URL}: {_pg_problem} -- {mode}"
+
+
+def require_postgres() -> None:
+    problem = _pg_problem if _pg_problem is not None else _pg_reachable()
+    if problem is None:
+        return
+    message = f"PostgreSQL is not reachable ({problem})"
+    if REQUIRE_PG:
+        pytest.fail(message + " and SETTLE_TEST_REQUIRE_POSTGRES=1", pytrace=False)
+    pytest.skip(message)
+
+
+TABLES_IN_DELETE_ORDER = (
+    "idempotency_record",
+    "external_payment",
+    "reversal",
+    "settlement",
+    "year_total",
+    "bill",
+    "member",
+    "policy",
+    "catalog_entry",
+    "catalog_version",
+    "scheme",
+)
+
+
+def _extra_tables(url: str) -> list[str]:
+    """Tables added by later migrations, emptied too (everything but alembic_version)."""
+    engine = create_engine(url)
+    from sqlalchemy import inspect
+
+    names = [n for n in inspect(engine).get_table_names() if n != "alembic_version" and n not in TABLES_IN_DELETE_ORDER]
+    engine.dispose()
+    return names
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'settle.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    require_postgres()
+    name = f"settle_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    reset_engine()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def truncate(url: str) -> None:
+    engine = create_engine(url)
+    tables = [*_extra_tables(url), *TABLES_IN_DELETE_ORDER]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
+    engine.dispose()
+
+
+def use_database(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SETTLE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    reset_engine()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    truncate(url)
+    use_database(url, monkeypatch)
+    yield url
+    reset_engine()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def pg_url(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[str]:
+    """PostgreSQL only (concurrency tests)."""
+    url: str = request.getfixturevalue("postgres_url")
+    truncate(url)
+    use_database(url, monkeypatch)
+    yield url
+    reset_engine()
+    get_settings.cache_clear()
