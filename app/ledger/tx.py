@@ -72,6 +72,9 @@ def write_transaction(fn: Callable[[Session], T], *, operation: str, commit: boo
                 raise
             for observe in retry_observers:
                 observe(operation, reason)
+            log.info(
+                "db retry", extra={"event": "db_retry", "operation": operation, "reason": reason, "attempt": attempt}
+            )
             if attempt == attempts:
                 log.warning("giving up after %d attempts: %s (%s)", attempt, operation, reason)
                 raise Busy(
