@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 
 from app.settings import get_settings
@@ -50,6 +52,9 @@ Serving on {base}  (database: {settings.database_url.split("@")[-1]}, workers: {
             file=sys.stderr,
             flush=True,
         )
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker is a process: metrics are shared through files so /metrics sums them all.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="settle-metrics-")
     uvicorn.run(
         "app.main:app",
         host=host,

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app import __version__
-from app.api import problems
+from app.api import auth, problems
 from app.api.limits import BodyLimit
+from app.api.observe import Observe
+from app.api.routes_admin import router as admin_router
 from app.api.routes_bills import router as bills_router
 from app.api.routes_ops import router as ops_router
 from app.api.routes_reference import router as reference_router
+from app.logs import configure_logging
+from app.principal import Principal
 from app.schemas.reference import CatalogCreate
 from app.settings import get_settings
+
+
+def _client_token(token: str) -> Principal | None:
+    from app.ledger.tx import read_session
+    from app.services.clients import principal_for_token
+
+    with read_session() as session:
+        return principal_for_token(session, token)
+
 
 DESCRIPTION = """Settlement of off-site medical claims across insurance schemes, exact to the cent.
 
@@ -26,6 +40,9 @@ most two decimals.  Errors are RFC 9457 problems.  Request bodies are limited to
 
 def create_app() -> FastAPI:
     settings = get_settings()
+    configure_logging(settings)
+    if _client_token not in auth.token_resolvers:
+        auth.token_resolvers.append(_client_token)
     app = FastAPI(
         title="Off-site claim settlement",
         version=__version__,
@@ -35,8 +52,12 @@ def create_app() -> FastAPI:
     problems.install(app)
     app.include_router(reference_router)
     app.include_router(bills_router)
+    app.include_router(admin_router)
     app.include_router(ops_router)
+    # Outermost last: request id, then observation (log, metrics, audit), then the body limit.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Observe)
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
 
     def custom_openapi() -> dict[str, Any]:
         if app.openapi_schema:

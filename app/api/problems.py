@@ -58,7 +58,7 @@ def problem_response(
         "detail": mask_ids_in(detail),
     }
     if instance:
-        body["instance"] = instance
+        body["instance"] = mask_ids_in(instance)
     if errors is not None:
         body["errors"] = [{"loc": e["loc"], "msg": mask_ids_in(str(e["msg"]))} for e in errors]
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request
@@ -9,10 +10,12 @@ from fastapi import APIRouter, Depends, Header, Path, Request
 from app.api.auth import allow
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
+from app.errors import DomainError
 from app.ledger import claims
 from app.ledger.idempotency import IdemRequest, request_hash
 from app.ledger.settlements import settlement_public, split_sheet
 from app.ledger.tx import read_session, write_transaction
+from app.metrics import observe_settlement
 from app.principal import Principal
 from app.schemas.bills import BillCreate
 from app.schemas.public import BillPublic, ClaimPublic, SplitPublic
@@ -36,6 +39,18 @@ Hospital = Annotated[Principal, Depends(allow("hospital"))]
 Settler = Annotated[Principal, Depends(allow("hospital", "scheme_office"))]
 WRITE = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 READ = problem_responses(401, 403, 404, 422)
+
+
+def _observe(settlement: dict[str, Any], outcome: str) -> None:
+    if outcome == "preview":
+        observe_settlement(settlement["scheme_code"], outcome)
+    else:
+        observe_settlement(
+            settlement["scheme_code"],
+            outcome,
+            Decimal(settlement["fund_payment"]),
+            Decimal(settlement["coordination_reduction"]),
+        )
 
 
 def _idem(key: str | None, request: Request, body: Any) -> IdemRequest | None:
@@ -98,11 +113,16 @@ def create_settlement(
     bill_id: Id, body: SettlementCreate, request: Request, principal: Settler, idempotency_key: IdempotencyKey = None
 ) -> JSON:
     idem = _idem(idempotency_key, request, body)
-    r = write_transaction(
-        lambda s: claims.create_settlement(s, principal=principal, bill_id=bill_id, body=body, idem=idem),
-        operation="settle",
-        commit=not body.dry_run,
-    )
+    try:
+        r = write_transaction(
+            lambda s: claims.create_settlement(s, principal=principal, bill_id=bill_id, body=body, idem=idem),
+            operation="settle",
+            commit=not body.dry_run,
+        )
+    except DomainError as exc:
+        observe_settlement(body.scheme_code, exc.problem)
+        raise
+    _observe(r.body, "preview" if body.dry_run else "settled")
     return reply(r.status, r.body)
 
 
@@ -118,7 +138,7 @@ def get_settlement(settlement_id: Id, principal: Settler) -> JSON:
 
     with read_session() as s:
         row = find_settlement(s, settlement_id)
-        check_settlement_read(principal, row, session=s)
+        check_settlement_read(principal, row)
         return reply(200, settlement_public(row.model_dump()))
 
 
@@ -162,4 +182,6 @@ def submit_claim(
         operation="claim",
         commit=not body.dry_run,
     )
+    for settlement in r.body["settlements"]:
+        _observe(settlement, "preview" if body.dry_run else "settled")
     return reply(r.status, r.body)

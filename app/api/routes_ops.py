@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from sqlalchemy import text
+from starlette.responses import Response
 
 from app.api.problems import problem_response, problem_responses
 from app.api.responses import JSON, reply
 from app.db.session import get_engine
+from app.metrics import exposition
 from app.schemas.public import Health, Readiness
 
 router = APIRouter(tags=["operations"])
@@ -39,3 +41,15 @@ def readyz() -> JSON:
             instance="/readyz",
         )
     return reply(200, {"status": "ready", "database": engine.dialect.name})
+
+
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    summary="Prometheus metrics (text format)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Metrics"}},
+)
+def metrics() -> Response:
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)

@@ -40,19 +40,37 @@ def make_engine(settings: Settings) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
+        _observe_pool(engine, 1)
+
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
         connect_args={"options": f"-c lock_timeout={int(settings.pg_lock_timeout_ms)}"},
     )
+    _observe_pool(engine, settings.db_pool_size + settings.db_max_overflow)
+    return engine
+
+
+def _observe_pool(engine: Engine, size: int) -> None:
+    from app.metrics import POOL_IN_USE, POOL_SIZE
+
+    POOL_SIZE.set(size)
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(*_args: Any) -> None:
+        POOL_IN_USE.inc()
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(*_args: Any) -> None:
+        POOL_IN_USE.dec()
 
 
 @lru_cache

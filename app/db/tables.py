@@ -245,3 +245,37 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int
     response_body: str
     created_at: datetime = timestamp()
+
+
+class Client(SQLModel, table=True):
+    """A caller of the API.  Its token is stored only as a SHA-256 hash (tokens carry 256 bits
+    of entropy, so a fast hash is enough; the plain token is shown once, at creation)."""
+
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=16)
+    hospital_code: str | None = Field(default=None, max_length=64)
+    scheme_code: str | None = Field(default=None, max_length=64)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = timestamp()
+    revoked_at: datetime | None = timestamp(default=None)
+
+
+class AuditRecord(SQLModel, table=True):
+    """Who did what to which object, when, and how it ended.  Append-only: no API updates or
+    deletes these rows (and on PostgreSQL a trigger refuses it)."""
+
+    __tablename__ = "audit_record"
+    __table_args__ = (Index("ix_audit_record_at", "at"), Index("ix_audit_record_client_at", "client_id", "at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = timestamp()
+    request_id: str | None = Field(default=None, max_length=64)
+    client_id: str | None = Field(default=None, max_length=64)
+    role: str | None = Field(default=None, max_length=16)
+    operation: str = Field(max_length=64)
+    method: str = Field(max_length=8)
+    path: str = Field(max_length=500)
+    object_id: str | None = Field(default=None, max_length=200, index=True)
+    status_code: int
+    outcome: str = Field(max_length=16)

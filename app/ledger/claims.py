@@ -26,7 +26,7 @@ def create_settlement(
     session: Session, *, principal: Principal, bill_id: str, body: SettlementCreate, idem: IdemRequest | None
 ) -> Reply:
     bill = lock_bill_or_404(session, bill_id)
-    check_bill(principal, bill)
+    check_bill(principal, bill, session=session)
     check_settle(principal, bill, body.scheme_code)
     if not body.dry_run:
         replay = idempotency.lookup(session, principal, idem)
@@ -49,7 +49,7 @@ def create_settlement(
 def reverse(session: Session, *, principal: Principal, settlement_id: str, idem: IdemRequest | None) -> Reply:
     peek = find_settlement(session, settlement_id)
     bill = lock_bill_or_404(session, peek.bill_id)
-    check_bill(principal, bill)
+    check_bill(principal, bill, session=session)
     check_settle(principal, bill, peek.scheme_code)
     replay = idempotency.lookup(session, principal, idem)
     if replay is not None:
@@ -67,7 +67,7 @@ def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: Id
         session, body=body.bill, created_by=principal.client_id, loc_prefix=("body", "bill")
     )
     bill = lock_bill_or_404(session, row.id)
-    check_bill(principal, bill)
+    check_bill(principal, bill, session=session)
     for code in body.schemes:
         check_settle(principal, bill, code)
     if not body.dry_run:

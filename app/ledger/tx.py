@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.db.session import get_engine
 from app.errors import Busy
+from app.metrics import DB_RETRIES, LOCK_WAIT
 from app.settings import get_settings
 
 T = TypeVar("T")
@@ -32,9 +33,6 @@ log = logging.getLogger(__name__)
 #: PostgreSQL SQLSTATEs worth a retry: serialization failure, deadlock, lock timeout, unique race.
 _PG_RETRY = {"40001", "40P01", "55P03", "23505"}
 _SQLITE_RETRY = ("database is locked", "database is busy", "unique constraint failed")
-
-#: Observers of retries, e.g. the Prometheus counter: called with (operation, reason).
-retry_observers: list[Callable[[str, str], None]] = []
 
 
 def retry_reason(exc: DBAPIError) -> str | None:
@@ -55,6 +53,7 @@ def write_transaction(fn: Callable[[Session], T], *, operation: str, commit: boo
     engine = get_engine()
     bind = engine.execution_options(sqlite_begin="IMMEDIATE") if engine.dialect.name == "sqlite" else engine
     attempts = settings.db_retry_attempts
+    started = time.perf_counter()
     for attempt in range(1, attempts + 1):
         session = Session(bind=bind, expire_on_commit=False, autoflush=False)
         try:
@@ -64,14 +63,14 @@ def write_transaction(fn: Callable[[Session], T], *, operation: str, commit: boo
                 session.commit()
             else:
                 session.rollback()
+            LOCK_WAIT.labels(operation).observe(time.perf_counter() - started)
             return result
         except (OperationalError, IntegrityError) as exc:
             session.rollback()
             reason = retry_reason(exc)
             if reason is None:
                 raise
-            for observe in retry_observers:
-                observe(operation, reason)
+            DB_RETRIES.labels(operation, reason).inc()
             log.info(
                 "db retry", extra={"event": "db_retry", "operation": operation, "reason": reason, "attempt": attempt}
             )

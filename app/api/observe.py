@@ -1,0 +1,126 @@
+"""One middleware observes every request: an access log line, the latency histogram, and the
+audit record of every write and every read of a settlement (refusals included)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from asgi_correlation_id import correlation_id
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.metrics import REQUESTS
+from app.privacy import mask_ids_in
+
+log = logging.getLogger("app.request")
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+AUDITED_READS = {"getSettlement"}
+#: Most specific first: the object a request is about.
+OBJECT_KEYS = ("settlement_id", "bill_id", "client_id", "member_no", "version", "year", "scheme_code")
+#: Where a created object's id is found in the response body.
+CREATED_KEYS = ("settlement_id", "client_id", "bill_id")
+
+
+def _object_id(path_params: dict[str, Any], body: Any) -> str | None:
+    if isinstance(body, dict):
+        for key in CREATED_KEYS:
+            if isinstance(body.get(key), str):
+                return str(body[key])
+        bill = body.get("bill")
+        if isinstance(bill, dict) and isinstance(bill.get("bill_id"), str):
+            return str(bill["bill_id"])
+    for key in OBJECT_KEYS:
+        if key in path_params:
+            value = path_params[key]
+            if key == "member_no" or key in ("version", "year"):
+                return f"{path_params.get('scheme_code')}/{value}"
+            return str(value)
+    return None
+
+
+class Observe:
+    def __init__(self, app: ASGIApp, audit: bool = True) -> None:
+        self.app = app
+        self.audit = audit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+        captured: list[bytes] = []
+        capture = False
+
+        async def observing_send(message: Message) -> None:
+            nonlocal status, capture
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = dict(message.get("headers", ()))
+                capture = headers.get(b"content-type", b"").startswith(b"application/json") and status < 300
+            elif message["type"] == "http.response.body" and capture:
+                captured.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observing_send)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            operation = getattr(route, "operation_id", None)
+            method = scope["method"]
+            REQUESTS.labels(template, method, str(status)).observe(elapsed)
+            principal = scope.get("state", {}).get("principal")
+            log.info(
+                "request",
+                extra={
+                    "event": "request",
+                    "method": method,
+                    "route": template,
+                    "path": mask_ids_in(scope.get("path", "")),
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "client_id": getattr(principal, "client_id", None),
+                },
+            )
+            if self.audit and operation and (method in WRITE_METHODS or operation in AUDITED_READS):
+                body: Any = None
+                if captured and method == "POST":
+                    try:
+                        body = orjson.loads(b"".join(captured))
+                    except orjson.JSONDecodeError:
+                        body = None
+                entry = {
+                    "at": _now(),
+                    "request_id": correlation_id.get(),
+                    "client_id": getattr(principal, "client_id", None),
+                    "role": getattr(principal, "role", None),
+                    "operation": operation,
+                    "method": method,
+                    "path": scope.get("path", ""),
+                    "object_id": _object_id(scope.get("path_params", {}), body),
+                    "status_code": status,
+                }
+                await run_in_threadpool(_write_audit, entry)
+
+
+def _now() -> Any:
+    from app.services.audit import now
+
+    return now()
+
+
+def _write_audit(entry: dict[str, Any]) -> None:
+    from app.ledger.tx import write_transaction
+    from app.services import audit
+
+    entry["outcome"] = audit.outcome_of(entry["status_code"])
+    try:
+        write_transaction(lambda s: audit.record(s, entry=entry), operation="audit")
+    except Exception:
+        log.exception("could not write the audit record of %s", entry["operation"])

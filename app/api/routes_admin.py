@@ -1,0 +1,91 @@
+"""Administration: clients and the audit trail (admin only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from app.api.auth import allow
+from app.api.problems import problem_responses
+from app.api.responses import JSON, reply
+from app.ledger.tx import read_session, write_transaction
+from app.principal import Principal
+from app.schemas.clients import AuditPage, ClientCreate, ClientCreated, ClientPublic
+from app.services import audit, clients
+
+router = APIRouter(prefix="/v1", tags=["administration"])
+Admin = Annotated[Principal, Depends(allow())]
+
+
+@router.post(
+    "/clients",
+    operation_id="createClient",
+    summary="Create a client; its token is shown once",
+    status_code=201,
+    response_model=ClientCreated,
+    responses=problem_responses(400, 401, 403, 413, 422, 503),
+)
+def create_client(body: ClientCreate, principal: Admin) -> JSON:
+    out = write_transaction(lambda s: clients.create(s, body=body), operation="create_client")
+    return reply(201, out)
+
+
+@router.get(
+    "/clients",
+    operation_id="listClients",
+    summary="List clients (without tokens)",
+    response_model=list[ClientPublic],
+    responses=problem_responses(401, 403),
+)
+def list_clients(principal: Admin) -> JSON:
+    with read_session() as s:
+        return reply(200, clients.list_all(s))
+
+
+@router.delete(
+    "/clients/{client_id}",
+    operation_id="revokeClient",
+    summary="Revoke a client: its token stops working at once",
+    response_model=ClientPublic,
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+def revoke_client(client_id: Annotated[str, Path(min_length=1, max_length=36)], principal: Admin) -> JSON:
+    out = write_transaction(lambda s: clients.revoke(s, client_id=client_id), operation="revoke_client")
+    return reply(200, out)
+
+
+@router.get(
+    "/audit",
+    operation_id="queryAudit",
+    summary="Audit records, newest first, with filters",
+    response_model=AuditPage,
+    responses=problem_responses(401, 403, 422),
+)
+def query_audit(
+    principal: Admin,
+    client_id: Annotated[str | None, Query(max_length=64)] = None,
+    operation: Annotated[str | None, Query(max_length=64)] = None,
+    object_id: Annotated[str | None, Query(max_length=200)] = None,
+    outcome: Literal["ok", "refused", "error"] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE)] = 100,
+) -> JSON:
+    with read_session() as s:
+        return reply(
+            200,
+            audit.query(
+                s,
+                client_id=client_id,
+                operation=operation,
+                object_id=object_id,
+                outcome=outcome,
+                since=since,
+                until=until,
+                cursor=cursor,
+                limit=limit,
+            ),
+        )

@@ -1,0 +1,89 @@
+"""The audit trail: one record per write and per read of a settlement, refusals included."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from app.db import tables as db
+from app.privacy import mask_ids_in
+
+MAX_PAGE = 500
+
+
+def outcome_of(status: int) -> str:
+    if status < 400:
+        return "ok"
+    if status >= 500:
+        return "error"
+    return "refused"
+
+
+def record(session: Session, *, entry: dict[str, Any]) -> None:
+    object_id = entry.get("object_id")
+    entry = {
+        **entry,
+        "path": mask_ids_in(entry["path"])[:500],
+        "object_id": None if object_id is None else mask_ids_in(object_id)[:200],
+    }
+    session.execute(insert(db.AuditRecord).values(**entry))
+
+
+def _public(r: db.AuditRecord) -> dict[str, Any]:
+    at = r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC)
+    return {
+        "id": r.id,
+        "at": at.isoformat(),
+        "request_id": r.request_id,
+        "client_id": r.client_id,
+        "role": r.role,
+        "operation": r.operation,
+        "method": r.method,
+        "path": r.path,
+        "object_id": r.object_id,
+        "status_code": r.status_code,
+        "outcome": r.outcome,
+    }
+
+
+def query(
+    session: Session,
+    *,
+    client_id: str | None,
+    operation: str | None,
+    object_id: str | None,
+    outcome: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    cursor: int | None,
+    limit: int,
+) -> dict[str, Any]:
+    """Newest first; ``cursor`` is the id below which the next page starts."""
+    a = db.AuditRecord
+    stmt = select(a).order_by(col(a.id).desc()).limit(limit + 1)
+    if client_id is not None:
+        stmt = stmt.where(col(a.client_id) == client_id)
+    if operation is not None:
+        stmt = stmt.where(col(a.operation) == operation)
+    if object_id is not None:
+        stmt = stmt.where(col(a.object_id) == object_id)
+    if outcome is not None:
+        stmt = stmt.where(col(a.outcome) == outcome)
+    if since is not None:
+        stmt = stmt.where(col(a.at) >= since)
+    if until is not None:
+        stmt = stmt.where(col(a.at) < until)
+    if cursor is not None:
+        stmt = stmt.where(col(a.id) < cursor)
+    rows = list(session.scalars(stmt))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": [_public(r) for r in rows], "next_cursor": rows[-1].id if more and rows else None}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

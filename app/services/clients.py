@@ -1,0 +1,95 @@
+"""API clients: creation (token shown once, stored as a hash), listing, revocation, lookup."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from app.db import tables as db
+from app.errors import FieldError, NotFound, ValidationFailed
+from app.principal import Principal, Role
+from app.schemas.clients import ClientCreate
+
+TOKEN_PREFIX = "stl_"  # noqa: S105 (a prefix, not a secret)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    """256 bits from the OS's CSPRNG, URL-safe."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+def client_public(row: db.Client) -> dict[str, Any]:
+    return {
+        "client_id": row.id,
+        "name": row.name,
+        "role": row.role,
+        "hospital_code": row.hospital_code,
+        "scheme_code": row.scheme_code,
+        "created_at": _iso(row.created_at),
+        "revoked_at": _iso(row.revoked_at),
+    }
+
+
+def create(session: Session, *, body: ClientCreate) -> dict[str, Any]:
+    if body.scheme_code is not None and session.get(db.Scheme, body.scheme_code) is None:
+        raise ValidationFailed([FieldError(("body", "scheme_code"), f"there is no scheme {body.scheme_code!r}")])
+    token = new_token()
+    row = db.Client(
+        id=str(uuid.uuid4()),
+        name=body.name,
+        role=body.role,
+        hospital_code=body.hospital_code,
+        scheme_code=body.scheme_code,
+        token_hash=hash_token(token),
+        created_at=datetime.now(UTC),
+        revoked_at=None,
+    )
+    session.add(row)
+    session.flush()
+    return {**client_public(row), "token": token}
+
+
+def list_all(session: Session) -> list[dict[str, Any]]:
+    return [client_public(r) for r in session.scalars(select(db.Client).order_by(col(db.Client.created_at)))]
+
+
+def revoke(session: Session, *, client_id: str) -> dict[str, Any]:
+    row = session.scalars(select(db.Client).where(col(db.Client.id) == client_id).with_for_update()).one_or_none()
+    if row is None:
+        raise NotFound("there is no such client")
+    if row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+        session.flush()
+    return client_public(row)
+
+
+def principal_for_token(session: Session, token: str) -> Principal | None:
+    """The principal of an active client's token, or None (unknown or revoked)."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = session.execute(
+        select(col(db.Client.id), col(db.Client.role), col(db.Client.hospital_code), col(db.Client.scheme_code)).where(
+            col(db.Client.token_hash) == hash_token(token), col(db.Client.revoked_at).is_(None)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    client_id, role, hospital_code, scheme_code = row
+    return Principal(client_id=client_id, role=cast(Role, role), hospital_code=hospital_code, scheme_code=scheme_code)

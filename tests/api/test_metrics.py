@@ -1,0 +1,52 @@
+"""``/metrics`` exposes the named series after a settlement."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.api_helpers import ADMIN, bill_1
+
+
+def samples(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = client.get("/metrics").text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_after_a_settlement(loaded: TestClient) -> None:
+    before = samples(loaded)
+    bill_id = loaded.post("/v1/bills", json=bill_1(), headers=ADMIN).json()["bill_id"]
+    for scheme in ("NRCMS-511623", "UEBMI-321100"):
+        assert (
+            loaded.post(f"/v1/bills/{bill_id}/settlements", json={"scheme_code": scheme}, headers=ADMIN).status_code
+            == 201
+        )
+    assert (
+        loaded.post(f"/v1/bills/{bill_id}/settlements", json={"scheme_code": "UEBMI-321100"}, headers=ADMIN).status_code
+        == 409
+    )
+    after = samples(loaded)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert delta("settle_settlements_total", scheme="UEBMI-321100", outcome="settled") == 1
+    assert delta("settle_settlements_total", scheme="UEBMI-321100", outcome="conflict") == 1
+    assert delta("settle_fund_paid_yuan_total", scheme="NRCMS-511623") == 4815.0
+    assert delta("settle_fund_paid_yuan_total", scheme="UEBMI-321100") == 6885.0
+    assert delta("settle_coordination_reduction_yuan_total", scheme="UEBMI-321100") == 639.0
+    route = "/v1/bills/{bill_id}/settlements"
+    assert delta("settle_http_request_duration_seconds_count", route=route, method="POST", status="201") == 2
+    assert delta("settle_http_request_duration_seconds_count", route=route, method="POST", status="409") == 1
+    assert delta("settle_db_transaction_seconds_count", operation="settle") >= 2
+    names = {name for name, _ in after}
+    assert {"settle_db_pool_connections_in_use", "settle_db_pool_size"} <= names
+    assert any(
+        n.startswith("settle_db_retries")
+        for n in {f.name for f in text_string_to_metric_families(loaded.get("/metrics").text)}
+    )

@@ -1,0 +1,264 @@
+"""Every operation x every role x own and foreign objects, with the exact status code.
+
+The operations come from the app's OpenAPI document: an operation without a rule here fails
+the test, so a new endpoint cannot ship without its access rule.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import app
+from tests.api_helpers import ADMIN, bill_1, load_examples_over_http
+
+OWN_HOSPITAL, FOREIGN_HOSPITAL = "H511623001", "H320000002"
+OWN_SCHEME, FOREIGN_SCHEME = "NRCMS-511623", "UEBMI-321100"
+#: A patient insured only by the foreign scheme (valid resident ID).
+STRANGER_ID = "11010519491231002X"
+
+
+@dataclass(frozen=True)
+class Req:
+    method: str
+    url: str
+    json: Any = None
+
+
+@dataclass
+class Ctx:
+    client: TestClient
+    tokens: dict[str, str]
+    own_bill: str
+    foreign_bill: str
+    own_settlement: str
+    foreign_settlement: str
+    throwaway_client: str
+    counter: itertools.count
+
+    def fresh_settlement(self, own: bool) -> str:
+        """A new bill settled by the admin, for a reversal cell."""
+        n = next(self.counter)
+        body = own_bill_body(f"REV-{n}") if own else foreign_bill_body(f"REV-{n}")
+        bill_id = post(self.client, "/v1/bills", body)["bill_id"]
+        scheme = OWN_SCHEME if own else FOREIGN_SCHEME
+        return str(post(self.client, f"/v1/bills/{bill_id}/settlements", {"scheme_code": scheme})["settlement_id"])
+
+
+def post(client: TestClient, url: str, body: Any) -> dict[str, Any]:
+    r = client.post(url, json=body, headers=ADMIN)
+    assert r.status_code in (200, 201), r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def own_bill_body(bill_no: str = "OWN-1") -> dict[str, Any]:
+    b = bill_1()
+    b["bill_no"] = bill_no
+    return b
+
+
+def foreign_bill_body(bill_no: str = "FOREIGN-1") -> dict[str, Any]:
+    b = bill_1()
+    b["bill_no"] = bill_no
+    b["hospital"] = {"code": FOREIGN_HOSPITAL, "name": "Zhenjiang First Hospital", "level": 3, "region": "321102"}
+    b["patient"] = {"id_number": STRANGER_ID, "name": "Li Na"}
+    return b
+
+
+Builder = Callable[[Ctx, bool], Req]
+# expected (own, foreign) per role; None for the public operations
+Expect = dict[str, tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    build: Builder
+    expect: Expect | None  # None: public, 200 for everyone
+
+
+def scheme(own: bool) -> str:
+    return OWN_SCHEME if own else FOREIGN_SCHEME
+
+
+ADMIN_ONLY_READ = {"admin": (200, 200), "hospital": (403, 403), "office": (403, 403)}
+SCHEME_READ = {"admin": (200, 200), "hospital": (403, 403), "office": (200, 404)}
+BILL_READ = {"admin": (200, 200), "hospital": (200, 404), "office": (200, 404)}
+
+RULES: dict[str, Rule] = {
+    "listSchemes": Rule(lambda c, o: Req("GET", "/v1/schemes"), ADMIN_ONLY_READ),
+    "putScheme": Rule(
+        lambda c, o: Req(
+            "PUT", f"/v1/schemes/{scheme(o)}", c.client.get(f"/v1/schemes/{scheme(o)}", headers=ADMIN).json()
+        ),
+        ADMIN_ONLY_READ,
+    ),
+    "getScheme": Rule(lambda c, o: Req("GET", f"/v1/schemes/{scheme(o)}"), SCHEME_READ),
+    "putCatalogVersion": Rule(
+        lambda c, o: Req(
+            "PUT", f"/v1/schemes/{scheme(o)}/catalogs/matrix", {"effective_from": "2031-01-01", "entries": []}
+        ),
+        ADMIN_ONLY_READ,
+    ),
+    "getCatalogVersion": Rule(lambda c, o: Req("GET", f"/v1/schemes/{scheme(o)}/catalogs/2026"), SCHEME_READ),
+    "putPolicy": Rule(
+        lambda c, o: Req(
+            "PUT",
+            f"/v1/schemes/{scheme(o)}/policies/2031",
+            {
+                k: v
+                for k, v in c.client.get(f"/v1/schemes/{scheme(o)}/policies/2026", headers=ADMIN).json().items()
+                if k not in ("scheme_code", "year") and v is not None
+            },
+        ),
+        ADMIN_ONLY_READ,
+    ),
+    "getPolicy": Rule(lambda c, o: Req("GET", f"/v1/schemes/{scheme(o)}/policies/2026"), SCHEME_READ),
+    "putMember": Rule(
+        lambda c, o: Req(
+            "PUT",
+            f"/v1/schemes/{scheme(o)}/members/M-{scheme(o)}",
+            {"id_number": "440301199001011234", "name": "Zhao Lei", "coverage": [{"from": "2026-01-01", "to": None}]},
+        ),
+        SCHEME_READ,
+    ),
+    "getMember": Rule(lambda c, o: Req("GET", f"/v1/schemes/{scheme(o)}/members/M-{scheme(o)}"), SCHEME_READ),
+    "submitBill": Rule(
+        lambda c, o: Req("POST", "/v1/bills", own_bill_body() if o else foreign_bill_body()),
+        {"admin": (200, 200), "hospital": (200, 403), "office": (403, 403)},
+    ),
+    "getBill": Rule(lambda c, o: Req("GET", f"/v1/bills/{c.own_bill if o else c.foreign_bill}"), BILL_READ),
+    "getSplit": Rule(lambda c, o: Req("GET", f"/v1/bills/{c.own_bill if o else c.foreign_bill}/split"), BILL_READ),
+    "createSettlement": Rule(
+        lambda c, o: Req(
+            "POST",
+            f"/v1/bills/{c.own_bill if o else c.foreign_bill}/settlements",
+            {"scheme_code": scheme(o), "dry_run": True},
+        ),
+        {"admin": (200, 200), "hospital": (200, 404), "office": (200, 404)},
+    ),
+    "getSettlement": Rule(
+        lambda c, o: Req("GET", f"/v1/settlements/{c.own_settlement if o else c.foreign_settlement}"),
+        {"admin": (200, 200), "hospital": (200, 404), "office": (200, 404)},
+    ),
+    "reverseSettlement": Rule(
+        lambda c, o: Req("POST", f"/v1/settlements/{c.fresh_settlement(o)}/reversal"),
+        {"admin": (200, 200), "hospital": (200, 404), "office": (200, 404)},
+    ),
+    "submitClaim": Rule(
+        lambda c, o: Req(
+            "POST",
+            "/v1/claims",
+            {"bill": own_bill_body() if o else foreign_bill_body(), "schemes": [scheme(o)], "dry_run": True},
+        ),
+        {"admin": (200, 200), "hospital": (200, 403), "office": (403, 403)},
+    ),
+    "createClient": Rule(
+        lambda c, o: Req("POST", "/v1/clients", {"name": "another", "role": "hospital", "hospital_code": "H1"}),
+        {"admin": (201, 201), "hospital": (403, 403), "office": (403, 403)},
+    ),
+    "listClients": Rule(lambda c, o: Req("GET", "/v1/clients"), ADMIN_ONLY_READ),
+    "revokeClient": Rule(lambda c, o: Req("DELETE", f"/v1/clients/{c.throwaway_client}"), ADMIN_ONLY_READ),
+    "queryAudit": Rule(lambda c, o: Req("GET", "/v1/audit"), ADMIN_ONLY_READ),
+    "healthz": Rule(lambda c, o: Req("GET", "/healthz"), None),
+    "readyz": Rule(lambda c, o: Req("GET", "/readyz"), None),
+    "metrics": Rule(lambda c, o: Req("GET", "/metrics"), None),
+}
+
+
+def operations() -> list[str]:
+    return [op["operationId"] for item in app.openapi()["paths"].values() for op in item.values()]
+
+
+def make_ctx(client: TestClient) -> Ctx:
+    load_examples_over_http(client)
+    stranger = {
+        "id_number": STRANGER_ID,
+        "name": "Li Na",
+        "coverage": [{"from": "2026-01-01", "to": None}],
+        "offsite_registrations": [],
+    }
+    assert (
+        client.put(f"/v1/schemes/{FOREIGN_SCHEME}/members/ZJ-STRANGER", json=stranger, headers=ADMIN).status_code == 201
+    )
+    for code in (OWN_SCHEME, FOREIGN_SCHEME):
+        catalog = {"effective_from": "2031-01-01", "entries": []}
+        assert client.put(f"/v1/schemes/{code}/catalogs/matrix", json=catalog, headers=ADMIN).status_code == 201
+        policy = client.get(f"/v1/schemes/{code}/policies/2026", headers=ADMIN).json()
+        body = {k: v for k, v in policy.items() if k not in ("scheme_code", "year") and v is not None}
+        assert client.put(f"/v1/schemes/{code}/policies/2031", json=body, headers=ADMIN).status_code == 201
+        member = {
+            "id_number": "440301199001011234",
+            "name": "Zhao Lei",
+            "coverage": [{"from": "2026-01-01", "to": None}],
+        }
+        assert client.put(f"/v1/schemes/{code}/members/M-{code}", json=member, headers=ADMIN).status_code == 201
+    own_bill = post(client, "/v1/bills", own_bill_body())["bill_id"]
+    own2 = post(client, "/v1/bills", own_bill_body("OWN-2"))["bill_id"]
+    own_settlement = post(client, f"/v1/bills/{own2}/settlements", {"scheme_code": OWN_SCHEME})["settlement_id"]
+    foreign_bill = post(client, "/v1/bills", foreign_bill_body())["bill_id"]
+    foreign2 = post(client, "/v1/bills", foreign_bill_body("FOREIGN-2"))["bill_id"]
+    foreign_settlement = post(client, f"/v1/bills/{foreign2}/settlements", {"scheme_code": FOREIGN_SCHEME})[
+        "settlement_id"
+    ]
+    tokens = {}
+    for role, body in {
+        "hospital": {"name": "Linshui hospital", "role": "hospital", "hospital_code": OWN_HOSPITAL},
+        "office": {"name": "Linshui NRCMS office", "role": "scheme_office", "scheme_code": OWN_SCHEME},
+        "revoked": {"name": "old", "role": "admin"},
+        "throwaway": {"name": "throwaway", "role": "hospital", "hospital_code": "H0"},
+    }.items():
+        created = post(client, "/v1/clients", body)
+        tokens[role] = created["token"]
+        if role == "throwaway":
+            throwaway = created["client_id"]
+        if role == "revoked":
+            assert client.delete(f"/v1/clients/{created['client_id']}", headers=ADMIN).status_code == 200
+    return Ctx(client, tokens, own_bill, foreign_bill, own_settlement, foreign_settlement, throwaway, itertools.count())
+
+
+def test_every_operation_has_a_rule() -> None:
+    missing = set(operations()) - set(RULES)
+    assert not missing, f"operations without an access rule: {sorted(missing)}"
+    assert not set(RULES) - set(operations()), "rules for operations that no longer exist"
+
+
+def test_access_matrix(client: TestClient) -> None:
+    ctx = make_ctx(client)
+    cells = 0
+    failures = []
+    for operation in operations():
+        rule = RULES[operation]
+        cases: list[tuple[str, bool, int]] = []
+        if rule.expect is None:
+            cases = [(role, own, 200) for role in ("admin", "hospital", "office", "none", "revoked") for own in (True,)]
+        else:
+            for role, (own_status, foreign_status) in rule.expect.items():
+                cases += [(role, True, own_status), (role, False, foreign_status)]
+            cases += [("none", True, 401), ("revoked", True, 401)]
+        for role, own, expected in cases:
+            req = rule.build(ctx, own)
+            headers = (
+                {}
+                if role == "none"
+                else (ADMIN if role == "admin" else {"Authorization": f"Bearer {ctx.tokens[role]}"})
+            )
+            r = client.request(req.method, req.url, json=req.json, headers=headers)
+            cells += 1
+            if r.status_code != expected:
+                where = "own" if own else "foreign"
+                failures.append(f"{operation} as {role} on {where}: {r.status_code} != {expected} {r.text[:200]}")
+    print(f"access matrix: {cells} cells checked over {len(operations())} operations")
+    assert not failures, "\n".join(failures)
+    assert cells >= 8 * (len(operations()) - 3)
+
+
+@pytest.fixture
+def client(db_url: str):
+    with TestClient(app) as c:
+        yield c
