@@ -13,10 +13,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from app.db.types import Money, Ratio
+from app.db.types import Money, Ratio, UtcDateTime
 
 
 def money_column(**kw: Any) -> Any:
@@ -24,7 +24,7 @@ def money_column(**kw: Any) -> Any:
 
 
 def timestamp(**kw: Any) -> Any:
-    return Field(sa_type=DateTime(timezone=True), **kw)
+    return Field(sa_type=UtcDateTime, **kw)
 
 
 class Scheme(SQLModel, table=True):

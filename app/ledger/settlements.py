@@ -40,14 +40,6 @@ SETTLEMENT_MONEY = (
 )
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
-
-
 def settlement_public(row: Mapping[str, Any], *, preview: bool = False) -> dict[str, Any]:
     """The response body of a settlement, from its stored row (the one serializer)."""
     detail = row["detail"]
@@ -71,8 +63,9 @@ def settlement_public(row: Mapping[str, Any], *, preview: bool = False) -> dict[
         body[name] = money(row[name])
     body["external_payments"] = detail["external_payments"]
     body["lines"] = detail["lines"]
-    body["created_at"] = None if preview else _iso(row["created_at"])
-    body["reversed_at"] = None if preview else _iso(row["reversed_at"])
+    created, reversed_at = row["created_at"], row["reversed_at"]
+    body["created_at"] = None if preview else created.isoformat()
+    body["reversed_at"] = None if preview or reversed_at is None else reversed_at.isoformat()
     return body
 
 

@@ -34,10 +34,9 @@ def record(session: Session, *, entry: dict[str, Any]) -> None:
 
 
 def _public(r: db.AuditRecord) -> dict[str, Any]:
-    at = r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC)
     return {
         "id": r.id,
-        "at": at.isoformat(),
+        "at": r.at.isoformat(),
         "request_id": r.request_id,
         "client_id": r.client_id,
         "role": r.role,

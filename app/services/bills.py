@@ -55,7 +55,6 @@ def _content_hash(bill: t.Bill, items: list[dict[str, Any]]) -> str:
 
 def bill_public(row: db.Bill) -> dict[str, Any]:
     """A bill as clients see it; the resident ID number is masked."""
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
     return {
         "bill_id": row.id,
         "hospital": {
@@ -73,7 +72,7 @@ def bill_public(row: db.Bill) -> dict[str, Any]:
         "items": row.items,
         "medical_total": money(row.medical_total),
         "paid_total": money(row.paid_total),
-        "created_at": created.isoformat(),
+        "created_at": row.created_at.isoformat(),
     }
 
 

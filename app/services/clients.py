@@ -29,12 +29,6 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
-
-
 def client_public(row: db.Client) -> dict[str, Any]:
     return {
         "client_id": row.id,
@@ -42,8 +36,8 @@ def client_public(row: db.Client) -> dict[str, Any]:
         "role": row.role,
         "hospital_code": row.hospital_code,
         "scheme_code": row.scheme_code,
-        "created_at": _iso(row.created_at),
-        "revoked_at": _iso(row.revoked_at),
+        "created_at": row.created_at.isoformat(),
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
     }
 
 
