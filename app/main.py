@@ -16,6 +16,7 @@ from app.api.routes_admin import router as admin_router
 from app.api.routes_bills import router as bills_router
 from app.api.routes_ops import router as ops_router
 from app.api.routes_reference import router as reference_router
+from app.api.routes_reports import router as reports_router
 from app.logs import configure_logging
 from app.principal import Principal
 from app.schemas.reference import CatalogCreate
@@ -54,6 +55,7 @@ def create_app() -> FastAPI:
     app.include_router(bills_router)
     app.include_router(admin_router)
     app.include_router(ops_router)
+    app.include_router(reports_router)
     # Outermost last: request id, then observation (log, metrics, audit), then the body limit.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observe)

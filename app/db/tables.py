@@ -126,6 +126,12 @@ class Bill(SQLModel, table=True):
     created_at: datetime = timestamp()
 
 
+#: Columns carried in the leaves of the clearing and reconciliation indexes (PostgreSQL
+#: ``INCLUDE``), so a report reads only the index.
+CLEARING_INCLUDE = ["scheme_code", "insuring_region", "treatment_region", "medical_total", "fund_payment"]
+RECONCILIATION_INCLUDE = ["scheme_code", "medical_total", "fund_payment"]
+
+
 class Settlement(SQLModel, table=True):
     __table_args__ = (
         Index(
@@ -138,6 +144,14 @@ class Settlement(SQLModel, table=True):
         ),
         UniqueConstraint("bill_id", "sequence"),
         CheckConstraint("status IN ('settled', 'reversed')", name="ck_settlement_status"),
+        # Clearing (a month) and reconciliation (a hospital's day); migration 0002.
+        Index("ix_settlement_created_at", "created_at", postgresql_include=CLEARING_INCLUDE),
+        Index(
+            "ix_settlement_hospital_created_at",
+            "hospital_code",
+            "created_at",
+            postgresql_include=RECONCILIATION_INCLUDE,
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -178,6 +192,14 @@ class Settlement(SQLModel, table=True):
 
 class Reversal(SQLModel, table=True):
     """The append-only record of a reversal; its amounts are the settlement's, taken back."""
+
+    __table_args__ = (
+        # Clearing (a month) and reconciliation (a hospital's day); migration 0002.
+        Index("ix_reversal_created_at", "created_at", postgresql_include=CLEARING_INCLUDE),
+        Index(
+            "ix_reversal_hospital_created_at", "hospital_code", "created_at", postgresql_include=RECONCILIATION_INCLUDE
+        ),
+    )
 
     id: str = Field(primary_key=True, max_length=36)
     settlement_id: str = Field(foreign_key="settlement.id", unique=True, max_length=36)

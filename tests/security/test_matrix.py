@@ -165,6 +165,17 @@ RULES: dict[str, Rule] = {
     "listClients": Rule(lambda c, o: Req("GET", "/v1/clients"), ADMIN_ONLY_READ),
     "revokeClient": Rule(lambda c, o: Req("DELETE", f"/v1/clients/{c.throwaway_client}"), ADMIN_ONLY_READ),
     "queryAudit": Rule(lambda c, o: Req("GET", "/v1/audit"), ADMIN_ONLY_READ),
+    # Clearing: a scheme office gets its own scheme's rows (there is no foreign object to refuse).
+    "getClearing": Rule(
+        lambda c, o: Req("GET", "/v1/clearing?period=2026-03"),
+        {"admin": (200, 200), "hospital": (403, 403), "office": (200, 200)},
+    ),
+    "getReconciliation": Rule(
+        lambda c, o: Req(
+            "GET", f"/v1/reconciliation?hospital_code={OWN_HOSPITAL if o else FOREIGN_HOSPITAL}&date=2026-03-10"
+        ),
+        {"admin": (200, 200), "hospital": (200, 404), "office": (403, 403)},
+    ),
     "healthz": Rule(lambda c, o: Req("GET", "/healthz"), None),
     "readyz": Rule(lambda c, o: Req("GET", "/readyz"), None),
     "metrics": Rule(lambda c, o: Req("GET", "/metrics"), None),

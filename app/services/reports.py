@@ -1,0 +1,208 @@
+"""Clearing statements (per month) and hospital reconciliation (per UTC day), aggregated in SQL.
+
+**Netting rule.**  A settlement counts in the period it was made (``settlement.created_at``), with
+its amounts, whatever happened to it later.  A reversal counts in the period *it* was made
+(``reversal.created_at``), with the reversed settlement's amounts negated.  So a settlement made in
+March and reversed in April stays +1 settlement and +amounts in March's statement, and shows as
++1 reversal and -amounts in April's; March's statement never changes once March is over.
+
+**One statement per report.**  The settlements made in the window and the negated reversals made
+in it are combined with ``UNION ALL``, grouped by the report's keys, and the totals are one more
+aggregate over those groups in the same statement (a final row flagged ``is_total``).  No
+individual settlement or reversal is loaded into Python: it only formats the grouped rows.
+
+Windows are half-open, ``[start, end)``, as timezone-aware UTC datetimes compared directly with
+the indexed ``created_at`` columns (no function on the column), so the indexes of migration 0002
+apply: ``(created_at)`` for a month's clearing, ``(hospital_code, created_at)`` for a
+hospital's day.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, CompoundSelect, Integer, Select, func, literal_column, null, select, union_all
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from app.db import tables as db
+from app.errors import FieldError, NotFound, ValidationFailed
+from app.principal import Principal
+
+#: ``YYYY-MM`` (the query parameter declares the same pattern, so FastAPI refuses others with 422).
+#: ``[0-9]``, not ``\d``: the validators' ``\d`` would also take other scripts' digits (``２０２６``).
+PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+CLEARING_KEYS = ("scheme_code", "insuring_region", "treatment_region")
+RECONCILIATION_KEYS = ("scheme_code",)
+FIGURES = ("settlements", "reversals", "medical_total", "fund_payment")
+CLEARING_CSV_HEADER = (*CLEARING_KEYS, *FIGURES)
+ZERO = Decimal("0.00")
+#: A report statement (the rows, then the totals row).
+ReportQuery = CompoundSelect[*tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """``[start, end)`` in UTC; ``end`` is None only for the last representable period."""
+
+    start: datetime
+    end: datetime | None
+
+
+def month_window(period: str) -> Window:
+    """``2026-03`` -> [2026-03-01T00:00Z, 2026-04-01T00:00Z)."""
+    if re.fullmatch(PERIOD_PATTERN, period) is None:
+        raise ValidationFailed([FieldError(("query", "period"), "the period must be a month, YYYY-MM")])
+    year, month = int(period[:4]), int(period[5:7])
+    if year < 1:
+        raise ValidationFailed([FieldError(("query", "period"), "there is no year 0000")])
+    start = datetime(year, month, 1, tzinfo=UTC)
+    if month < 12:
+        return Window(start, datetime(year, month + 1, 1, tzinfo=UTC))
+    return Window(start, datetime(year + 1, 1, 1, tzinfo=UTC) if year < 9999 else None)
+
+
+def day_window(day: date) -> Window:
+    """A UTC calendar day: [day 00:00Z, next day 00:00Z)."""
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return Window(start, start + timedelta(days=1) if day < date.max else None)
+
+
+def clearing_scheme(principal: Principal) -> str | None:
+    """Whose settlements a clearing statement covers: every scheme's for an admin (None), only
+    its own scheme's for a scheme office (filtered in SQL)."""
+    if principal.role == "scheme_office":
+        return principal.scheme_code or ""
+    return None
+
+
+def check_reconciliation(principal: Principal, hospital_code: str) -> None:
+    """A hospital reconciles only itself: another hospital's code does not exist for it (404)."""
+    if principal.role == "hospital" and principal.hospital_code != hospital_code:
+        raise NotFound(f"there is no hospital {hospital_code}")
+
+
+def _in_window(column: Any, window: Window) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [column >= window.start]
+    if window.end is not None:
+        conditions.append(column < window.end)
+    return conditions
+
+
+def _report_query(
+    keys: Sequence[str],
+    window: Window,
+    *,
+    scheme_code: str | None = None,
+    hospital_code: str | None = None,
+) -> ReportQuery:
+    """Grouped rows (``is_total = 0``, ordered by ``keys``), then one totals row (``is_total = 1``)."""
+    s, r = db.Settlement, db.Reversal
+    one, zero = literal_column("1", Integer), literal_column("0", Integer)
+
+    def filters(table: type[db.Settlement] | type[db.Reversal]) -> list[ColumnElement[bool]]:
+        out = _in_window(col(table.created_at), window)
+        if scheme_code is not None:
+            out.append(col(table.scheme_code) == scheme_code)
+        if hospital_code is not None:
+            out.append(col(table.hospital_code) == hospital_code)
+        return out
+
+    made: Select[*tuple[Any, ...]] = select(
+        *(col(getattr(s, k)).label(k) for k in keys),
+        one.label("settlements"),
+        zero.label("reversals"),
+        col(s.medical_total).label("medical_total"),
+        col(s.fund_payment).label("fund_payment"),
+    ).where(*filters(s))
+    taken_back: Select[*tuple[Any, ...]] = select(
+        *(col(getattr(r, k)).label(k) for k in keys),
+        zero.label("settlements"),
+        one.label("reversals"),
+        (-col(r.medical_total)).label("medical_total"),
+        (-col(r.fund_payment)).label("fund_payment"),
+    ).where(*filters(r))
+    movements = union_all(made, taken_back).cte("movements")
+    groups = (
+        select(*(movements.c[k] for k in keys), *(func.sum(movements.c[f]).label(f) for f in FIGURES))
+        .group_by(*(movements.c[k] for k in keys))
+        .cte("report_groups")
+    )
+    rows = select(zero.label("is_total"), *(groups.c[k] for k in keys), *(groups.c[f] for f in FIGURES))
+    totals = select(
+        one.label("is_total"), *(null().label(k) for k in keys), *(func.sum(groups.c[f]).label(f) for f in FIGURES)
+    )
+    return union_all(rows, totals).order_by("is_total", *keys)
+
+
+def _money(value: Decimal | None) -> str:
+    return f"{value if value is not None else ZERO:.2f}"
+
+
+def _figures(row: Any) -> dict[str, Any]:
+    return {
+        "settlements": int(row.settlements or 0),
+        "reversals": int(row.reversals or 0),
+        "medical_total": _money(row.medical_total),
+        "fund_payment": _money(row.fund_payment),
+    }
+
+
+def _run(session: Session, query: ReportQuery, keys: Sequence[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    # An aggregate without GROUP BY always gives its row; its sums are NULL for an empty period.
+    totals: dict[str, Any] = {"settlements": 0, "reversals": 0, "medical_total": "0.00", "fund_payment": "0.00"}
+    for row in session.execute(query):
+        if row.is_total:
+            totals = _figures(row)
+        else:
+            rows.append({**{k: getattr(row, k) for k in keys}, **_figures(row)})
+    return rows, totals
+
+
+def clearing_query(*, period: str, scheme_code: str | None = None) -> ReportQuery:
+    """The one SQL statement behind a month's clearing statement (``bench.clearing`` explains it)."""
+    return _report_query(CLEARING_KEYS, month_window(period), scheme_code=scheme_code)
+
+
+def clearing(session: Session, *, period: str, scheme_code: str | None = None) -> dict[str, Any]:
+    """The clearing statement of one month: ``{period, rows, totals}``.
+
+    ``rows``: one per (scheme, insuring region, treatment region) with any settlement or
+    reversal made in the month: ``{scheme_code, insuring_region, treatment_region, settlements,
+    reversals, medical_total, fund_payment}``; ``settlements`` and ``reversals`` count those
+    made in the month, the amounts are the settlements' minus the reversals' (money as strings
+    with two decimals).  ``totals``: ``{settlements, reversals, medical_total, fund_payment}``
+    over all rows (zeros for an empty month).  ``scheme_code`` limits it to one scheme.
+    """
+    rows, totals = _run(session, clearing_query(period=period, scheme_code=scheme_code), CLEARING_KEYS)
+    return {"period": period, "rows": rows, "totals": totals}
+
+
+def clearing_csv(session: Session, *, period: str, scheme_code: str | None = None) -> str:
+    """The same statement as CSV (RFC 4180, CRLF line ends): the header
+    ``scheme_code,insuring_region,treatment_region,settlements,reversals,medical_total,fund_payment``
+    and one line per row, money with two decimals.  The totals are not a line (sum the rows)."""
+    report = clearing(session, period=period, scheme_code=scheme_code)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CLEARING_CSV_HEADER)
+    for row in report["rows"]:
+        writer.writerow([row[k] for k in CLEARING_CSV_HEADER])
+    return out.getvalue()
+
+
+def reconciliation(session: Session, *, hospital_code: str, day: date) -> dict[str, Any]:
+    """What one hospital's bills got on one UTC day, per scheme: ``{hospital_code, date, rows,
+    totals}``, rows ``{scheme_code, settlements, reversals, medical_total, fund_payment}``
+    with the netting rule of the clearing statement (reversals made that day, negated)."""
+    query = _report_query(RECONCILIATION_KEYS, day_window(day), hospital_code=hospital_code)
+    rows, totals = _run(session, query, RECONCILIATION_KEYS)
+    return {"hospital_code": hospital_code, "date": day.isoformat(), "rows": rows, "totals": totals}
