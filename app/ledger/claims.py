@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from app.errors import FieldError, ValidationFailed
 from app.ledger import idempotency
 from app.ledger.idempotency import IdemRequest, Reply
+from app.ledger.locks import lock_for_settlements
 from app.ledger.settlements import (
     find_settlement,
     lock_bill_or_404,
@@ -74,6 +75,8 @@ def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: Id
         replay = idempotency.lookup(session, principal, idem)
         if replay is not None:
             return replay
+    # The schemes are settled in the given order, but locked in the fixed order (app.ledger.locks).
+    lock_for_settlements(session, bill, body.schemes)
     settlements: list[dict[str, Any]] = []
     for i, code in enumerate(body.schemes):
         settlements.append(

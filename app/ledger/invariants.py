@@ -1,5 +1,16 @@
 """The ledger's invariants, checked directly in the database (stress and crash tests, ops).
 
+- a bill's ledger (``paid_total``) equals its active scheme and external payments, and they
+  never exceed its total;
+- a scheme holds at most one active settlement per bill;
+- each person/scheme/year accumulator equals the sum of the active settlements behind it and
+  stays within the annual cap; no active settlement lacks its accumulator;
+- a settlement is reversed exactly when it has a reversal record, and the record's amounts are
+  the settlement's;
+- external payments are active exactly while their settlement is, and sum to its
+  ``external_total``;
+- no settlement's sequence is above its bill's ``last_sequence`` (sequences are never reused).
+
 Each check is one aggregate query; :func:`check` returns the violations found (empty: all hold)
 and how many individual facts were checked.
 """
@@ -9,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -113,4 +124,51 @@ def check(session: Session) -> Report:
     report.checks += 1
     if mismatched:
         report.violations.append(f"{mismatched} settlements whose status disagrees with their reversal records")
+
+    # A reversal takes back exactly what its settlement paid, on the same bill and scheme.
+    r = db.Reversal
+    unequal = session.execute(
+        select(func.count())
+        .select_from(r)
+        .join(s, col(s.id) == col(r.settlement_id))
+        .where(
+            or_(
+                col(r.bill_id) != col(s.bill_id),
+                col(r.scheme_code) != col(s.scheme_code),
+                col(r.fund_payment) != col(s.fund_payment),
+                col(r.external_total) != col(s.external_total),
+            )
+        )
+    ).scalar_one()
+    report.checks += 1
+    if unequal:
+        report.violations.append(f"{unequal} reversal records whose amounts differ from their settlement's")
+
+    # External payments belong to their settlement: active exactly while it is, summing to its
+    # external_total, on its bill.
+    astray = session.execute(
+        select(func.count())
+        .select_from(e)
+        .join(s, col(s.id) == col(e.settlement_id))
+        .where(or_(col(e.active) != (col(s.status) == "settled"), col(e.bill_id) != col(s.bill_id)))
+    ).scalar_one()
+    report.checks += 1
+    if astray:
+        report.violations.append(f"{astray} external payments active or inactive against their settlement's status")
+    declared = dict(
+        session.execute(select(col(e.settlement_id), func.sum(col(e.amount))).group_by(col(e.settlement_id))).all()
+    )
+    for sid, external_total in session.execute(select(col(s.id), col(s.external_total))):
+        report.checks += 1
+        if (declared.get(sid) or ZERO) != external_total:
+            report.violations.append(
+                f"settlement {sid}: external_total {external_total} != its external payments {declared.get(sid)}"
+            )
+
+    # Sequence numbers are handed out by the bill and never reused.
+    highest = dict(session.execute(select(col(s.bill_id), func.max(col(s.sequence))).group_by(col(s.bill_id))).all())
+    for bill_id, last in session.execute(select(col(b.id), col(b.last_sequence))):
+        report.checks += 1
+        if highest.get(bill_id, 0) > last:
+            report.violations.append(f"bill {bill_id}: sequence {highest[bill_id]} above its last_sequence {last}")
     return report

@@ -18,6 +18,7 @@ from sqlmodel import col
 from app.db import tables as db
 from app.engine import types as t
 from app.errors import FieldError, NoCatalog, NoPolicy, NotEnrolled, ValidationFailed
+from app.ledger import locks
 from app.schemas.reference import PolicyCreate
 
 
@@ -88,10 +89,11 @@ def load_member(session: Session, scheme_code: str, id_number: str) -> db.Member
 
 
 def load_policy(session: Session, scheme_code: str, year: int, *, lock: bool) -> tuple[db.Policy, t.Policy]:
-    stmt = select(db.Policy).where(col(db.Policy.scheme_code) == scheme_code, col(db.Policy.year) == year)
     if lock:
-        stmt = stmt.with_for_update(read=True)
-    row = session.scalars(stmt).one_or_none()
+        row = locks.lock_policy(session, scheme_code, year)
+    else:
+        stmt = select(db.Policy).where(col(db.Policy.scheme_code) == scheme_code, col(db.Policy.year) == year)
+        row = session.scalars(stmt).one_or_none()
     if row is None:
         raise NoPolicy(f"{scheme_code} has no policy for {year}, the year of the discharge date")
     return row, PolicyCreate.model_validate(row.body).to_engine(year)
@@ -102,14 +104,15 @@ def load_catalogs(
 ) -> tuple[list[db.CatalogVersion], tuple[t.CatalogVersion, ...]]:
     days = [line.service_date or bill.admission_date for line in bill.items]
     first, last = min(days), max(days)
-    stmt = select(db.CatalogVersion).where(
-        col(db.CatalogVersion.scheme_code) == scheme_code,
-        col(db.CatalogVersion.effective_from) <= last,
-        or_(col(db.CatalogVersion.effective_to).is_(None), col(db.CatalogVersion.effective_to) >= first),
-    )
     if lock:
-        stmt = stmt.with_for_update(read=True)
-    versions = list(session.scalars(stmt))
+        versions = locks.lock_catalog_versions(session, scheme_code, first, last)
+    else:
+        stmt = select(db.CatalogVersion).where(
+            col(db.CatalogVersion.scheme_code) == scheme_code,
+            col(db.CatalogVersion.effective_from) <= last,
+            or_(col(db.CatalogVersion.effective_to).is_(None), col(db.CatalogVersion.effective_to) >= first),
+        )
+        versions = list(session.scalars(stmt))
     if not versions:
         raise NoCatalog(f"{scheme_code} has no catalog version in effect between {first} and {last}")
     codes = sorted({line.code for line in bill.items})

@@ -3,26 +3,35 @@
 Every write that moves money locks, in this order and nowhere else:
 
 1. the bill's row (``SELECT ... FOR UPDATE``): serialises everything that touches one bill;
-2. the person/scheme/year accumulator rows, sorted by scheme code (created first when
-   missing, with an insert that ignores a concurrent creator).
+2. the reference rows of each scheme it settles under, scheme by scheme in code order: the
+   policy, then the catalog versions in id order, ``FOR NO KEY UPDATE`` while they are not yet
+   marked used.  That keeps an administrator from replacing them under the settlement, and
+   this settlement is about to mark them used (with ``FOR SHARE`` two settlements would both
+   hold the row and then both wait to update it: a deadlock).  Once used they are never
+   replaced again (the ``PUT`` answers 409), so they are read without a lock: a stream of
+   ``FOR SHARE`` holders would starve the administrator's ``FOR UPDATE`` for seconds;
+3. the person/scheme/year accumulator rows, sorted by scheme code (each locked if it exists,
+   else created with an insert that ignores a concurrent creator, then locked).
 
-Reference rows that a settlement reads (catalog versions, policy) are taken ``FOR SHARE`` so
-they cannot be replaced under it.  On SQLite ``BEGIN IMMEDIATE`` already serialises writers
-and the ``FOR`` clauses are no-ops.
+A single settlement needs one scheme, a reversal only the bill and one accumulator.  A claim
+settles several schemes in the order it was given (the order matters for coordination), so it
+first takes the locks of all of them in the order above (:func:`lock_for_settlements`).
+On SQLite ``BEGIN IMMEDIATE`` already serialises writers and the ``FOR`` clauses are no-ops.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from app.db.tables import Bill, YearTotal
+from app.db.tables import Bill, CatalogVersion, Policy, YearTotal
 from app.engine.money import ZERO
 
 
@@ -37,38 +46,88 @@ class YearKey:
     year: int
 
 
+def _year_total_for_update(key: YearKey) -> Select[YearTotal]:
+    return (
+        select(YearTotal)
+        .where(
+            col(YearTotal.id_number) == key.id_number,
+            col(YearTotal.scheme_code) == key.scheme_code,
+            col(YearTotal.year) == key.year,
+        )
+        .with_for_update()
+    )
+
+
 def lock_year_totals(session: Session, keys: Iterable[YearKey]) -> dict[YearKey, YearTotal]:
-    """Create missing accumulators and lock them all, in scheme-code order."""
-    wanted = sorted(set(keys))
-    if not wanted:
-        return {}
-    rows = [
-        {
-            "id_number": k.id_number,
-            "scheme_code": k.scheme_code,
-            "year": k.year,
-            "fund_paid": ZERO,
-            "deductible_inpatient": ZERO,
-            "deductible_outpatient": ZERO,
-        }
-        for k in wanted
-    ]
+    """Lock the accumulators one by one in scheme-code order, creating those that are missing.
+
+    An existing row is locked straight away: inserting first (``ON CONFLICT DO NOTHING``)
+    would make PostgreSQL wait for the row's current holder once for the insert and again
+    for the lock, and lets later arrivals overtake in between.
+    """
+    found: dict[YearKey, YearTotal] = {}
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(YearTotal).values(rows).on_conflict_do_nothing())
-    found: dict[YearKey, YearTotal] = {}
-    for key in wanted:
-        row = session.scalars(
-            select(YearTotal)
-            .where(
-                col(YearTotal.id_number) == key.id_number,
-                col(YearTotal.scheme_code) == key.scheme_code,
-                col(YearTotal.year) == key.year,
+    for key in sorted(set(keys)):
+        row = session.scalars(_year_total_for_update(key)).one_or_none()
+        if row is None:
+            session.execute(
+                insert(YearTotal)
+                .values(
+                    id_number=key.id_number,
+                    scheme_code=key.scheme_code,
+                    year=key.year,
+                    fund_paid=ZERO,
+                    deductible_inpatient=ZERO,
+                    deductible_outpatient=ZERO,
+                )
+                .on_conflict_do_nothing()
             )
-            .with_for_update()
-        ).one()
+            row = session.scalars(_year_total_for_update(key)).one()
         found[key] = row
     return found
+
+
+def lock_policy(session: Session, scheme_code: str, year: int) -> Policy | None:
+    """The scheme's policy for ``year`` (step 2 of the order), locked unless already used (``used``
+    never goes back to false); None when there is none."""
+    where = (col(Policy.scheme_code) == scheme_code, col(Policy.year) == year)
+    used = session.scalar(select(col(Policy.used)).where(*where))
+    if used is None:
+        return None
+    stmt = select(Policy).where(*where)
+    return session.scalars(stmt if used else stmt.with_for_update(key_share=True)).one_or_none()
+
+
+def lock_catalog_versions(session: Session, scheme_code: str, first: date, last: date) -> list[CatalogVersion]:
+    """The scheme's catalog versions in effect on some day of ``[first, last]``, in id order; all
+    locked while one of them is not yet used."""
+    where = (
+        col(CatalogVersion.scheme_code) == scheme_code,
+        col(CatalogVersion.effective_from) <= last,
+        or_(col(CatalogVersion.effective_to).is_(None), col(CatalogVersion.effective_to) >= first),
+    )
+    unused = session.scalar(select(func.count()).where(*where, col(CatalogVersion.used).is_(False)))
+    stmt = select(CatalogVersion).where(*where).order_by(col(CatalogVersion.id))
+    return list(session.scalars(stmt.with_for_update(key_share=True) if unused else stmt))
+
+
+def lock_for_settlements(session: Session, bill: Bill, scheme_codes: Iterable[str]) -> None:
+    """Take every lock that settling ``bill`` (already locked) under these schemes needs, in the
+    fixed order, before the first of them is settled.
+
+    Without this, two claims naming the same person's schemes in different orders would lock
+    the accumulators (and unused reference rows) in different orders and deadlock.  Rows of a
+    scheme that does not exist, or has no policy, are simply not there to lock; the settlement
+    itself then refuses the request, and the transaction is rolled back with what it created.
+    """
+    codes = sorted(set(scheme_codes))
+    year = bill.discharge_date.year
+    days = [date.fromisoformat(i["service_date"]) if i.get("service_date") else bill.admission_date for i in bill.items]
+    for code in codes:
+        lock_policy(session, code, year)
+        lock_catalog_versions(session, code, min(days), max(days))
+    lock_year_totals(session, [YearKey(code, bill.patient_id_number, year) for code in codes])
 
 
 def read_year_total(session: Session, key: YearKey) -> tuple[Decimal, Decimal, Decimal]:

@@ -1,8 +1,9 @@
 """The transaction boundary of every write, and its bounded retry.
 
 ``write_transaction(fn)`` opens a session, begins a transaction (``BEGIN IMMEDIATE`` on
-SQLite, so the database write lock is taken up front and writers queue on the busy timeout),
-calls ``fn(session)``, and commits (or rolls back when ``commit=False``: dry runs).
+SQLite, so the database write lock is taken up front and writers queue on the busy timeout,
+the writers of one process taking turns first), calls ``fn(session)``, and commits (or rolls
+back when ``commit=False``: dry runs).
 
 A transaction that fails on a lock conflict, a serialization failure, a deadlock, or a
 unique-key race with a concurrent writer is rolled back whole and run again from the start,
@@ -15,8 +16,11 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -48,21 +52,48 @@ def retry_reason(exc: DBAPIError) -> str | None:
     return None
 
 
+#: SQLite: the writers of one process take turns (:func:`_writer_turn`).
+_sqlite_writers = threading.Lock()
+
+
+@contextmanager
+def _writer_turn(sqlite: bool, timeout_s: float) -> Iterator[None]:
+    """On SQLite, wait for this process's other writers first, at most the busy timeout.
+
+    SQLite's busy handler polls the database lock with growing sleeps, so when many threads
+    wait for it the lock goes to whoever polls at the right moment and some wait for seconds
+    (past the busy timeout: "database is locked").  With one writer per process at a time only
+    one thread per process polls; the others queue here and are woken as soon as it is done.
+    """
+    if not sqlite:
+        yield
+        return
+    if not _sqlite_writers.acquire(timeout=timeout_s):
+        locked = sqlite3.OperationalError("database is locked (this process's writers stayed busy)")
+        raise OperationalError("BEGIN IMMEDIATE", None, locked)
+    try:
+        yield
+    finally:
+        _sqlite_writers.release()
+
+
 def write_transaction(fn: Callable[[Session], T], *, operation: str, commit: bool = True) -> T:
     settings = get_settings()
     engine = get_engine()
-    bind = engine.execution_options(sqlite_begin="IMMEDIATE") if engine.dialect.name == "sqlite" else engine
+    sqlite = engine.dialect.name == "sqlite"
+    bind = engine.execution_options(sqlite_begin="IMMEDIATE") if sqlite else engine
     attempts = settings.db_retry_attempts
     started = time.perf_counter()
     for attempt in range(1, attempts + 1):
         session = Session(bind=bind, expire_on_commit=False, autoflush=False)
         try:
-            session.begin()
-            result = fn(session)
-            if commit:
-                session.commit()
-            else:
-                session.rollback()
+            with _writer_turn(sqlite, settings.sqlite_busy_timeout_ms / 1000):
+                session.begin()
+                result = fn(session)
+                if commit:
+                    session.commit()
+                else:
+                    session.rollback()
             LOCK_WAIT.labels(operation).observe(time.perf_counter() - started)
             return result
         except (OperationalError, IntegrityError) as exc:
