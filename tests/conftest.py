@@ -148,3 +148,12 @@ def pg_url(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> I
     yield url
     reset_engine()
     get_settings.cache_clear()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.figures import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from app.main import app
 from tests.api_helpers import ADMIN, bill_1, load_examples_over_http
+from tests.figures import report
 
 OWN_HOSPITAL, FOREIGN_HOSPITAL = "H511623001", "H320000002"
 OWN_SCHEME, FOREIGN_SCHEME = "NRCMS-511623", "UEBMI-321100"
@@ -182,6 +183,12 @@ RULES: dict[str, Rule] = {
 }
 
 
+def client_db(client: TestClient) -> str:
+    from app.db.session import get_engine
+
+    return get_engine().dialect.name
+
+
 def operations() -> list[str]:
     return [op["operationId"] for item in app.openapi()["paths"].values() for op in item.values()]
 
@@ -264,7 +271,7 @@ def test_access_matrix(client: TestClient) -> None:
             if r.status_code != expected:
                 where = "own" if own else "foreign"
                 failures.append(f"{operation} as {role} on {where}: {r.status_code} != {expected} {r.text[:200]}")
-    print(f"access matrix: {cells} cells checked over {len(operations())} operations")
+    report(f"access matrix [{client_db(client)}]: {cells} cells checked over {len(operations())} operations")
     assert not failures, "\n".join(failures)
     assert cells >= 8 * (len(operations()) - 3)
 

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.figures import report
 from tests.stress.harness import Answer, Call, Load, Mix, Recorder, Server, Verdict, seed, summary, tally, verify
 
 pytestmark = pytest.mark.slow
@@ -160,9 +161,9 @@ def test_crash_postgresql(stress_pg: str, server_factory: Callable[[str], Server
         f" retries_metric={metric} load_s={'+'.join(format(c['load_s'], '.1f') for c in cycles)}"
     )
     print()
-    print(summary("crash[postgresql]", t, clients=CLIENTS, retries=server.log_retries(), verdict=final, extra=extra))
+    report(summary("crash[postgresql]", t, clients=CLIENTS, retries=server.log_retries(), verdict=final, extra=extra))
     for v in [*(x for a in after for x in a.violations), *final.violations][:20]:
-        print(f"crash VIOLATION: {v}")
+        report(f"crash VIOLATION: {v}")
     for u in t.unexpected[:20]:
         print(f"crash UNEXPECTED: {u}")
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from tests.figures import report
 from tests.stress.harness import Load, Mix, Server, Tally, cap_bound, seed, summary, tally, verify
 
 pytestmark = pytest.mark.slow
@@ -68,10 +69,10 @@ def run_stress(
         f" same_key_in_flight={overlapping_duplicates(load)} retries_metric={metric} seconds={load.elapsed:.1f}"
     )
     print()
-    print(summary(name, t, clients=clients, retries=retries, verdict=verdict, extra=extra))
-    print(f"{name} answers: {statuses_by_op(load)}")
+    report(summary(name, t, clients=clients, retries=retries, verdict=verdict, extra=extra))
+    report(f"{name} answers: {statuses_by_op(load)}")
     for v in verdict.violations[:20]:
-        print(f"{name} VIOLATION: {v}")
+        report(f"{name} VIOLATION: {v}")
     for u in t.unexpected[:20]:
         print(f"{name} UNEXPECTED: {u}")
 
