@@ -88,6 +88,19 @@ def load_member(session: Session, scheme_code: str, id_number: str) -> db.Member
     return member
 
 
+#: Parsed policies and catalog entries of *used* rows, per process.  A used policy or catalog
+#: version can never be replaced (409), so what was read once stays true; the key includes the
+#: database and the row's ``updated_at``, so a row that was replaced before its first use, or a
+#: test database rebuilt with the same ids, never hits a stale entry.  Bounded by the number of
+#: used versions (a version of 50,000 entries is a few MB).
+_policies: dict[tuple[str, int, object], t.Policy] = {}
+_catalog_entries: dict[tuple[str, int, object], dict[str, t.CatalogEntry]] = {}
+
+
+def _cache_key(session: Session, row_id: int | None, updated_at: object) -> tuple[str, int, object]:
+    return (str(session.get_bind().engine.url), row_id or 0, updated_at)
+
+
 def load_policy(session: Session, scheme_code: str, year: int, *, lock: bool) -> tuple[db.Policy, t.Policy]:
     if lock:
         row = locks.lock_policy(session, scheme_code, year)
@@ -96,12 +109,58 @@ def load_policy(session: Session, scheme_code: str, year: int, *, lock: bool) ->
         row = session.scalars(stmt).one_or_none()
     if row is None:
         raise NoPolicy(f"{scheme_code} has no policy for {year}, the year of the discharge date")
-    return row, PolicyCreate.model_validate(row.body).to_engine(year)
+    if not row.used:
+        return row, PolicyCreate.model_validate(row.body).to_engine(year)
+    key = _cache_key(session, row.id, row.updated_at)
+    policy = _policies.get(key)
+    if policy is None:
+        policy = _policies[key] = PolicyCreate.model_validate(row.body).to_engine(year)
+    return row, policy
+
+
+_ENTRY_COLUMNS = (
+    col(db.CatalogEntry.catalog_version_id),
+    col(db.CatalogEntry.code),
+    col(db.CatalogEntry.name),
+    col(db.CatalogEntry.category),
+    col(db.CatalogEntry.klass),
+    col(db.CatalogEntry.self_pay_ratio),
+    col(db.CatalogEntry.price_cap),
+    col(db.CatalogEntry.settings),
+    col(db.CatalogEntry.min_hospital_level),
+)
+
+
+def _read_entries(
+    session: Session, version_ids: list[int], codes: list[str] | None
+) -> dict[int, dict[str, t.CatalogEntry]]:
+    """Entries of these versions: only ``codes`` when given, else all of them (one query)."""
+    stmt = select(*_ENTRY_COLUMNS).where(col(db.CatalogEntry.catalog_version_id).in_(version_ids))
+    if codes is not None:
+        stmt = stmt.where(col(db.CatalogEntry.code).in_(codes))
+    entries: dict[int, dict[str, t.CatalogEntry]] = defaultdict(dict)
+    for vid, code, name, category, klass, ratio, cap, settings, level in session.execute(stmt):
+        entries[vid][code] = t.CatalogEntry(
+            code,
+            name,
+            category,  # type: ignore[arg-type]
+            klass,  # type: ignore[arg-type]
+            ratio,
+            cap,
+            tuple(settings.split("|")) if settings else None,  # type: ignore[arg-type]
+            level,
+        )
+    return entries
 
 
 def load_catalogs(
     session: Session, scheme_code: str, bill: t.Bill, *, lock: bool
 ) -> tuple[list[db.CatalogVersion], tuple[t.CatalogVersion, ...]]:
+    """The versions in effect over the bill's service dates and their entries for its codes.
+
+    A used version's entries come from the process cache (all of them, read once); the others'
+    are read for the bill's distinct codes only.  Either way a bounded number of queries.
+    """
     days = [line.service_date or bill.admission_date for line in bill.items]
     first, last = min(days), max(days)
     if lock:
@@ -115,35 +174,22 @@ def load_catalogs(
         versions = list(session.scalars(stmt))
     if not versions:
         raise NoCatalog(f"{scheme_code} has no catalog version in effect between {first} and {last}")
-    codes = sorted({line.code for line in bill.items})
-    entries: dict[int, dict[str, t.CatalogEntry]] = defaultdict(dict)
-    rows = session.execute(
-        select(
-            col(db.CatalogEntry.catalog_version_id),
-            col(db.CatalogEntry.code),
-            col(db.CatalogEntry.name),
-            col(db.CatalogEntry.category),
-            col(db.CatalogEntry.klass),
-            col(db.CatalogEntry.self_pay_ratio),
-            col(db.CatalogEntry.price_cap),
-            col(db.CatalogEntry.settings),
-            col(db.CatalogEntry.min_hospital_level),
-        ).where(
-            col(db.CatalogEntry.catalog_version_id).in_([v.id for v in versions]),
-            col(db.CatalogEntry.code).in_(codes),
-        )
-    )
-    for vid, code, name, category, klass, ratio, cap, settings, level in rows:
-        entries[vid][code] = t.CatalogEntry(
-            code,
-            name,
-            category,  # type: ignore[arg-type]
-            klass,  # type: ignore[arg-type]
-            ratio,
-            cap,
-            tuple(settings.split("|")) if settings else None,  # type: ignore[arg-type]
-            level,
-        )
+    entries: dict[int, dict[str, t.CatalogEntry]] = {}
+    missing_used = []
+    for v in versions:
+        if v.used:
+            cached = _catalog_entries.get(_cache_key(session, v.id, v.updated_at))
+            if cached is not None:
+                entries[v.id or 0] = cached
+            else:
+                missing_used.append(v)
+    if missing_used:
+        loaded = _read_entries(session, [v.id or 0 for v in missing_used], None)
+        for v in missing_used:
+            entries[v.id or 0] = _catalog_entries[_cache_key(session, v.id, v.updated_at)] = loaded.get(v.id or 0, {})
+    unused = [v.id or 0 for v in versions if not v.used]
+    if unused:
+        entries.update(_read_entries(session, unused, sorted({line.code for line in bill.items})))
     engine_versions = tuple(
         t.CatalogVersion(v.version, v.effective_from, v.effective_to, entries.get(v.id or 0, {})) for v in versions
     )

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -91,12 +91,12 @@ def lock_year_totals(session: Session, keys: Iterable[YearKey]) -> dict[YearKey,
 def lock_policy(session: Session, scheme_code: str, year: int) -> Policy | None:
     """The scheme's policy for ``year`` (step 2 of the order), locked unless already used (``used``
     never goes back to false); None when there is none."""
-    where = (col(Policy.scheme_code) == scheme_code, col(Policy.year) == year)
-    used = session.scalar(select(col(Policy.used)).where(*where))
-    if used is None:
-        return None
-    stmt = select(Policy).where(*where)
-    return session.scalars(stmt if used else stmt.with_for_update(key_share=True)).one_or_none()
+    stmt = select(Policy).where(col(Policy.scheme_code) == scheme_code, col(Policy.year) == year)
+    row = session.scalars(stmt).one_or_none()
+    if row is None or row.used:
+        return row
+    locked = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
+    return session.scalars(locked).one_or_none()
 
 
 def lock_catalog_versions(session: Session, scheme_code: str, first: date, last: date) -> list[CatalogVersion]:
@@ -107,9 +107,12 @@ def lock_catalog_versions(session: Session, scheme_code: str, first: date, last:
         col(CatalogVersion.effective_from) <= last,
         or_(col(CatalogVersion.effective_to).is_(None), col(CatalogVersion.effective_to) >= first),
     )
-    unused = session.scalar(select(func.count()).where(*where, col(CatalogVersion.used).is_(False)))
     stmt = select(CatalogVersion).where(*where).order_by(col(CatalogVersion.id))
-    return list(session.scalars(stmt.with_for_update(key_share=True) if unused else stmt))
+    rows = list(session.scalars(stmt))
+    if all(v.used for v in rows):
+        return rows
+    locked = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
+    return list(session.scalars(locked))
 
 
 def lock_for_settlements(session: Session, bill: Bill, scheme_codes: Iterable[str]) -> None:

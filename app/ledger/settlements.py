@@ -96,20 +96,23 @@ def settle_locked_bill(
     A preview performs the same writes; its caller rolls the transaction back.
     """
     scheme = loading.load_scheme(session, scheme_code, loc=scheme_loc)
-    active = _active(session, bill.id)
+    # A bill's first settlement has no earlier payments to read.
+    active = _active(session, bill.id) if bill.last_sequence else []
     for code, _fund, seq in active:
         if code == scheme.code:
             raise Conflict(
                 f"{scheme.code} already holds an active settlement (sequence {seq}) on this bill; "
                 "reverse it before settling again"
             )
-    vouchers: dict[str, Decimal] = dict(
-        session.execute(
-            select(col(db.ExternalPayment.voucher_no), col(db.ExternalPayment.amount)).where(
-                col(db.ExternalPayment.bill_id) == bill.id, col(db.ExternalPayment.active)
-            )
-        ).all()
-    )
+    vouchers: dict[str, Decimal] = {}
+    if bill.last_sequence:
+        vouchers = dict(
+            session.execute(
+                select(col(db.ExternalPayment.voucher_no), col(db.ExternalPayment.amount)).where(
+                    col(db.ExternalPayment.bill_id) == bill.id, col(db.ExternalPayment.active)
+                )
+            ).all()
+        )
     errors: list[FieldError] = []
     seen = set(vouchers)
     for i, ext in enumerate(external_payments):
