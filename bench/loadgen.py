@@ -109,6 +109,10 @@ class HttpxConnection:
         await self.client.aclose()
 
 
+#: Reopen a connection idle longer than this (uvicorn's keep-alive timeout is 5 s).
+IDLE_REOPEN_S = 4.0
+
+
 class RawConnection:
     """One keep-alive HTTP/1.1 connection; responses must carry a Content-Length (uvicorn's do)."""
 
@@ -121,8 +125,12 @@ class RawConnection:
         self.timeout = job.timeout
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_used = 0.0
 
     async def _exchange(self, head: bytes, body: bytes) -> int:
+        if self.writer is not None and time.monotonic() - self.last_used > IDLE_REOPEN_S:
+            # uvicorn closes a keep-alive connection idle for 5 s; reusing it would lose the request.
+            await self.close()
         try:
             async with asyncio.timeout(self.timeout):
                 if self.writer is None:
@@ -139,6 +147,7 @@ class RawConnection:
                 await self.reader.readexactly(int(lower[at + 17 : end]))
                 if b"\r\nconnection: close" in lower:
                     await self.close()
+                self.last_used = time.monotonic()
                 return status
         except BaseException:
             await self.close()
