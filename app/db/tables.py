@@ -144,7 +144,7 @@ class Settlement(SQLModel, table=True):
         ),
         UniqueConstraint("bill_id", "sequence"),
         CheckConstraint("status IN ('settled', 'reversed')", name="ck_settlement_status"),
-        # Clearing (a month) and reconciliation (a hospital's day); migration 0002.
+        # Clearing (a month) and reconciliation (a hospital's day); migration 0004.
         Index("ix_settlement_created_at", "created_at", postgresql_include=CLEARING_INCLUDE),
         Index(
             "ix_settlement_hospital_created_at",
@@ -194,7 +194,7 @@ class Reversal(SQLModel, table=True):
     """The append-only record of a reversal; its amounts are the settlement's, taken back."""
 
     __table_args__ = (
-        # Clearing (a month) and reconciliation (a hospital's day); migration 0002.
+        # Clearing (a month) and reconciliation (a hospital's day); migration 0004.
         Index("ix_reversal_created_at", "created_at", postgresql_include=CLEARING_INCLUDE),
         Index(
             "ix_reversal_hospital_created_at", "hospital_code", "created_at", postgresql_include=RECONCILIATION_INCLUDE

@@ -12,7 +12,7 @@ aggregate over those groups in the same statement (a final row flagged ``is_tota
 individual settlement or reversal is loaded into Python: it only formats the grouped rows.
 
 Windows are half-open, ``[start, end)``, as timezone-aware UTC datetimes compared directly with
-the indexed ``created_at`` columns (no function on the column), so the indexes of migration 0002
+the indexed ``created_at`` columns (no function on the column), so the indexes of migration 0004
 apply: ``(created_at)`` for a month's clearing, ``(hospital_code, created_at)`` for a
 hospital's day.
 """
