@@ -39,15 +39,13 @@ os.environ.setdefault("SETTLE_LOG_LEVEL", "WARNING")
 
 import orjson
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from app.db.migrate import upgrade
 from app.db.session import reset_engine
 from app.services import reports
 from app.settings import get_settings
+from bench.common import scratch_postgres
 
-PG_URL = os.environ.get("SETTLE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DB_NAME = "settle_bench_clearing"
 SCHEMES, POLICY_YEAR = 30, 2026
 REGIONS, HOSPITALS, BILLS = 300, 3_000, 100_000
@@ -161,14 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help=f"keep the database {DB_NAME}")
     args = parser.parse_args(argv)
 
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    url = make_url(PG_URL).set(database=DB_NAME).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+    with scratch_postgres(DB_NAME, keep=args.keep) as url:
+        run(args, url)
+    return 0
+
+
+def run(args: argparse.Namespace, url: str) -> None:
     engine: Engine | None = None
     try:
-        upgrade(url)
         engine = create_engine(url)
         print(f"database {DB_NAME}: {args.settlements:,} settlements, period {args.period}")
         total_start = clock.perf_counter()
@@ -266,14 +264,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if engine is not None:
             engine.dispose()
-        reset_engine()
-        if args.keep:
-            print(f"\nkept the database {DB_NAME}: {url}")
-        else:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        admin.dispose()
-    return 0
 
 
 if __name__ == "__main__":

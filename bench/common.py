@@ -9,10 +9,14 @@ import platform
 import socket
 import sqlite3
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from stdnum.cn import ric
 
 from app.sample import SAMPLE_DIR
@@ -111,8 +115,6 @@ class Latency:
 
 
 def pg_server_version() -> str:
-    from sqlalchemy import create_engine, text
-
     try:
         engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
         with engine.connect() as conn:
@@ -156,3 +158,28 @@ def machine() -> dict[str, str]:
         "SQLite": sqlite3.sqlite_version,
         "load average at start (1/5/15 min)": f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}",
     }
+
+
+@contextmanager
+def scratch_postgres(name: str, *, keep: bool = False) -> Iterator[str]:
+    """A fresh PostgreSQL database ``name`` beside ``PG_URL``, migrated; dropped at the end
+    unless ``keep``.  Yields its URL."""
+    from app.db.migrate import upgrade
+    from app.db.session import reset_engine
+
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        upgrade(url)
+        yield url
+    finally:
+        reset_engine()
+        if keep:
+            print(f"\nkept the database {name}")
+        else:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -27,10 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
-from bench.common import ADMIN_TOKEN, NRCMS, PG_URL, resident_id
+from bench.common import ADMIN_TOKEN, NRCMS, resident_id, scratch_postgres
 
 T = TypeVar("T")
 PROFILE_DB = "settle_bench_profile"
@@ -39,23 +36,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 @contextmanager
 def profile_database() -> Iterator[str]:
-    from app.db.migrate import upgrade
-
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{PROFILE_DB}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{PROFILE_DB}"'))
-        url = make_url(PG_URL).set(database=PROFILE_DB).render_as_string(hide_password=False)
-        upgrade(url)
+    with scratch_postgres(PROFILE_DB) as url:
         yield url
-    finally:
-        from app.db.session import reset_engine
-
-        reset_engine()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{PROFILE_DB}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def run_inline() -> None:

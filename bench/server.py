@@ -17,10 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from bench.common import ADMIN_TOKEN, PG_URL, free_port
+from bench.common import ADMIN_TOKEN, free_port, scratch_postgres
 from bench.cpu import process_group_cpu
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,15 +150,5 @@ def bench_database(backend: str) -> Iterator[str]:
             upgrade(url)
             yield url
         return
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{PG_BENCH_DB}"'))
-        url = make_url(PG_URL).set(database=PG_BENCH_DB).render_as_string(hide_password=False)
-        upgrade(url)
+    with scratch_postgres(PG_BENCH_DB) as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)'))
-        admin.dispose()
