@@ -12,8 +12,10 @@ from asgi_correlation_id import correlation_id
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.ledger.tx import write_transaction
 from app.metrics import REQUESTS
 from app.privacy import mask_ids_in
+from app.services import audit
 
 log = logging.getLogger("app.request")
 
@@ -96,7 +98,7 @@ class Observe:
                     except orjson.JSONDecodeError:
                         body = None
                 entry = {
-                    "at": _now(),
+                    "at": audit.now(),
                     "request_id": correlation_id.get(),
                     "client_id": getattr(principal, "client_id", None),
                     "role": getattr(principal, "role", None),
@@ -109,16 +111,7 @@ class Observe:
                 await run_in_threadpool(_write_audit, entry)
 
 
-def _now() -> Any:
-    from app.services.audit import now
-
-    return now()
-
-
 def _write_audit(entry: dict[str, Any]) -> None:
-    from app.ledger.tx import write_transaction
-    from app.services import audit
-
     entry["outcome"] = audit.outcome_of(entry["status_code"])
     try:
         write_transaction(lambda s: audit.record(s, entry=entry), operation="audit")

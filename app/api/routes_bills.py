@@ -13,7 +13,7 @@ from app.api.responses import JSON, reply
 from app.errors import DomainError
 from app.ledger import claims
 from app.ledger.idempotency import IdemRequest, request_hash
-from app.ledger.settlements import settlement_public, split_sheet
+from app.ledger.settlements import find_settlement, settlement_public, split_sheet
 from app.ledger.tx import read_session, write_transaction
 from app.metrics import observe_settlement
 from app.principal import Principal
@@ -21,7 +21,7 @@ from app.schemas.bills import BillCreate
 from app.schemas.public import BillPublic, ClaimPublic, SplitPublic
 from app.schemas.settlements import ClaimCreate, SettlementCreate, SettlementPublic
 from app.services import bills
-from app.services.scope import check_bill, check_settlement_read
+from app.services.scope import check_bill, check_settlement_read, check_submit
 
 router = APIRouter(prefix="/v1", tags=["bills and settlements"])
 
@@ -68,8 +68,6 @@ def _idem(key: str | None, request: Request, body: Any) -> IdemRequest | None:
     responses={200: {"description": "The same bill was already submitted", "model": BillPublic}, **WRITE},
 )
 def submit_bill(body: BillCreate, principal: Hospital) -> JSON:
-    from app.services.scope import check_submit
-
     check_submit(principal, body.hospital.code)
     r, _row = write_transaction(
         lambda s: bills.submit(s, body=body, created_by=principal.client_id), operation="submit_bill"
@@ -134,8 +132,6 @@ def create_settlement(
     responses=READ,
 )
 def get_settlement(settlement_id: Id, principal: Settler) -> JSON:
-    from app.ledger.settlements import find_settlement
-
     with read_session() as s:
         row = find_settlement(s, settlement_id)
         check_settlement_read(principal, row)
@@ -173,8 +169,6 @@ def reverse_settlement(
 def submit_claim(
     body: ClaimCreate, request: Request, principal: Hospital, idempotency_key: IdempotencyKey = None
 ) -> JSON:
-    from app.services.scope import check_submit
-
     check_submit(principal, body.bill.hospital.code)
     idem = _idem(idempotency_key, request, body)
     r = write_transaction(

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.auth import allow
-from app.api.problems import problem_responses
+from app.api.problems import problem_response, problem_responses
 from app.api.responses import JSON, reply
 from app.errors import FieldError, MalformedRequest, ValidationFailed
 from app.ledger.tx import read_session, write_transaction
@@ -129,8 +129,6 @@ async def put_catalog(
                 raise MalformedRequest("the request body is not valid JSON") from None
             raise ValidationFailed([FieldError(("body", *e["loc"]), e["msg"]) for e in errors]) from None
     else:
-        from app.api.problems import problem_response
-
         return problem_response(  # type: ignore[return-value]
             problem="unsupported-media-type",
             title="Unsupported media type",

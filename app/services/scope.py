@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.db import tables as db
-from app.errors import NotFound
+from app.errors import Forbidden, NotFound
 from app.principal import Principal
 
 
@@ -50,8 +50,6 @@ def check_settle(principal: Principal, bill: db.Bill, scheme_code: str) -> None:
 
 def check_submit(principal: Principal, hospital_code: str) -> None:
     """A hospital submits only bills of its own hospital code."""
-    from app.errors import Forbidden
-
     if principal.role == "hospital" and principal.hospital_code != hospital_code:
         raise Forbidden("a hospital may submit only bills of its own hospital code")
 
