@@ -40,10 +40,6 @@ class DomainError(Exception):
         self.detail = detail
         self.errors = tuple(errors)
 
-    @property
-    def type_uri(self) -> str:
-        return PROBLEM_BASE + self.problem
-
 
 class ValidationFailed(DomainError):
     problem = "validation"

@@ -15,10 +15,6 @@ class Principal:
     hospital_code: str | None = None
     scheme_code: str | None = None
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
 
 #: The principal of ``SETTLE_ADMIN_TOKEN`` and of the command line.
 ADMIN = Principal(client_id="admin", role="admin")

@@ -12,7 +12,7 @@ from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
 from app.errors import DomainError
 from app.ledger import claims
-from app.ledger.idempotency import IdemRequest, request_hash
+from app.ledger.idempotency import MAX_KEY_LENGTH, IdemRequest, request_hash
 from app.ledger.settlements import find_settlement, settlement_public, split_sheet
 from app.ledger.tx import read_session, write_transaction
 from app.metrics import observe_settlement
@@ -31,7 +31,7 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         min_length=1,
-        max_length=255,
+        max_length=MAX_KEY_LENGTH,
         description="Same key and body from the same client: the first response is returned again.",
     ),
 ]

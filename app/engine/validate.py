@@ -61,12 +61,6 @@ def money_errors(value: Decimal, loc: Loc, what: str = "amount") -> list[FieldEr
     return []
 
 
-def ratio_errors(value: Decimal, loc: Loc, *, low: Decimal, high: Decimal, what: str) -> list[FieldError]:
-    if not value.is_finite() or not (low <= value <= high):
-        return [FieldError(loc, f"{what} must be between {low} and {high} (got {value})")]
-    return []
-
-
 def _line_errors(line: BillLine, loc: Loc) -> Iterable[FieldError]:
     if line.line_no < 1:
         yield FieldError((*loc, "line_no"), "line number must be 1 or more")
@@ -123,8 +117,8 @@ def bill_errors(bill: Bill) -> list[FieldError]:
         else:
             seen[line.line_no] = index
         errors.extend(_line_errors(line, loc))
-    if not errors and bill.medical_total > Decimal("99999999999999.99"):
-        errors.append(FieldError(("items",), "the bill's total is larger than 99999999999999.99"))
+    if not errors and bill.medical_total > MONEY_MAX:
+        errors.append(FieldError(("items",), f"the bill's total is larger than {MONEY_MAX}"))
     return errors
 
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -101,12 +101,9 @@ def _cache_key(session: Session, row_id: int | None, updated_at: object) -> tupl
     return (str(session.get_bind().engine.url), row_id or 0, updated_at)
 
 
-def load_policy(session: Session, scheme_code: str, year: int, *, lock: bool) -> tuple[db.Policy, t.Policy]:
-    if lock:
-        row = locks.lock_policy(session, scheme_code, year)
-    else:
-        stmt = select(db.Policy).where(col(db.Policy.scheme_code) == scheme_code, col(db.Policy.year) == year)
-        row = session.scalars(stmt).one_or_none()
+def load_policy(session: Session, scheme_code: str, year: int) -> tuple[db.Policy, t.Policy]:
+    """The policy, locked as :mod:`app.ledger.locks` says, and its engine form."""
+    row = locks.lock_policy(session, scheme_code, year)
     if row is None:
         raise NoPolicy(f"{scheme_code} has no policy for {year}, the year of the discharge date")
     if not row.used:
@@ -154,7 +151,7 @@ def _read_entries(
 
 
 def load_catalogs(
-    session: Session, scheme_code: str, bill: t.Bill, *, lock: bool
+    session: Session, scheme_code: str, bill: t.Bill
 ) -> tuple[list[db.CatalogVersion], tuple[t.CatalogVersion, ...]]:
     """The versions in effect over the bill's service dates and their entries for its codes.
 
@@ -163,15 +160,7 @@ def load_catalogs(
     """
     days = [line.service_date or bill.admission_date for line in bill.items]
     first, last = min(days), max(days)
-    if lock:
-        versions = locks.lock_catalog_versions(session, scheme_code, first, last)
-    else:
-        stmt = select(db.CatalogVersion).where(
-            col(db.CatalogVersion.scheme_code) == scheme_code,
-            col(db.CatalogVersion.effective_from) <= last,
-            or_(col(db.CatalogVersion.effective_to).is_(None), col(db.CatalogVersion.effective_to) >= first),
-        )
-        versions = list(session.scalars(stmt))
+    versions = locks.lock_catalog_versions(session, scheme_code, first, last)
     if not versions:
         raise NoCatalog(f"{scheme_code} has no catalog version in effect between {first} and {last}")
     entries: dict[int, dict[str, t.CatalogEntry]] = {}

@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -131,10 +130,3 @@ def lock_for_settlements(session: Session, bill: Bill, scheme_codes: Iterable[st
         lock_policy(session, code, year)
         lock_catalog_versions(session, code, min(days), max(days))
     lock_year_totals(session, [YearKey(code, bill.patient_id_number, year) for code in codes])
-
-
-def read_year_total(session: Session, key: YearKey) -> tuple[Decimal, Decimal, Decimal]:
-    row = session.get(YearTotal, (key.id_number, key.scheme_code, key.year))
-    if row is None:
-        return ZERO, ZERO, ZERO
-    return row.fund_paid, row.deductible_inpatient, row.deductible_outpatient

@@ -24,26 +24,12 @@ from app.ledger import loading
 from app.ledger.locks import YearKey, lock_bill, lock_year_totals
 from app.schemas.settlements import ExternalPaymentIn, engine_fields, money
 
-SETTLEMENT_MONEY = (
-    "medical_total",
-    "excluded",
-    "over_limit",
-    "b_self_pay",
-    "in_scope",
-    "deductible",
-    "computed_benefit",
-    "benefit_after_cap",
-    "prior_payments",
-    "fund_payment",
-    "coordination_reduction",
-    "patient_responsibility",
-)
-
 
 def settlement_public(row: Mapping[str, Any], *, preview: bool = False) -> dict[str, Any]:
     """The response body of a settlement, from its stored row (the one serializer)."""
     detail = row["detail"]
-    body: dict[str, Any] = {
+    created, reversed_at = row["created_at"], row["reversed_at"]
+    return {
         "settlement_id": None if preview else row["id"],
         "bill_id": row["bill_id"],
         "scheme_code": row["scheme_code"],
@@ -52,21 +38,25 @@ def settlement_public(row: Mapping[str, Any], *, preview: bool = False) -> dict[
         "policy_year": row["policy_year"],
         "offsite": row["offsite"],
         "registered": row["registered"],
+        "medical_total": money(row["medical_total"]),
+        "excluded": money(row["excluded"]),
+        "over_limit": money(row["over_limit"]),
+        "b_self_pay": money(row["b_self_pay"]),
+        "in_scope": money(row["in_scope"]),
+        "deductible": money(row["deductible"]),
+        "bands": detail["bands"],
+        "computed_benefit": money(row["computed_benefit"]),
+        "benefit_after_cap": money(row["benefit_after_cap"]),
+        "prior_payments": money(row["prior_payments"]),
+        "coordination_mode": row["coordination_mode"],
+        "fund_payment": money(row["fund_payment"]),
+        "coordination_reduction": money(row["coordination_reduction"]),
+        "patient_responsibility": money(row["patient_responsibility"]),
+        "external_payments": detail["external_payments"],
+        "lines": detail["lines"],
+        "created_at": None if preview else created.isoformat(),
+        "reversed_at": None if preview or reversed_at is None else reversed_at.isoformat(),
     }
-    for name in SETTLEMENT_MONEY[:6]:
-        body[name] = money(row[name])
-    body["bands"] = detail["bands"]
-    for name in SETTLEMENT_MONEY[6:9]:
-        body[name] = money(row[name])
-    body["coordination_mode"] = row["coordination_mode"]
-    for name in SETTLEMENT_MONEY[9:]:
-        body[name] = money(row[name])
-    body["external_payments"] = detail["external_payments"]
-    body["lines"] = detail["lines"]
-    created, reversed_at = row["created_at"], row["reversed_at"]
-    body["created_at"] = None if preview else created.isoformat()
-    body["reversed_at"] = None if preview or reversed_at is None else reversed_at.isoformat()
-    return body
 
 
 def _active(session: Session, bill_id: str) -> list[tuple[str, Decimal, int]]:
@@ -140,8 +130,8 @@ def settle_locked_bill(
     ebill = loading.bill_to_engine(bill)
     member = loading.load_member(session, scheme.code, bill.patient_id_number)
     year = bill.discharge_date.year
-    policy_row, policy = loading.load_policy(session, scheme.code, year, lock=True)
-    version_rows, catalogs = loading.load_catalogs(session, scheme.code, ebill, lock=True)
+    policy_row, policy = loading.load_policy(session, scheme.code, year)
+    version_rows, catalogs = loading.load_catalogs(session, scheme.code, ebill)
     key = YearKey(scheme.code, bill.patient_id_number, year)
     totals = lock_year_totals(session, [key])[key]
     deductible_column = f"deductible_{bill.setting}"

@@ -14,7 +14,7 @@ from sqlmodel import col
 
 from app.db import tables as db
 from app.engine import types as t
-from app.engine.money import as_money
+from app.engine.money import ZERO, as_money
 from app.engine.validate import bill_errors
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.ledger.idempotency import Reply
@@ -116,7 +116,7 @@ def submit(
         items=items,
         medical_total=bill.medical_total,
         content_hash=digest,
-        paid_total=as_money(bill.medical_total * 0),
+        paid_total=ZERO,
         last_sequence=0,
         created_by=created_by,
         created_at=datetime.now(UTC),

@@ -35,6 +35,7 @@ from sqlmodel import col
 from app.db import tables as db
 from app.errors import FieldError, NotFound, ValidationFailed
 from app.principal import Principal
+from app.schemas.settlements import money
 
 #: ``YYYY-MM`` (the query parameter declares the same pattern, so FastAPI refuses others with 422).
 #: ``[0-9]``, not ``\d``: the validators' ``\d`` would also take other scripts' digits (``２０２６``).
@@ -143,7 +144,8 @@ def _report_query(
 
 
 def _money(value: Decimal | None) -> str:
-    return f"{value if value is not None else ZERO:.2f}"
+    """A sum that SQL returns as NULL for an empty period is 0.00."""
+    return money(value if value is not None else ZERO)
 
 
 def _figures(row: Any) -> dict[str, Any]:
