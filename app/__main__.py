@@ -23,9 +23,26 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_load_sample(args: argparse.Namespace) -> int:
     from app.sample_loader import load_sample
 
-    counts = load_sample()
+    counts, skipped = load_sample()
     print("sample data loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()), file=sys.stderr)
+    for entry in skipped:
+        print(f"  not loaded (this version does not support it yet): {entry}", file=sys.stderr)
     return 0
+
+
+def one_stop_example(base: str, token: str | None) -> str:
+    """How to settle bill 3 one-stop with one claim, once the tiers of rules v2.3 exist."""
+    from typing import get_args
+
+    from app.engine.types import SchemeKind
+
+    if "serious_illness" not in get_args(SchemeKind):
+        return ""
+    bill = "app/sample/v2/bill-3.json"
+    return f"""  Settle bill 3 one-stop (county scheme, then its serious-illness tier, then medical assistance):
+    curl -s -X POST {base}/v1/claims -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
+      -d "{{\\"bill\\": $(cat {bill}), \\"schemes\\": [\\"NRCMS-511623\\", \\"SI-511623\\", \\"MA-511623\\"]}}"
+"""
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -48,7 +65,7 @@ Serving on {base}  (database: {settings.database_url.split("@")[-1]}, workers: {
   Submit and settle the sample bill (NRCMS first, then UEBMI):
     curl -s -X POST {base}/v1/claims -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
       -d "{{\\"bill\\": $(cat {bill}), \\"schemes\\": [\\"NRCMS-511623\\", \\"UEBMI-321100\\"]}}"
-""",
+{one_stop_example(base, token)}""",
             file=sys.stderr,
             flush=True,
         )

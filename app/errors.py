@@ -133,3 +133,15 @@ class Busy(DomainError):
     problem = "busy"
     title = "The service is busy; retry the request"
     status = 503
+
+
+class UnknownHospital(DomainError):
+    problem = "unknown-hospital"
+    title = "The hospital is not in the designated-hospital registry"
+    status = 422
+
+
+class NotDesignated(DomainError):
+    problem = "not-designated"
+    title = "The hospital was not designated on the admission date"
+    status = 422

@@ -14,6 +14,7 @@ from app.api.limits import BodyLimit
 from app.api.observe import Observe
 from app.api.routes_admin import router as admin_router
 from app.api.routes_bills import router as bills_router
+from app.api.routes_hospitals import router as hospitals_router
 from app.api.routes_ops import router as ops_router
 from app.api.routes_reference import router as reference_router
 from app.api.routes_reports import router as reports_router
@@ -52,6 +53,7 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     app.include_router(reference_router)
+    app.include_router(hospitals_router)
     app.include_router(bills_router)
     app.include_router(admin_router)
     app.include_router(ops_router)

@@ -1,54 +1,63 @@
-"""``python -m app load-sample``: put the shipped sample reference data into the database."""
+"""``python -m app load-sample``: put the shipped sample data into the database."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from app.errors import NotFound
 from app.ledger.tx import write_transaction
-from app.sample import SAMPLE_DIR, load_reference
-from app.services import reference
+from app.sample import SAMPLE_DIR, load_layers
+from app.services import hospitals, reference
 
 
-def load_sample(folder: Path = SAMPLE_DIR) -> dict[str, int]:
-    """Create or replace the sample schemes and members; create the catalog versions and
-    policies that are missing and keep existing ones (they may already have been used by a
-    settlement, and then cannot be replaced), so ``make run`` can be run again."""
-    ref = load_reference(folder)
+def load_sample(folder: Path = SAMPLE_DIR) -> tuple[dict[str, int], list[str]]:
+    """Put v1's sample and then v2's over it (:func:`app.sample.load_layers`): the hospitals,
+    schemes and members are created or replaced as by ``PUT``; the catalog versions and policies
+    that are missing are created and existing ones kept (they may already have been used by a
+    settlement, and then cannot be replaced), so ``make run`` can be run again.
 
-    def load(session: object) -> dict[str, int]:
-        from sqlalchemy.orm import Session
+    Returns the counts and the entries this version of the service cannot take yet."""
+    sample = load_layers(folder)
 
-        assert isinstance(session, Session)
-        counts = {"schemes": 0, "catalog versions": 0, "policies": 0, "members": 0, "kept as they were": 0}
-        for code, scheme in ref.schemes.items():
+    def load(session: Session) -> dict[str, int]:
+        counts = {
+            "hospitals": 0,
+            "schemes": 0,
+            "catalog versions": 0,
+            "policies": 0,
+            "members": 0,
+            "kept as they were": 0,
+        }
+        for code, hospital in sample.hospitals.items():
+            hospitals.put(session, code=code, body=hospital)
+            counts["hospitals"] += 1
+        for code, scheme in sample.schemes.items():
             reference.put_scheme(session, code=code, body=scheme)
             counts["schemes"] += 1
-        for code, versions in ref.catalogs.items():
-            for version, catalog in versions:
-                if _exists(session, reference.get_catalog, scheme_code=code, version=version):
-                    counts["kept as they were"] += 1
-                    continue
-                reference.put_catalog(session, scheme_code=code, version=version, body=catalog)
-                counts["catalog versions"] += 1
-        for code, policies in ref.policies.items():
-            for year, policy in policies:
-                if _exists(session, reference.get_policy, scheme_code=code, year=year):
-                    counts["kept as they were"] += 1
-                    continue
-                reference.put_policy(session, scheme_code=code, year=year, body=policy)
-                counts["policies"] += 1
-        for code, members in ref.members.items():
-            for member_no, member in members:
-                reference.put_member(session, scheme_code=code, member_no=member_no, body=member)
-                counts["members"] += 1
+        for (code, version), catalog in sample.catalogs.items():
+            if _exists(session, reference.get_catalog, scheme_code=code, version=version):
+                counts["kept as they were"] += 1
+                continue
+            reference.put_catalog(session, scheme_code=code, version=version, body=catalog)
+            counts["catalog versions"] += 1
+        for (code, year), policy in sample.policies.items():
+            if _exists(session, reference.get_policy, scheme_code=code, year=year):
+                counts["kept as they were"] += 1
+                continue
+            reference.put_policy(session, scheme_code=code, year=year, body=policy)
+            counts["policies"] += 1
+        for (code, member_no), member in sample.members.items():
+            reference.put_member(session, scheme_code=code, member_no=member_no, body=member)
+            counts["members"] += 1
         return counts
 
-    return write_transaction(load, operation="load_sample")
+    return write_transaction(load, operation="load_sample"), sample.skipped
 
 
-def _exists(session: object, getter: Callable[..., object], **keys: object) -> bool:
+def _exists(session: Session, getter: Callable[..., object], **keys: object) -> bool:
     try:
         getter(session, **keys)
     except NotFound:

@@ -13,9 +13,23 @@ from tests.shared import examples_dir
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
+def sample_hospitals() -> list[dict[str, Any]]:
+    """The designated-hospital registry of the shared examples (bill 1's hospital is in it)."""
+    data: list[dict[str, Any]] = json.loads((examples_dir() / "v2" / "hospitals.json").read_text())
+    return data
+
+
+def register_hospitals(client: Any, hospitals: list[dict[str, Any]], headers: dict[str, str] = ADMIN) -> None:
+    """Put hospitals into the registry (``client``: a TestClient or an httpx client)."""
+    for h in hospitals:
+        r = client.put(f"/v1/hospitals/{h['code']}", json=h, headers=headers)
+        assert r.status_code in (200, 201), r.text
+
+
 def load_examples_over_http(client: TestClient, headers: dict[str, str] = ADMIN) -> None:
-    """Put the shared example schemes, catalogs, policies and members through the API."""
+    """Put the shared example hospitals, schemes, catalogs, policies and members through the API."""
     folder = examples_dir()
+    register_hospitals(client, sample_hospitals(), headers)
     for scheme in json.loads((folder / "schemes.json").read_text()):
         r = client.put(f"/v1/schemes/{scheme['code']}", json=scheme, headers=headers)
         assert r.status_code == 201, r.text

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from app.db.migrate import upgrade
-from tests.api_helpers import ADMIN, bill_1
+from tests.api_helpers import ADMIN, bill_1, register_hospitals, sample_hospitals
 from tests.conftest import ADMIN_TOKEN
 from tests.figures import report
 
@@ -60,6 +60,7 @@ def test_sigterm_finishes_the_request_in_flight(tmp_path: Path) -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
+        register_hospitals(httpx.Client(base_url=base), sample_hospitals())
         result: dict[str, Any] = {}
         body = json.dumps(big_bill(20_000)).encode()
         headers = {**ADMIN, "Content-Type": "application/json"}

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 
+from app.api import queries
 from app.api.auth import allow
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
 from app.errors import DomainError
 from app.ledger import claims
-from app.ledger.idempotency import MAX_KEY_LENGTH, IdemRequest, request_hash
+from app.ledger.idempotency import MAX_KEY_LENGTH, IdemRequest
 from app.ledger.settlements import find_settlement, settlement_public, split_sheet
 from app.ledger.tx import read_session, write_transaction
 from app.metrics import observe_settlement
 from app.principal import Principal
 from app.schemas.bills import BillCreate
-from app.schemas.public import BillPublic, ClaimPublic, SplitPublic
+from app.schemas.common import Code
+from app.schemas.public import BillPage, BillPublic, ClaimPublic, SettlementPage, SplitPublic
 from app.schemas.settlements import ClaimCreate, SettlementCreate, SettlementPublic
-from app.services import bills
+from app.services import bills, settlement_list
+from app.services.paging import DEFAULT_LIMIT
 from app.services.scope import check_bill, check_settlement_read, check_submit
 
 router = APIRouter(prefix="/v1", tags=["bills and settlements"])
@@ -56,7 +59,7 @@ def _observe(settlement: dict[str, Any], outcome: str) -> None:
 def _idem(key: str | None, request: Request, body: Any) -> IdemRequest | None:
     if key is None:
         return None
-    return IdemRequest(key, request_hash(request.method, request.url.path, body.model_dump(mode="json")))
+    return IdemRequest.of(key, request.method, request.url.path, body.model_dump(mode="json"))
 
 
 @router.post(
@@ -73,6 +76,44 @@ def submit_bill(body: BillCreate, principal: Hospital) -> JSON:
         lambda s: bills.submit(s, body=body, created_by=principal.client_id), operation="submit_bill"
     )
     return reply(r.status, r.body)
+
+
+@router.get(
+    "/bills",
+    operation_id="listBills",
+    summary="List the bills the caller may read, newest first",
+    response_model=BillPage,
+    responses=problem_responses(401, 403, 422),
+)
+def list_bills(
+    principal: Settler,
+    hospital_code: Annotated[Code | None, Query()] = None,
+    bill_no: Annotated[Code | None, Query()] = None,
+    patient_id_number: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9]{17}[0-9Xx]$", description="Exact; never logged or shown unmasked."),
+    ] = None,
+    admitted_from: Annotated[queries.Day | None, Query(description="Admission on or after this day.")] = None,
+    admitted_to: Annotated[queries.Day | None, Query(description="Admission on or before this day.")] = None,
+    cursor: queries.Cursor = None,
+    limit: queries.Limit = DEFAULT_LIMIT,
+) -> JSON:
+    """A filter naming something outside the caller's scope gives an empty page."""
+    with read_session() as s:
+        return reply(
+            200,
+            bills.list_page(
+                s,
+                principal=principal,
+                hospital_code=hospital_code,
+                bill_no=bill_no,
+                patient_id_number=patient_id_number,
+                admitted_from=admitted_from,
+                admitted_to=admitted_to,
+                cursor=cursor,
+                limit=limit,
+            ),
+        )
 
 
 @router.get(
@@ -125,6 +166,44 @@ def create_settlement(
 
 
 @router.get(
+    "/settlements",
+    operation_id="listSettlements",
+    summary="List the settlements the caller may read, newest first",
+    response_model=SettlementPage,
+    responses=problem_responses(401, 403, 422),
+)
+def list_settlements(
+    principal: Settler,
+    bill_id: Annotated[str | None, Query(min_length=1, max_length=36)] = None,
+    scheme_code: Annotated[Code | None, Query()] = None,
+    status: Literal["settled", "reversed"] | None = None,
+    payer_type: Literal["scheme", "employer"] | None = None,
+    since: Annotated[queries.Instant | None, Query(description="Created at or after (RFC 3339, or a date).")] = None,
+    until: Annotated[queries.Instant | None, Query(description="Created before (RFC 3339, or a date).")] = None,
+    cursor: queries.Cursor = None,
+    limit: queries.Limit = DEFAULT_LIMIT,
+) -> JSON:
+    """A date means its 00:00 UTC.  A filter naming something outside the caller's scope gives an
+    empty page."""
+    with read_session() as s:
+        return reply(
+            200,
+            settlement_list.list_page(
+                s,
+                principal=principal,
+                bill_id=bill_id,
+                scheme_code=scheme_code,
+                status=status,
+                payer_type=payer_type,
+                since=since,
+                until=until,
+                cursor=cursor,
+                limit=limit,
+            ),
+        )
+
+
+@router.get(
     "/settlements/{settlement_id}",
     operation_id="getSettlement",
     summary="Read a settlement",
@@ -150,7 +229,7 @@ def reverse_settlement(
 ) -> JSON:
     idem = None
     if idempotency_key is not None:
-        idem = IdemRequest(idempotency_key, request_hash(request.method, request.url.path, None))
+        idem = IdemRequest.of(idempotency_key, request.method, request.url.path, None)
     r = write_transaction(
         lambda s: claims.reverse(s, principal=principal, settlement_id=settlement_id, idem=idem),
         operation="reverse",

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BeforeValidator
 from starlette.responses import Response
 
+from app.api import queries
 from app.api.auth import allow
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
@@ -29,14 +27,7 @@ Period = Annotated[
 HospitalCode = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
-def _iso_day(value: object) -> object:
-    """Only `YYYY-MM-DD` (pydantic alone would also take `2026-03-01T00:00:00` or a Unix time)."""
-    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value) is None:
-        raise ValueError("the date must be YYYY-MM-DD")
-    return value
-
-
-Day = Annotated[date, BeforeValidator(_iso_day), Query(alias="date", description="The UTC calendar day, `YYYY-MM-DD`.")]
+Day = Annotated[queries.Day, Query(alias="date", description="The UTC calendar day, `YYYY-MM-DD`.")]
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 _CSV_200: dict[int | str, dict[str, Any]] = {

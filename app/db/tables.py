@@ -95,10 +95,25 @@ class Member(SQLModel, table=True):
     updated_at: datetime = timestamp()
 
 
+class Hospital(SQLModel, table=True):
+    """The designated-hospital registry (rules v2.1): what a bill's hospital is, not what it says."""
+
+    code: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    level: int
+    region: str = Field(max_length=6, index=True)
+    designated_from: date
+    designated_to: date | None = None
+    updated_at: datetime = timestamp()
+
+
 class Bill(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("hospital_code", "bill_no"),
         CheckConstraint("paid_total >= 0 AND paid_total <= medical_total", name="ck_bill_paid_within_total"),
+        # Lists, newest first (migration 0005): everything, and one hospital's bills.
+        Index("ix_bill_created_at_id", "created_at", "id"),
+        Index("ix_bill_hospital_created_at_id", "hospital_code", "created_at", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -152,6 +167,8 @@ class Settlement(SQLModel, table=True):
             "created_at",
             postgresql_include=RECONCILIATION_INCLUDE,
         ),
+        # A scheme office's list, newest first (migration 0005).
+        Index("ix_settlement_scheme_created_at_id", "scheme_code", "created_at", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -257,11 +274,14 @@ class YearTotal(SQLModel, table=True):
 
 
 class IdempotencyRecord(SQLModel, table=True):
-    """The first response to a request carrying an ``Idempotency-Key``, per client."""
+    """The first response to a request carrying an ``Idempotency-Key``, per client and operation."""
 
     __tablename__ = "idempotency_record"
 
     client_id: str = Field(primary_key=True, max_length=64)
+    #: ``"POST /v1/bills/{id}/settlements"`` with the real path; ``""`` for records written before
+    #: migration 0005, which match any operation (their request hash includes method and path).
+    operation: str = Field(primary_key=True, max_length=320)
     key: str = Field(primary_key=True, max_length=255)
     request_hash: str = Field(max_length=64)
     status_code: int

@@ -19,13 +19,19 @@ def offsite_of(hospital_region: str, pooling_region: str) -> Offsite:
     return "out_of_province"
 
 
+def region_prefix(container: str) -> str:
+    """What the regions a region contains start with: ``51`` for ``510000``, ``5116`` for
+    ``511600``, ``511623`` for ``511623``."""
+    if container.endswith("0000"):
+        return container[:2]
+    if container.endswith("00"):
+        return container[:4]
+    return container
+
+
 def region_contains(container: str, region: str) -> bool:
     """``510000`` contains every ``51xxxx``, ``511600`` every ``5116xx``, ``511623`` itself."""
-    if container.endswith("0000"):
-        return region[:2] == container[:2]
-    if container.endswith("00"):
-        return region[:4] == container[:4]
-    return region == container
+    return len(region) == len(container) and region.startswith(region_prefix(container))
 
 
 def is_registered(registrations: Sequence[Registration], *, hospital_region: str, admission: date) -> bool:

@@ -29,10 +29,9 @@ def create_settlement(
     bill = lock_bill_or_404(session, bill_id)
     check_bill(principal, bill, session=session)
     check_settle(principal, bill, body.scheme_code)
-    if not body.dry_run:
-        replay = idempotency.lookup(session, principal, idem)
-        if replay is not None:
-            return replay
+    replay = idempotency.lookup(session, principal, idem)
+    if replay is not None:
+        return replay
     out = settle_locked_bill(
         session,
         bill=bill,
@@ -62,6 +61,9 @@ def reverse(session: Session, *, principal: Principal, settlement_id: str, idem:
 
 def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: IdemRequest | None) -> Reply:
     """Submit the bill and settle it under each scheme in order, all or nothing."""
+    replay = idempotency.lookup(session, principal, idem)
+    if replay is not None:
+        return replay
     if len(set(body.schemes)) != len(body.schemes):
         raise ValidationFailed([FieldError(("body", "schemes"), "a scheme may appear only once")])
     _bill_reply, row = bills.submit(
@@ -71,10 +73,6 @@ def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: Id
     check_bill(principal, bill, session=session)
     for code in body.schemes:
         check_settle(principal, bill, code)
-    if not body.dry_run:
-        replay = idempotency.lookup(session, principal, idem)
-        if replay is not None:
-            return replay
     # The schemes are settled in the given order, but locked in the fixed order (app.ledger.locks).
     lock_for_settlements(session, bill, body.schemes)
     settlements: list[dict[str, Any]] = []

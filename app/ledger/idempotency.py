@@ -1,4 +1,12 @@
-"""``Idempotency-Key``: the first successful response is kept per client and key.
+"""``Idempotency-Key``: the first successful response is kept per client, operation and key.
+
+A key belongs to its client and its operation (method and path): the same key on another
+bill's settlements, or on a claim, is another key.  Bodies are compared after defaults are
+applied (the hash is taken of the validated request model, so a left-out ``dry_run`` is
+``false`` and a left-out ``external_payments`` is ``[]``); a body that differs in any field,
+``dry_run`` included, is refused (422 ``idempotency-mismatch``).  Only carried-out requests (2xx)
+are remembered; a dry run is checked against the key's record (so a dry run reusing the key of a
+carried-out request is a mismatch) but never stored: it carried nothing out.
 
 The record is written in the same transaction as the settlement it answers, after the bill's
 lock is held, so a concurrent request with the same key either waits for that lock and then
@@ -16,8 +24,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from app.db.tables import IdempotencyRecord
 from app.errors import IdempotencyMismatch
@@ -30,6 +39,12 @@ MAX_KEY_LENGTH = 255
 class IdemRequest:
     key: str
     request_hash: str
+    #: ``"POST /v1/claims"``: method and path.
+    operation: str
+
+    @classmethod
+    def of(cls, key: str, method: str, path: str, body: Any) -> IdemRequest:
+        return cls(key, request_hash(method, path, body), f"{method} {path}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +61,17 @@ def request_hash(method: str, path: str, body: Any) -> str:
 def lookup(session: Session, principal: Principal, idem: IdemRequest | None) -> Reply | None:
     if idem is None:
         return None
-    record = session.get(IdempotencyRecord, (principal.client_id, idem.key))
+    # A record written before keys were per operation (operation "") matches any operation.
+    record = session.scalars(
+        select(IdempotencyRecord)
+        .where(
+            col(IdempotencyRecord.client_id) == principal.client_id,
+            col(IdempotencyRecord.key) == idem.key,
+            col(IdempotencyRecord.operation).in_((idem.operation, "")),
+        )
+        .order_by(col(IdempotencyRecord.operation).desc())
+        .limit(1)
+    ).one_or_none()
     if record is None:
         return None
     if record.request_hash != idem.request_hash:
@@ -62,6 +87,7 @@ def store(session: Session, principal: Principal, idem: IdemRequest | None, repl
     session.execute(
         insert(IdempotencyRecord).values(
             client_id=principal.client_id,
+            operation=idem.operation,
             key=idem.key,
             request_hash=idem.request_hash,
             status_code=reply.status,

@@ -18,10 +18,19 @@ ICD10 = Annotated[str, Field(pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$", examp
 
 
 class HospitalIn(In):
+    """The bill's hospital: its ``code`` names it in the designated-hospital registry, which
+    decides the rest (rules v2.1)."""
+
     code: Code
-    name: Name
-    level: int = Field(ge=1, le=3, description="Hospital level 1..3.")
-    region: str = Field(description="6-digit GB/T 2260 region code.", max_length=12)
+    name: Name | None = Field(None, description="Informational: the stored bill shows the registry's name.")
+    level: int | None = Field(
+        None, ge=1, le=3, description="Hospital level 1..3; left out: the registry's; given: must equal it."
+    )
+    region: str | None = Field(
+        None,
+        description="6-digit GB/T 2260 region code; left out: the registry's; given: must equal it.",
+        max_length=12,
+    )
 
 
 class PatientIn(In):
@@ -50,10 +59,16 @@ class BillCreate(In):
     diagnoses: list[ICD10] = Field(default_factory=list, max_length=50)
     items: list[BillItemIn] = Field(min_length=1, max_length=MAX_BILL_ITEMS)
 
-    def to_engine(self) -> t.Bill:
-        h = self.hospital
+    def to_engine(self, hospital: t.Hospital | None = None) -> t.Bill:
+        """The engine's bill, at ``hospital`` (the registry's view of it); without it, at the
+        hospital as the body describes it, which must then give its level and region."""
+        if hospital is None:
+            h = self.hospital
+            if h.level is None or h.region is None:
+                raise ValueError("the bill's hospital has no level or region: pass the registry's")
+            hospital = t.Hospital(h.code, h.name or h.code, h.level, h.region)
         return t.Bill(
-            hospital=t.Hospital(h.code, h.name, h.level, h.region),
+            hospital=hospital,
             bill_no=self.bill_no,
             patient_id_number=self.patient.id_number,
             patient_name=self.patient.name,

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from app.engine import types as t
 from app.schemas.common import Out
+from app.schemas.hospitals import PageMeta
 from app.schemas.settlements import SettlementPublic
 
 MoneyStr = Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", examples=["1234.50"])]
@@ -134,3 +135,11 @@ class Health(Out):
 class Readiness(Out):
     status: Literal["ready"]
     database: str
+
+
+class BillPage(PageMeta):
+    items: list[BillPublic]
+
+
+class SettlementPage(PageMeta):
+    items: list[SettlementPublic]

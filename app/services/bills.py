@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -18,19 +20,28 @@ from app.engine.money import ZERO, as_money
 from app.engine.validate import bill_errors
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.ledger.idempotency import Reply
+from app.principal import Principal
 from app.privacy import mask_id
-from app.schemas.bills import BillCreate
+from app.schemas.bills import BillCreate, HospitalIn
 from app.schemas.settlements import money
+from app.services import hospitals, paging
+from app.services.scope import bill_scope
+
+
+def plain_quantity(quantity: Decimal) -> str:
+    """A quantity as the plain decimal the hospital sent: ``10``, ``2.5``, never ``1E+1``."""
+    return f"{quantity:f}"
 
 
 def canonical_items(bill: t.Bill) -> list[dict[str, Any]]:
+    """The bill's lines as stored and shown: the quantity as sent, money with two decimals."""
     return [
         {
             "line_no": i.line_no,
             "code": i.code,
             "name": i.name,
             "category": i.category,
-            "quantity": str(i.quantity.normalize()) if i.quantity else "0",
+            "quantity": plain_quantity(i.quantity),
             "unit_price": money(as_money(i.unit_price)),
             "amount": money(as_money(i.amount)),
             "service_date": i.service_date.isoformat() if i.service_date else None,
@@ -40,7 +51,13 @@ def canonical_items(bill: t.Bill) -> list[dict[str, Any]]:
 
 
 def _content_hash(bill: t.Bill, items: list[dict[str, Any]]) -> str:
+    """What makes two posts of a bill the same bill: the quantities compared as numbers
+    (``10`` and ``10.0`` are the same), the hospital as accepted (registry level, region, name)."""
     h = bill.hospital
+    lines = [
+        {**line, "quantity": str(i.quantity.normalize()) if i.quantity else "0"}
+        for line, i in zip(items, bill.items, strict=True)
+    ]
     doc = {
         "hospital": [h.code, h.name, h.level, h.region],
         "bill_no": bill.bill_no,
@@ -48,7 +65,7 @@ def _content_hash(bill: t.Bill, items: list[dict[str, Any]]) -> str:
         "setting": bill.setting,
         "dates": [bill.admission_date.isoformat(), bill.discharge_date.isoformat()],
         "diagnoses": list(bill.diagnoses),
-        "items": items,
+        "items": lines,
     }
     return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
@@ -69,37 +86,82 @@ def bill_public(row: db.Bill) -> dict[str, Any]:
         "admission_date": row.admission_date.isoformat(),
         "discharge_date": row.discharge_date.isoformat(),
         "diagnoses": list(row.diagnoses),
-        "items": row.items,
+        # Bills stored before quantities were kept as sent hold a normalized form ("1E+1").
+        "items": [{**i, "quantity": plain_quantity(Decimal(i["quantity"]))} for i in row.items],
         "medical_total": money(row.medical_total),
         "paid_total": money(row.paid_total),
         "created_at": row.created_at.isoformat(),
     }
 
 
-def validated(body: BillCreate, loc_prefix: tuple[str | int, ...] = ("body",)) -> t.Bill:
-    bill = body.to_engine()
-    errors = bill_errors(bill)
+def validated(
+    body: BillCreate,
+    loc_prefix: tuple[str | int, ...] = ("body",),
+    hospital: t.Hospital | None = None,
+    more_errors: Sequence[FieldError] = (),
+) -> t.Bill:
+    """The engine's bill at ``hospital``, or 422 ``validation`` listing every field error."""
+    bill = body.to_engine(hospital)
+    errors = [*more_errors, *(FieldError((*loc_prefix, *e.loc), e.msg) for e in bill_errors(bill))]
     if errors:
-        raise ValidationFailed([FieldError((*loc_prefix, *e.loc), e.msg) for e in errors])
+        raise ValidationFailed(errors)
     return bill
+
+
+def _hospital_mismatches(
+    given: HospitalIn, accepted: t.Hospital, loc_prefix: tuple[str | int, ...], against: str
+) -> list[FieldError]:
+    """A level or region the bill gives must equal ``accepted``'s (the registry's, or the bill's
+    as first accepted)."""
+    errors = []
+    if given.level is not None and given.level != accepted.level:
+        errors.append(
+            FieldError(
+                (*loc_prefix, "hospital", "level"),
+                f"hospital {accepted.code} is level {accepted.level} in {against}, not {given.level}; "
+                "leave the level out or send the registry's",
+            )
+        )
+    if given.region is not None and given.region != accepted.region:
+        errors.append(
+            FieldError(
+                (*loc_prefix, "hospital", "region"),
+                f"hospital {accepted.code} is in region {accepted.region} in {against}, not {given.region!r}; "
+                "leave the region out or send the registry's",
+            )
+        )
+    return errors
 
 
 def submit(
     session: Session, *, body: BillCreate, created_by: str, loc_prefix: tuple[str | int, ...] = ("body",)
 ) -> tuple[Reply, db.Bill]:
-    """Record a bill; the same (hospital code, bill_no) with the same content returns the first."""
-    bill = validated(body, loc_prefix)
-    items = canonical_items(bill)
-    digest = _content_hash(bill, items)
+    """Record a bill; the same (hospital code, bill_no) with the same content returns the first.
+
+    A new bill is checked against the designated-hospital registry, in this order:
+    ``unknown-hospital``; then one ``validation`` problem with every field error (a level or
+    region that differs from the registry's included); then ``not-designated``.  A bill already
+    accepted is compared with the bill as accepted (its level, region and name), not with the
+    registry: field errors first (``validation``), then any difference (409 ``conflict``).
+    """
+    code = body.hospital.code
     existing = session.scalars(
-        select(db.Bill).where(col(db.Bill.hospital_code) == bill.hospital.code, col(db.Bill.bill_no) == bill.bill_no)
+        select(db.Bill).where(col(db.Bill.hospital_code) == code, col(db.Bill.bill_no) == body.bill_no)
     ).one_or_none()
     if existing is not None:
-        if existing.content_hash != digest:
-            raise Conflict(
-                f"bill {bill.bill_no} of hospital {bill.hospital.code} was already submitted with other content"
-            )
+        accepted = t.Hospital(code, existing.hospital_name, existing.hospital_level, existing.hospital_region)
+        bill = validated(body, loc_prefix, accepted)
+        differs = _hospital_mismatches(body.hospital, accepted, loc_prefix, "the bill as accepted")
+        if differs or existing.content_hash != _content_hash(bill, canonical_items(bill)):
+            raise Conflict(f"bill {body.bill_no} of hospital {code} was already submitted with other content")
         return Reply(200, bill_public(existing)), existing
+    registry = hospitals.registered(session, code)
+    accepted = t.Hospital(code, registry.name, registry.level, registry.region)
+    mismatches = _hospital_mismatches(body.hospital, accepted, loc_prefix, "the registry")
+    bill = validated(body, loc_prefix, accepted, mismatches)
+    hospitals.check_designated(registry, bill.admission_date)
+    items = canonical_items(bill)
+    digest = _content_hash(bill, items)
     row = db.Bill(
         id=str(uuid.uuid4()),
         hospital_code=bill.hospital.code,
@@ -131,3 +193,54 @@ def get(session: Session, bill_id: str) -> db.Bill:
     if row is None:
         raise NotFound("there is no such bill")
     return row
+
+
+def list_page(
+    session: Session,
+    *,
+    principal: Principal,
+    hospital_code: str | None,
+    bill_no: str | None,
+    patient_id_number: str | None,
+    admitted_from: date | None,
+    admitted_to: date | None,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    """The bills the caller may read (:func:`app.services.scope.bill_scope`), newest first.
+    ``admitted_from`` and ``admitted_to`` both include their day."""
+    filters: dict[str, Any] = {
+        "hospital_code": hospital_code,
+        "bill_no": bill_no,
+        # Only a fingerprint of the filters goes into the cursor, never the ID number itself.
+        "patient_id_number": patient_id_number,
+        "admitted_from": admitted_from.isoformat() if admitted_from else None,
+        "admitted_to": admitted_to.isoformat() if admitted_to else None,
+    }
+    b = db.Bill
+    stmt = select(b).where(bill_scope(principal)).order_by(col(b.created_at).desc(), col(b.id).desc()).limit(limit + 1)
+    for column, value in (
+        (b.hospital_code, hospital_code),
+        (b.bill_no, bill_no),
+        (b.patient_id_number, patient_id_number),
+    ):
+        if value is not None:
+            stmt = stmt.where(col(column) == value)
+    if admitted_from is not None:
+        stmt = stmt.where(col(b.admission_date) >= admitted_from)
+    if admitted_to is not None:
+        stmt = stmt.where(col(b.admission_date) <= admitted_to)
+    if cursor is not None:
+        at, after = paging.decode(
+            cursor, list_name="bills", principal=principal, filters=filters, kinds=["timestamp", "id"]
+        )
+        stmt = stmt.where(paging.before(col(b.created_at), col(b.id), at, after))
+    rows, next_cursor = paging.page(
+        list(session.scalars(stmt)),
+        limit=limit,
+        list_name="bills",
+        principal=principal,
+        filters=filters,
+        key=paging.newest_first_key,
+    )
+    return {"items": [bill_public(r) for r in rows], "next_cursor": next_cursor}

@@ -44,6 +44,15 @@ def client_public(row: db.Client) -> dict[str, Any]:
 def create(session: Session, *, body: ClientCreate) -> dict[str, Any]:
     if body.scheme_code is not None and session.get(db.Scheme, body.scheme_code) is None:
         raise ValidationFailed([FieldError(("body", "scheme_code"), f"there is no scheme {body.scheme_code!r}")])
+    if body.hospital_code is not None and session.get(db.Hospital, body.hospital_code) is None:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    ("body", "hospital_code"),
+                    f"hospital {body.hospital_code!r} is not in the designated-hospital registry; register it first",
+                )
+            ]
+        )
     token = new_token()
     row = db.Client(
         id=str(uuid.uuid4()),

@@ -31,7 +31,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _path_key(value: Any, path_value: Any, field: str) -> None:
+def path_key(value: Any, path_value: Any, field: str) -> None:
     if value is not None and value != path_value:
         raise ValidationFailed(
             [FieldError(("body", field), f"{field} {value!r} in the body differs from {path_value!r} in the path")]
@@ -62,7 +62,7 @@ def scheme_public(row: db.Scheme) -> dict[str, Any]:
 
 
 def put_scheme(session: Session, *, code: str, body: SchemeCreate) -> tuple[bool, dict[str, Any]]:
-    _path_key(body.code, code, "code")
+    path_key(body.code, code, "code")
     row = session.scalars(select(db.Scheme).where(col(db.Scheme.code) == code).with_for_update()).one_or_none()
     created = row is None
     if row is None:
@@ -170,7 +170,7 @@ def catalog_public(session: Session, version: db.CatalogVersion) -> dict[str, An
 def put_catalog(
     session: Session, *, scheme_code: str, version: str, body: CatalogCreate
 ) -> tuple[bool, dict[str, Any]]:
-    _path_key(body.version, version, "version")
+    path_key(body.version, version, "version")
     _scheme(session, scheme_code, lock=True)
     row = session.scalars(
         select(db.CatalogVersion)
@@ -267,7 +267,7 @@ def _section_public(section: dict[str, Any]) -> dict[str, Any]:
 
 
 def put_policy(session: Session, *, scheme_code: str, year: int, body: PolicyCreate) -> tuple[bool, dict[str, Any]]:
-    _path_key(body.year, year, "year")
+    path_key(body.year, year, "year")
     _scheme(session, scheme_code, lock=True)
     document = body.model_dump(mode="json", by_alias=True)
     document["year"] = year
@@ -316,7 +316,7 @@ def member_public(row: db.Member) -> dict[str, Any]:
 def put_member(
     session: Session, *, scheme_code: str, member_no: str, body: MemberCreate
 ) -> tuple[bool, dict[str, Any]]:
-    _path_key(body.member_no, member_no, "member_no")
+    path_key(body.member_no, member_no, "member_no")
     errors = id_number_errors(body.id_number, ("body", "id_number"))
     if errors:
         raise ValidationFailed(errors)

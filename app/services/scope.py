@@ -1,11 +1,13 @@
 """What each role may see and touch (object-level scoping).
 
-Outside the caller's scope an object does not exist for it: 404, never 403.
+Outside the caller's scope an object does not exist for it: 404, never 403.  Each rule is
+written once, as a SQL condition, and serves both the read of one object and the lists
+(``GET /v1/bills``, ``GET /v1/settlements``), so a list answers exactly what the reads allow.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, or_, select, true
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -19,27 +21,63 @@ def check_scheme(principal: Principal, scheme_code: str) -> None:
         raise NotFound(f"there is no scheme {scheme_code}")
 
 
-def check_bill(principal: Principal, bill: db.Bill, *, session: Session) -> None:
+def member_scheme_of(scheme_code: str) -> str:
+    """The scheme whose members an office's scheme reads bills by (a SQL expression): its own.
+
+    Hook for v2.3: a ``serious_illness`` scheme has no members and reads by the members of the
+    basic scheme it ``supplements``; once the scheme table records that, this returns it.
+    """
+    return scheme_code
+
+
+def bill_scope(principal: Principal) -> ColumnElement[bool]:
     """Admin: every bill.  Hospital: bills of its own hospital code.  Scheme office: bills whose
-    patient is its member, and bills it has settled (even after a reversal)."""
-    if principal.role == "hospital" and principal.hospital_code != bill.hospital_code:
-        raise NotFound("there is no such bill")
+    patient is a member of its scheme (any coverage period), and bills its scheme holds or held
+    a settlement on (a reversal does not end that)."""
+    if principal.role == "hospital":
+        return col(db.Bill.hospital_code) == principal.hospital_code
     if principal.role == "scheme_office":
-        member = session.scalar(
-            select(func.count()).where(
-                col(db.Member.scheme_code) == principal.scheme_code,
-                col(db.Member.id_number) == bill.patient_id_number,
-            )
+        member = exists().where(
+            col(db.Member.scheme_code) == member_scheme_of(str(principal.scheme_code)),
+            col(db.Member.id_number) == col(db.Bill.patient_id_number),
         )
-        if member:
-            return
-        settled = session.scalar(
-            select(func.count()).where(
-                col(db.Settlement.bill_id) == bill.id, col(db.Settlement.scheme_code) == principal.scheme_code
-            )
+        settled = exists().where(
+            col(db.Settlement.bill_id) == col(db.Bill.id), col(db.Settlement.scheme_code) == principal.scheme_code
         )
-        if not settled:
-            raise NotFound("there is no such bill")
+        return or_(member, settled)
+    return true()
+
+
+def check_bill(principal: Principal, bill: db.Bill, *, session: Session) -> None:
+    """404 unless ``bill`` is in the caller's :func:`bill_scope`."""
+    if principal.role == "admin":
+        return
+    if principal.role == "hospital":
+        visible = principal.hospital_code == bill.hospital_code
+    else:
+        visible = bool(session.scalar(select(exists().where(col(db.Bill.id) == bill.id, bill_scope(principal)))))
+    if not visible:
+        raise NotFound("there is no such bill")
+
+
+def _settlement_owner(principal: Principal) -> tuple[str, str | None] | None:
+    """Hospital: the settlements of its bills (every payer's).  Office: its own scheme's."""
+    if principal.role == "hospital":
+        return "hospital_code", principal.hospital_code
+    if principal.role == "scheme_office":
+        return "scheme_code", principal.scheme_code
+    return None
+
+
+def settlement_scope(principal: Principal) -> ColumnElement[bool]:
+    owner = _settlement_owner(principal)
+    return true() if owner is None else col(getattr(db.Settlement, owner[0])) == owner[1]
+
+
+def check_settlement_read(principal: Principal, settlement: db.Settlement) -> None:
+    owner = _settlement_owner(principal)
+    if owner is not None and getattr(settlement, owner[0]) != owner[1]:
+        raise NotFound("there is no such settlement")
 
 
 def check_settle(principal: Principal, bill: db.Bill, scheme_code: str) -> None:
@@ -52,10 +90,3 @@ def check_submit(principal: Principal, hospital_code: str) -> None:
     """A hospital submits only bills of its own hospital code."""
     if principal.role == "hospital" and principal.hospital_code != hospital_code:
         raise Forbidden("a hospital may submit only bills of its own hospital code")
-
-
-def check_settlement_read(principal: Principal, settlement: db.Settlement) -> None:
-    if principal.role == "hospital" and principal.hospital_code != settlement.hospital_code:
-        raise NotFound("there is no such settlement")
-    if principal.role == "scheme_office" and principal.scheme_code != settlement.scheme_code:
-        raise NotFound("there is no such settlement")

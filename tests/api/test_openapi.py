@@ -22,6 +22,11 @@ REQUIRED_OPERATIONS = {
     ("get", "/v1/settlements/{settlement_id}"),
     ("post", "/v1/settlements/{settlement_id}/reversal"),
     ("post", "/v1/claims"),
+    ("put", "/v1/hospitals/{hospital_code}"),
+    ("get", "/v1/hospitals/{hospital_code}"),
+    ("get", "/v1/hospitals"),
+    ("get", "/v1/bills"),
+    ("get", "/v1/settlements"),
     ("get", "/healthz"),
     ("get", "/readyz"),
 }

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.db import tables as db
-from tests.api_helpers import ADMIN, bill_1
+from tests.api_helpers import ADMIN, bill_1, register_hospitals
 
 NRCMS, UEBMI = "NRCMS-511623", "UEBMI-321100"
 H_A: dict[str, Any] = {"code": "H511623001", "name": "Linshui County People's Hospital", "level": 2, "region": "511623"}
@@ -108,6 +108,7 @@ class Ledger:
 
 @pytest.fixture
 def ledger(loaded: TestClient, db_url: str) -> TestClient:
+    register_hospitals(loaded, [{**H_B, "designated_from": "2020-01-01"}])
     book = Ledger(loaded, db_url)
     book.settle("B1", H_A, [(NRCMS, "4815.00")], "2026-03-10T09:00:00")
     book.settle("B2", H_B, [(NRCMS, "3531.00")], "2026-03-31T23:59:59")

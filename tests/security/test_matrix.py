@@ -15,11 +15,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import app
-from tests.api_helpers import ADMIN, bill_1, load_examples_over_http
+from tests.api_helpers import ADMIN, bill_1, load_examples_over_http, register_hospitals, sample_hospitals
 from tests.figures import report
 
 OWN_HOSPITAL, FOREIGN_HOSPITAL = "H511623001", "H320000002"
 OWN_SCHEME, FOREIGN_SCHEME = "NRCMS-511623", "UEBMI-321100"
+FOREIGN_REGISTERED = {
+    "code": FOREIGN_HOSPITAL,
+    "name": "Zhenjiang First Hospital",
+    "level": 3,
+    "region": "321102",
+    "designated_from": "2020-01-01",
+}
 #: A patient insured only by the foreign scheme (valid resident ID).
 STRANGER_ID = "11010519491231002X"
 
@@ -87,7 +94,18 @@ def scheme(own: bool) -> str:
     return OWN_SCHEME if own else FOREIGN_SCHEME
 
 
+def hospital(own: bool) -> str:
+    return OWN_HOSPITAL if own else FOREIGN_HOSPITAL
+
+
+def registered(code: str) -> dict[str, Any]:
+    """The registry entry of the own (sample) or the foreign hospital."""
+    return next(h for h in [*sample_hospitals(), FOREIGN_REGISTERED] if h["code"] == code)
+
+
 ADMIN_ONLY_READ = {"admin": (200, 200), "hospital": (403, 403), "office": (403, 403)}
+#: Every authenticated role reads; a list answers what the caller may read (possibly nothing).
+EVERYONE_READS = {"admin": (200, 200), "hospital": (200, 200), "office": (200, 200)}
 SCHEME_READ = {"admin": (200, 200), "hospital": (403, 403), "office": (200, 404)}
 BILL_READ = {"admin": (200, 200), "hospital": (200, 404), "office": (200, 404)}
 
@@ -160,7 +178,11 @@ RULES: dict[str, Rule] = {
         {"admin": (200, 200), "hospital": (200, 403), "office": (403, 403)},
     ),
     "createClient": Rule(
-        lambda c, o: Req("POST", "/v1/clients", {"name": "another", "role": "hospital", "hospital_code": "H1"}),
+        lambda c, o: Req(
+            "POST",
+            "/v1/clients",
+            {"name": "another", "role": "hospital", "hospital_code": OWN_HOSPITAL if o else FOREIGN_HOSPITAL},
+        ),
         {"admin": (201, 201), "hospital": (403, 403), "office": (403, 403)},
     ),
     "listClients": Rule(lambda c, o: Req("GET", "/v1/clients"), ADMIN_ONLY_READ),
@@ -177,6 +199,13 @@ RULES: dict[str, Rule] = {
         ),
         {"admin": (200, 200), "hospital": (200, 404), "office": (403, 403)},
     ),
+    "putHospital": Rule(
+        lambda c, o: Req("PUT", f"/v1/hospitals/{hospital(o)}", registered(hospital(o))), ADMIN_ONLY_READ
+    ),
+    "getHospital": Rule(lambda c, o: Req("GET", f"/v1/hospitals/{hospital(o)}"), EVERYONE_READS),
+    "listHospitals": Rule(lambda c, o: Req("GET", "/v1/hospitals?region=510000"), EVERYONE_READS),
+    "listBills": Rule(lambda c, o: Req("GET", f"/v1/bills?hospital_code={hospital(o)}"), EVERYONE_READS),
+    "listSettlements": Rule(lambda c, o: Req("GET", f"/v1/settlements?scheme_code={scheme(o)}"), EVERYONE_READS),
     "healthz": Rule(lambda c, o: Req("GET", "/healthz"), None),
     "readyz": Rule(lambda c, o: Req("GET", "/readyz"), None),
     "metrics": Rule(lambda c, o: Req("GET", "/metrics"), None),
@@ -195,6 +224,7 @@ def operations() -> list[str]:
 
 def make_ctx(client: TestClient) -> Ctx:
     load_examples_over_http(client)
+    register_hospitals(client, [FOREIGN_REGISTERED])
     stranger = {
         "id_number": STRANGER_ID,
         "name": "Li Na",
@@ -229,7 +259,7 @@ def make_ctx(client: TestClient) -> Ctx:
         "hospital": {"name": "Linshui hospital", "role": "hospital", "hospital_code": OWN_HOSPITAL},
         "office": {"name": "Linshui NRCMS office", "role": "scheme_office", "scheme_code": OWN_SCHEME},
         "revoked": {"name": "old", "role": "admin"},
-        "throwaway": {"name": "throwaway", "role": "hospital", "hospital_code": "H0"},
+        "throwaway": {"name": "throwaway", "role": "hospital", "hospital_code": FOREIGN_HOSPITAL},
     }.items():
         created = post(client, "/v1/clients", body)
         tokens[role] = created["token"]

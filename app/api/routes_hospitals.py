@@ -1,0 +1,75 @@
+"""The designated-hospital registry (admin writes; every authenticated role reads)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from app.api import queries
+from app.api.auth import allow
+from app.api.problems import problem_responses
+from app.api.responses import JSON, reply
+from app.ledger.tx import read_session, write_transaction
+from app.principal import Principal
+from app.schemas.common import RegionCode
+from app.schemas.hospitals import HospitalCreate, HospitalPage, RegisteredHospitalPublic
+from app.services import hospitals
+from app.services.paging import DEFAULT_LIMIT
+
+router = APIRouter(prefix="/v1/hospitals", tags=["designated hospitals"])
+
+HospitalCode = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+Admin = Annotated[Principal, Depends(allow())]
+Anyone = Annotated[Principal, Depends(allow("hospital", "scheme_office"))]
+
+
+@router.put(
+    "/{hospital_code}",
+    operation_id="putHospital",
+    summary="Register or replace a designated hospital",
+    response_model=RegisteredHospitalPublic,
+    status_code=201,
+    responses={
+        200: {"description": "Replaced", "model": RegisteredHospitalPublic},
+        **problem_responses(400, 401, 403, 413, 422, 503),
+    },
+)
+def put_hospital(hospital_code: HospitalCode, body: HospitalCreate, principal: Admin) -> JSON:
+    """Replacing an entry changes only bills accepted afterwards."""
+    created, out = write_transaction(
+        lambda s: hospitals.put(s, code=hospital_code, body=body), operation="put_hospital"
+    )
+    return reply(201 if created else 200, out)
+
+
+@router.get(
+    "/{hospital_code}",
+    operation_id="getHospital",
+    summary="Read a designated hospital",
+    response_model=RegisteredHospitalPublic,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def get_hospital(hospital_code: HospitalCode, principal: Anyone) -> JSON:
+    with read_session() as s:
+        return reply(200, hospitals.get(s, code=hospital_code))
+
+
+@router.get(
+    "",
+    operation_id="listHospitals",
+    summary="List the designated hospitals by code",
+    response_model=HospitalPage,
+    responses=problem_responses(401, 403, 422),
+)
+def list_hospitals(
+    principal: Anyone,
+    region: Annotated[
+        RegionCode | None,
+        Query(description="A region and what it contains: 510000 the province, 511600 the prefecture."),
+    ] = None,
+    cursor: queries.Cursor = None,
+    limit: queries.Limit = DEFAULT_LIMIT,
+) -> JSON:
+    with read_session() as s:
+        return reply(200, hospitals.list_page(s, principal=principal, region=region, cursor=cursor, limit=limit))

@@ -1,0 +1,41 @@
+"""The designated-hospital registry (rules v2.1) and the pages of the lists (api.md "Lists")."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import Field, model_validator
+
+from app.schemas.common import Code, In, Level, Name, Out, RegionCode
+
+
+class HospitalCreate(In):
+    code: Code | None = Field(None, description="May be left out; when present must equal the path's.")
+    name: Name
+    level: Level
+    region: RegionCode
+    designated_from: date
+    designated_to: date | None = Field(None, description="Last day of the designation (included); open when null.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HospitalCreate:
+        if self.designated_to is not None and self.designated_to < self.designated_from:
+            raise ValueError("designated_to is before designated_from")
+        return self
+
+
+class RegisteredHospitalPublic(Out):
+    code: str
+    name: str
+    level: int
+    region: str
+    designated_from: date
+    designated_to: date | None
+
+
+class PageMeta(Out):
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class HospitalPage(PageMeta):
+    items: list[RegisteredHospitalPublic]

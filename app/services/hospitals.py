@@ -1,0 +1,97 @@
+"""The designated-hospital registry (rules v2.1): ``PUT`` creates (201) or replaces (200).
+
+Replacing an entry changes only bills accepted afterwards: a bill keeps the level, region and
+name it was accepted with.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from app.db import tables as db
+from app.engine.policy import region_prefix
+from app.errors import NotDesignated, NotFound, UnknownHospital
+from app.principal import Principal
+from app.schemas.hospitals import HospitalCreate
+from app.services import paging
+from app.services.reference import path_key
+
+
+def hospital_public(row: db.Hospital) -> dict[str, Any]:
+    return {
+        "code": row.code,
+        "name": row.name,
+        "level": row.level,
+        "region": row.region,
+        "designated_from": row.designated_from.isoformat(),
+        "designated_to": row.designated_to.isoformat() if row.designated_to else None,
+    }
+
+
+def put(session: Session, *, code: str, body: HospitalCreate) -> tuple[bool, dict[str, Any]]:
+    path_key(body.code, code, "code")
+    row = session.scalars(select(db.Hospital).where(col(db.Hospital.code) == code).with_for_update()).one_or_none()
+    created = row is None
+    if row is None:
+        row = db.Hospital(code=code, updated_at=datetime.now(UTC), **body.model_dump(exclude={"code"}))
+        session.add(row)
+    else:
+        for field, value in body.model_dump(exclude={"code"}).items():
+            setattr(row, field, value)
+        row.updated_at = datetime.now(UTC)
+    session.flush()
+    return created, hospital_public(row)
+
+
+def get(session: Session, *, code: str) -> dict[str, Any]:
+    row = session.get(db.Hospital, code)
+    if row is None:
+        raise NotFound(f"there is no hospital {code} in the registry")
+    return hospital_public(row)
+
+
+def registered(session: Session, code: str) -> db.Hospital:
+    """The registry's entry of the hospital a bill names (else ``unknown-hospital``)."""
+    row = session.get(db.Hospital, code)
+    if row is None:
+        raise UnknownHospital(f"hospital {code} is not in the designated-hospital registry")
+    return row
+
+
+def check_designated(row: db.Hospital, admission: date) -> None:
+    """The admission date must fall in the designation period, both bounds included."""
+    if admission < row.designated_from or (row.designated_to is not None and admission > row.designated_to):
+        until = row.designated_to.isoformat() if row.designated_to else "open"
+        raise NotDesignated(
+            f"hospital {row.code} is designated from {row.designated_from.isoformat()} to {until}; "
+            f"the admission date {admission.isoformat()} is outside that period"
+        )
+
+
+def list_page(
+    session: Session, *, principal: Principal, region: str | None, cursor: str | None, limit: int
+) -> dict[str, Any]:
+    """By code.  ``region`` contains as in the rules: ``510000`` the province, ``511600`` the
+    prefecture, ``511623`` only itself."""
+    filters = {"region": region}
+    stmt = select(db.Hospital).order_by(col(db.Hospital.code)).limit(limit + 1)
+    if region is not None:
+        prefix = region_prefix(region)
+        stmt = stmt.where(col(db.Hospital.region).startswith(prefix, autoescape=True))
+    if cursor is not None:
+        (after,) = paging.decode(cursor, list_name="hospitals", principal=principal, filters=filters, kinds=["id"])
+        stmt = stmt.where(col(db.Hospital.code) > after)
+    rows, next_cursor = paging.page(
+        list(session.scalars(stmt)),
+        limit=limit,
+        list_name="hospitals",
+        principal=principal,
+        filters=filters,
+        key=lambda r: [r.code],
+    )
+    return {"items": [hospital_public(r) for r in rows], "next_cursor": next_cursor}

@@ -1,0 +1,71 @@
+"""``GET /v1/settlements``: the settlements the caller may read, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import false, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from app.db import tables as db
+from app.ledger.settlements import settlement_public
+from app.principal import Principal
+from app.services import paging
+from app.services.scope import settlement_scope
+
+
+def list_page(
+    session: Session,
+    *,
+    principal: Principal,
+    bill_id: str | None,
+    scheme_code: str | None,
+    status: str | None,
+    payer_type: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    """Filters on the creation time: ``since`` included, ``until`` excluded."""
+    filters: dict[str, Any] = {
+        "bill_id": bill_id,
+        "scheme_code": scheme_code,
+        "status": status,
+        "payer_type": payer_type,
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+    }
+    s = db.Settlement
+    stmt = (
+        select(s)
+        .where(settlement_scope(principal))
+        .order_by(col(s.created_at).desc(), col(s.id).desc())
+        .limit(limit + 1)
+    )
+    for column, value in ((s.bill_id, bill_id), (s.scheme_code, scheme_code), (s.status, status)):
+        if value is not None:
+            stmt = stmt.where(col(column) == value)
+    if payer_type == "employer":
+        # Every settlement is a scheme's until employer liability (rules v2.5) is recorded.
+        stmt = stmt.where(false())
+    if since is not None:
+        stmt = stmt.where(col(s.created_at) >= since)
+    if until is not None:
+        stmt = stmt.where(col(s.created_at) < until)
+    if cursor is not None:
+        at, after = paging.decode(
+            cursor, list_name="settlements", principal=principal, filters=filters, kinds=["timestamp", "id"]
+        )
+        stmt = stmt.where(paging.before(col(s.created_at), col(s.id), at, after))
+    rows, next_cursor = paging.page(
+        list(session.scalars(stmt)),
+        limit=limit,
+        list_name="settlements",
+        principal=principal,
+        filters=filters,
+        key=paging.newest_first_key,
+    )
+    return {"items": [settlement_public(r.model_dump()) for r in rows], "next_cursor": next_cursor}
