@@ -37,8 +37,15 @@ def test_load_sample_can_run_again_after_a_settlement(db_url: str, capsys: pytes
     from app.main import app
 
     with TestClient(app) as client:
+        # v2's entry replaced v1's (same member number), as a PUT does: the August registration.
+        wang = client.get("/v1/schemes/NRCMS-511623/members/NC5116230001", headers=ADMIN).json()
+        assert wang["offsite_registrations"] == [
+            {"destination_region": "510100", "from": "2026-08-01", "to": "2026-12-31"}
+        ]
+        assert client.get("/v1/hospitals/H510107001", headers=ADMIN).json()["level"] == 3
         r = client.post("/v1/claims", json={"bill": bill_1(), "schemes": ["NRCMS-511623"]}, headers=ADMIN)
         assert r.status_code == 201
+        assert r.json()["settlements"][0]["fund_payment"] == "4815.00"  # bill 1 holds unchanged
     assert main(["load-sample"]) == 0
     assert "3 hospitals, 2 schemes, 0 catalog versions, 0 policies, 3 members, 4 kept as they were" in (
         capsys.readouterr().err

@@ -84,5 +84,10 @@ def test_scenario_reproduced_to_the_cent(scenario: str) -> None:
 
 
 def test_shipped_sample_is_identical_to_shared_examples() -> None:
-    for name in ("schemes.json", "catalogs.json", "policies.json", "members.json", "bill-1.json"):
+    """Every data file of ``shared/examples`` and its ``v2/`` is shipped, unchanged, and nothing else."""
+    shared = sorted(p.relative_to(examples_dir()) for p in examples_dir().rglob("*.json"))
+    shipped = sorted(p.relative_to(SAMPLE_DIR) for p in SAMPLE_DIR.rglob("*.json"))
+    assert shipped == shared
+    assert {str(p) for p in shared} >= {"bill-1.json", "v2/hospitals.json", *(f"v2/bill-{n}.json" for n in range(2, 6))}
+    for name in shared:
         assert json.loads((SAMPLE_DIR / name).read_text()) == json.loads((examples_dir() / name).read_text()), name

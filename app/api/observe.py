@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from asgi_correlation_id import correlation_id
@@ -14,13 +15,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.ledger.tx import write_transaction
 from app.metrics import REQUESTS
-from app.privacy import mask_ids_in
+from app.privacy import mask_id, mask_ids_in
 from app.services import audit
 
 log = logging.getLogger("app.request")
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-AUDITED_READS = {"getSettlement"}
+AUDITED_READS = {"getSettlement", "listSettlements"}
+#: Query parameters whose value is a resident ID number, masked whatever it looks like.
+ID_PARAMS = {"patient_id_number"}
 #: Most specific first: the object a request is about.
 OBJECT_KEYS = ("settlement_id", "bill_id", "client_id", "member_no", "version", "year", "scheme_code")
 #: Where a created object's id is found in the response body.
@@ -42,6 +45,12 @@ def _object_id(path_params: dict[str, Any], body: Any) -> str | None:
                 return f"{path_params.get('scheme_code')}/{value}"
             return str(value)
     return None
+
+
+def safe_query(raw: bytes) -> str:
+    """The query string for a log line or an audit record: ID numbers masked."""
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    return mask_ids_in("&".join(f"{k}={mask_id(v) if k in ID_PARAMS else v}" for k, v in pairs))
 
 
 class Observe:
@@ -78,6 +87,7 @@ class Observe:
             method = scope["method"]
             REQUESTS.labels(template, method, str(status)).observe(elapsed)
             principal = scope.get("state", {}).get("principal")
+            query = safe_query(scope.get("query_string", b""))
             log.info(
                 "request",
                 extra={
@@ -85,6 +95,7 @@ class Observe:
                     "method": method,
                     "route": template,
                     "path": mask_ids_in(scope.get("path", "")),
+                    "query": query or None,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
                     "client_id": getattr(principal, "client_id", None),
@@ -104,7 +115,7 @@ class Observe:
                     "role": getattr(principal, "role", None),
                     "operation": operation,
                     "method": method,
-                    "path": scope.get("path", ""),
+                    "path": scope.get("path", "") + (f"?{query}" if query else ""),
                     "object_id": _object_id(scope.get("path_params", {}), body),
                     "status_code": status,
                 }

@@ -67,6 +67,12 @@ def decode(
         raise malformed from None
     if not isinstance(doc, dict) or set(doc) != {"v", "l", "c", "f", "k"} or doc["v"] != _VERSION:
         raise malformed
+    if doc["l"] != list_name:
+        raise _bad("the cursor belongs to another list")
+    if doc["c"] != _fingerprint(principal.client_id):
+        raise _bad("the cursor was issued to another client")
+    if doc["f"] != _fingerprint(filters):
+        raise _bad("the cursor was issued with other filters; start again without a cursor")
     key = doc["k"]
     if not isinstance(key, list) or len(key) != len(kinds) or not all(isinstance(k, str) for k in key):
         raise malformed
@@ -76,12 +82,6 @@ def decode(
         if value is None:
             raise malformed
         values.append(value)
-    if doc["l"] != list_name:
-        raise _bad("the cursor belongs to another list")
-    if doc["c"] != _fingerprint(principal.client_id):
-        raise _bad("the cursor was issued to another client")
-    if doc["f"] != _fingerprint(filters):
-        raise _bad("the cursor was issued with other filters; start again without a cursor")
     return values
 
 

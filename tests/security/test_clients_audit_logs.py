@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import json
 import re
 from collections.abc import Iterator
@@ -137,6 +138,8 @@ def test_audit_records_writes_settlement_reads_and_refusals(client: TestClient) 
 def test_no_raw_id_number_in_logs_errors_or_audit(client: TestClient) -> None:
     stream = io.StringIO()
     handler = configure_logging(get_settings(), stream)
+    # The test client's own request lines (httpx, in this process) are not the service's logs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         load_examples_over_http(client)
         seen_ids = {bill_1()["patient"]["id_number"]}
@@ -163,15 +166,25 @@ def test_no_raw_id_number_in_logs_errors_or_audit(client: TestClient) -> None:
         errors.append(
             client.post("/v1/bills/511623199003071234/settlements", json={"scheme_code": "NRCMS-511623"}, headers=ADMIN)
         )
+        # ... and so does one in a query string, well-formed or not, and in the lists' answers.
+        found = client.get("/v1/bills", params={"patient_id_number": "511623199003071234"}, headers=ADMIN)
+        assert found.status_code == 200 and len(found.json()["items"]) == 1
+        errors.append(found)
+        errors.append(client.get("/v1/bills", params={"patient_id_number": "511623199003071234abc"}, headers=ADMIN))
+        errors.append(client.get("/v1/settlements", params={"bill_id": "511623199003071234"}, headers=ADMIN))
+        errors.append(client.get("/v1/bills?patient_id_number=511623199003071234&limit=0", headers=ADMIN))
         audit = client.get("/v1/audit", params={"limit": 500}, headers=ADMIN).text
+        assert "/v1/settlements?bill_id=511623********1234" in audit
     finally:
-        import logging
-
         logging.getLogger().removeHandler(handler)
+        logging.getLogger("httpx").setLevel(logging.NOTSET)
     logs = stream.getvalue()
     lines = [line for line in logs.splitlines() if line.strip()]
     requests = [json.loads(line) for line in lines if '"request"' in line]
     assert len(requests) >= 10
+    assert {"query": "patient_id_number=511623********1234"}.items() <= next(
+        r for r in requests if r.get("query") and r["route"] == "/v1/bills"
+    ).items()
     assert all(r.get("request_id") not in (None, "-") for r in requests)
     for text in [logs, audit, *(e.text for e in errors)]:
         assert not RAW_ID.search(text), RAW_ID.search(text)
