@@ -361,11 +361,13 @@ def _check(response: httpx.Response, *expected: int) -> httpx.Response:
 
 
 def load_reference_over_http(client: httpx.Client) -> None:
-    """The sample schemes, catalogs, policies and member, through the API."""
+    """The sample hospitals, schemes, catalogs, policies and member, through the API."""
 
     def read(name: str) -> Any:
         return orjson.loads((SAMPLE_DIR / name).read_bytes())
 
+    for hospital in read("v2/hospitals.json"):
+        _check(client.put(f"/v1/hospitals/{hospital['code']}", json=hospital, headers=ADMIN), 200, 201)
     for scheme in read("schemes.json"):
         _check(client.put(f"/v1/schemes/{scheme['code']}", json=scheme, headers=ADMIN), 200, 201)
     for code, catalogs in read("catalogs.json").items():

@@ -136,3 +136,44 @@ def test_quantities_come_back_as_sent(loaded: TestClient) -> None:
     assert [i["quantity"] for i in again.json()["items"]] == want
     claim = loaded.post("/v1/claims", json={"bill": bill_1(), "schemes": [NRCMS]}, headers=ADMIN)
     assert [i["quantity"] for i in claim.json()["bill"]["items"]] == ["10", "20", "1", "10", "1", "10", "1"]
+
+
+def test_order_of_problems(loaded: TestClient, db_url: str) -> None:
+    """One request breaking several rules gets the first problem of the README's order."""
+    client = loaded
+    bill_id = post_bill(client)
+    assert settle(client, bill_id, {"scheme_code": NRCMS}, key="first").status_code == 201
+    too_much = {"payer": "X", "voucher_no": "V9", "amount": "99999.00"}
+    # The key's mismatch before the second active settlement (409) and the vouchers (validation).
+    mismatch = {"scheme_code": NRCMS, "external_payments": [too_much]}
+    problem(settle(client, bill_id, mismatch, key="first"), 422, "idempotency-mismatch")
+    # The second active settlement before the vouchers.
+    problem(settle(client, bill_id, mismatch), 409, "conflict")
+    # An unknown scheme before everything the settlement itself would check.
+    body = problem(settle(client, bill_id, {"scheme_code": "NOPE", "external_payments": [too_much]}), 422, "validation")
+    assert [e["loc"] for e in body["errors"]] == [["body", "scheme_code"]]
+    # The vouchers (every error together) before membership: a stranger's bill under NRCMS.
+    stranger = other_bill("ORDER")
+    stranger["patient"] = {"id_number": "11010519491231002X", "name": "Li Na"}
+    stranger_id = post_bill(client, stranger)
+    twice = {"payer": "X", "voucher_no": "V1", "amount": "1.00"}
+    body = problem(
+        settle(client, stranger_id, {"scheme_code": NRCMS, "external_payments": [twice, twice, too_much]}),
+        422,
+        "validation",
+    )
+    assert [e["loc"] for e in body["errors"]] == [
+        ["body", "external_payments", 1, "voucher_no"],
+        ["body", "external_payments"],
+    ]
+    # Membership before the policy year: a stranger discharged in 2027.
+    stranger["bill_no"], stranger["discharge_date"] = "ORDER-2027", "2027-01-03"
+    problem(settle(client, post_bill(client, stranger), {"scheme_code": NRCMS}), 422, "not-enrolled")
+    # A claim: its key before its bill, its bill before its settlements.
+    claim = {"bill": other_bill("CLAIMED"), "schemes": [NRCMS]}
+    headers = {**ADMIN, "Idempotency-Key": "claim"}
+    assert client.post("/v1/claims", json=claim, headers=headers).status_code == 201
+    changed = {"bill": {**other_bill("CLAIMED"), "setting": "outpatient"}, "schemes": [NRCMS]}
+    problem(client.post("/v1/claims", json=changed, headers=headers), 422, "idempotency-mismatch")
+    problem(client.post("/v1/claims", json=changed, headers=ADMIN), 409, "conflict")
+    assert ledger_state(db_url)["active"] == 2

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import logging
 import json
+import logging
 import re
 from collections.abc import Iterator
 
