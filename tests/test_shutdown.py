@@ -60,7 +60,8 @@ def test_sigterm_finishes_the_request_in_flight(tmp_path: Path) -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        register_hospitals(httpx.Client(base_url=base), sample_hospitals())
+        with httpx.Client(base_url=base) as http:
+            register_hospitals(http, sample_hospitals())
         result: dict[str, Any] = {}
         body = json.dumps(big_bill(20_000)).encode()
         headers = {**ADMIN, "Content-Type": "application/json"}

@@ -29,6 +29,11 @@ AMOUNT_TOLERANCE = Decimal("0.01")
 Loc = tuple[str | int, ...]
 
 
+def plain(quantity: Decimal) -> str:
+    """A quantity as the plain decimal the hospital sent: ``10``, ``2.5``, never ``1E+1`` (nor ``-0``)."""
+    return f"{quantity.copy_abs() if quantity.is_zero() else quantity:f}"
+
+
 def region_errors(region: str, loc: Loc) -> list[FieldError]:
     if REGION_PATTERN.fullmatch(region):
         return []
@@ -66,7 +71,7 @@ def _line_errors(line: BillLine, loc: Loc) -> Iterable[FieldError]:
         yield FieldError((*loc, "line_no"), "line number must be 1 or more")
     q = line.quantity
     if not q.is_finite() or q < 0:
-        yield FieldError((*loc, "quantity"), f"quantity must not be negative (got {q})")
+        yield FieldError((*loc, "quantity"), f"quantity must not be negative (got {plain(q)})")
         return
     exponent = q.as_tuple().exponent
     assert isinstance(exponent, int)
@@ -85,7 +90,8 @@ def _line_errors(line: BillLine, loc: Loc) -> Iterable[FieldError]:
     if abs(expected - line.amount) > AMOUNT_TOLERANCE:
         yield FieldError(
             (*loc, "amount"),
-            f"amount {line.amount} is not quantity x unit price ({q} x {line.unit_price} = {round_money(expected)})",
+            f"amount {line.amount} is not quantity x unit price "
+            f"({plain(q)} x {line.unit_price} = {round_money(expected)})",
         )
 
 

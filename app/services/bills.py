@@ -17,7 +17,7 @@ from sqlmodel import col
 from app.db import tables as db
 from app.engine import types as t
 from app.engine.money import ZERO, as_money
-from app.engine.validate import bill_errors
+from app.engine.validate import bill_errors, plain
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.ledger.idempotency import Reply
 from app.principal import Principal
@@ -28,11 +28,6 @@ from app.services import hospitals, paging
 from app.services.scope import bill_scope
 
 
-def plain_quantity(quantity: Decimal) -> str:
-    """A quantity as the plain decimal the hospital sent: ``10``, ``2.5``, never ``1E+1``."""
-    return f"{quantity:f}"
-
-
 def canonical_items(bill: t.Bill) -> list[dict[str, Any]]:
     """The bill's lines as stored and shown: the quantity as sent, money with two decimals."""
     return [
@@ -41,7 +36,7 @@ def canonical_items(bill: t.Bill) -> list[dict[str, Any]]:
             "code": i.code,
             "name": i.name,
             "category": i.category,
-            "quantity": plain_quantity(i.quantity),
+            "quantity": plain(i.quantity),
             "unit_price": money(as_money(i.unit_price)),
             "amount": money(as_money(i.amount)),
             "service_date": i.service_date.isoformat() if i.service_date else None,
@@ -87,7 +82,7 @@ def bill_public(row: db.Bill) -> dict[str, Any]:
         "discharge_date": row.discharge_date.isoformat(),
         "diagnoses": list(row.diagnoses),
         # Bills stored before quantities were kept as sent hold a normalized form ("1E+1").
-        "items": [{**i, "quantity": plain_quantity(Decimal(i["quantity"]))} for i in row.items],
+        "items": [{**i, "quantity": plain(Decimal(i["quantity"]))} for i in row.items],
         "medical_total": money(row.medical_total),
         "paid_total": money(row.paid_total),
         "created_at": row.created_at.isoformat(),
@@ -113,24 +108,15 @@ def _hospital_mismatches(
 ) -> list[FieldError]:
     """A level or region the bill gives must equal ``accepted``'s (the registry's, or the bill's
     as first accepted)."""
-    errors = []
-    if given.level is not None and given.level != accepted.level:
-        errors.append(
-            FieldError(
-                (*loc_prefix, "hospital", "level"),
-                f"hospital {accepted.code} is level {accepted.level} in {against}, not {given.level}; "
-                "leave the level out or send the registry's",
-            )
+    return [
+        FieldError(
+            (*loc_prefix, "hospital", field),
+            f"hospital {accepted.code} has {field} {getattr(accepted, field)!r} in {against}, not "
+            f"{getattr(given, field)!r}; leave the {field} out or send the registry's",
         )
-    if given.region is not None and given.region != accepted.region:
-        errors.append(
-            FieldError(
-                (*loc_prefix, "hospital", "region"),
-                f"hospital {accepted.code} is in region {accepted.region} in {against}, not {given.region!r}; "
-                "leave the region out or send the registry's",
-            )
-        )
-    return errors
+        for field in ("level", "region")
+        if getattr(given, field) is not None and getattr(given, field) != getattr(accepted, field)
+    ]
 
 
 def submit(
@@ -218,7 +204,7 @@ def list_page(
         "admitted_to": admitted_to.isoformat() if admitted_to else None,
     }
     b = db.Bill
-    stmt = select(b).where(bill_scope(principal)).order_by(col(b.created_at).desc(), col(b.id).desc()).limit(limit + 1)
+    stmt = select(b).where(bill_scope(principal))
     for column, value in (
         (b.hospital_code, hospital_code),
         (b.bill_no, bill_no),
@@ -230,17 +216,7 @@ def list_page(
         stmt = stmt.where(col(b.admission_date) >= admitted_from)
     if admitted_to is not None:
         stmt = stmt.where(col(b.admission_date) <= admitted_to)
-    if cursor is not None:
-        at, after = paging.decode(
-            cursor, list_name="bills", principal=principal, filters=filters, kinds=["timestamp", "id"]
-        )
-        stmt = stmt.where(paging.before(col(b.created_at), col(b.id), at, after))
-    rows, next_cursor = paging.page(
-        list(session.scalars(stmt)),
-        limit=limit,
-        list_name="bills",
-        principal=principal,
-        filters=filters,
-        key=paging.newest_first_key,
+    rows, next_cursor = paging.newest_first(
+        session, stmt, model=b, list_name="bills", principal=principal, filters=filters, cursor=cursor, limit=limit
     )
     return {"items": [bill_public(r) for r in rows], "next_cursor": next_cursor}

@@ -23,7 +23,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from app.errors import FieldError, ValidationFailed
 from app.principal import Principal
@@ -94,9 +96,32 @@ def parse_timestamp(value: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def before(created_at: Any, id_: Any, at: datetime, after: str) -> ColumnElement[bool]:
-    """Newest-first keyset condition: the rows that sort after ``(at, after)``."""
-    return or_(created_at < at, and_(created_at == at, id_ < after))
+def newest_first(
+    session: Session,
+    stmt: Select[Any],
+    *,
+    model: Any,
+    list_name: str,
+    principal: Principal,
+    filters: dict[str, Any],
+    cursor: str | None,
+    limit: int,
+) -> tuple[Sequence[Any], str | None]:
+    """One page of ``stmt`` (rows of ``model``, filtered already) by ``(created_at, id)``
+    descending, from the position ``cursor`` ends at, and the next page's cursor."""
+    created_at, id_ = col(model.created_at), col(model.id)
+    stmt = stmt.order_by(created_at.desc(), id_.desc()).limit(limit + 1)
+    if cursor is not None:
+        at, after = decode(cursor, list_name=list_name, principal=principal, filters=filters, kinds=["timestamp", "id"])
+        stmt = stmt.where(or_(created_at < at, and_(created_at == at, id_ < after)))
+    return page(
+        list(session.scalars(stmt)),
+        limit=limit,
+        list_name=list_name,
+        principal=principal,
+        filters=filters,
+        key=lambda row: [row.created_at.isoformat(), row.id],
+    )
 
 
 def page(
@@ -113,8 +138,3 @@ def page(
         return rows, None
     rows = rows[:limit]
     return rows, encode(list_name=list_name, principal=principal, filters=filters, key=key(rows[-1]))
-
-
-def newest_first_key(row: Any) -> list[str]:
-    """The sort key of the bill and settlement lists."""
-    return [row.created_at.isoformat(), row.id]

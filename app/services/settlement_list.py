@@ -39,12 +39,7 @@ def list_page(
         "until": until.isoformat() if until else None,
     }
     s = db.Settlement
-    stmt = (
-        select(s)
-        .where(settlement_scope(principal))
-        .order_by(col(s.created_at).desc(), col(s.id).desc())
-        .limit(limit + 1)
-    )
+    stmt = select(s).where(settlement_scope(principal))
     for column, value in ((s.bill_id, bill_id), (s.scheme_code, scheme_code), (s.status, status)):
         if value is not None:
             stmt = stmt.where(col(column) == value)
@@ -55,17 +50,14 @@ def list_page(
         stmt = stmt.where(col(s.created_at) >= since)
     if until is not None:
         stmt = stmt.where(col(s.created_at) < until)
-    if cursor is not None:
-        at, after = paging.decode(
-            cursor, list_name="settlements", principal=principal, filters=filters, kinds=["timestamp", "id"]
-        )
-        stmt = stmt.where(paging.before(col(s.created_at), col(s.id), at, after))
-    rows, next_cursor = paging.page(
-        list(session.scalars(stmt)),
-        limit=limit,
+    rows, next_cursor = paging.newest_first(
+        session,
+        stmt,
+        model=s,
         list_name="settlements",
         principal=principal,
         filters=filters,
-        key=paging.newest_first_key,
+        cursor=cursor,
+        limit=limit,
     )
     return {"items": [settlement_public(r.model_dump()) for r in rows], "next_cursor": next_cursor}

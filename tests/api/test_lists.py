@@ -16,6 +16,7 @@ from stdnum.cn import ric
 
 from app.db import tables as db
 from tests.api.test_contract import problem
+from tests.api.test_reports import new_client
 from tests.api_helpers import ADMIN, bill_1
 
 NRCMS, UEBMI = "NRCMS-511623", "UEBMI-321100"
@@ -29,16 +30,6 @@ def valid_id(first17: str) -> str:
 
 
 ZHAO = valid_id("44030119900101123")  # a member of NRCMS until the office replaces him
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def new_client(client: TestClient, body: dict[str, Any]) -> dict[str, str]:
-    r = client.post("/v1/clients", json=body, headers=ADMIN)
-    assert r.status_code == 201, r.text
-    return bearer(r.json()["token"])
 
 
 def post_bill(
