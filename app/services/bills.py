@@ -198,8 +198,10 @@ def list_page(
     filters: dict[str, Any] = {
         "hospital_code": hospital_code,
         "bill_no": bill_no,
-        # Only a fingerprint of the filters goes into the cursor, never the ID number itself.
-        "patient_id_number": patient_id_number,
+        # Cursors show up in access logs: their filter fingerprint is taken of the masked ID number,
+        # so it cannot be searched back to the ID (the scope, applied on every page, keeps a
+        # cursor reused with another ID number of the same mask harmless).
+        "patient_id_number": mask_id(patient_id_number) if patient_id_number else None,
         "admitted_from": admitted_from.isoformat() if admitted_from else None,
         "admitted_to": admitted_to.isoformat() if admitted_to else None,
     }
