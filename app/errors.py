@@ -79,6 +79,30 @@ class NoCatalog(DomainError):
     status = 422
 
 
+class BasicNotSettled(DomainError):
+    """A tier needs an active settlement of its basic scheme, paid by the fund (v2.3)."""
+
+    problem = "basic-not-settled"
+    title = "The basic scheme this tier supplements has not settled the bill"
+    status = 422
+
+
+class WorkInjuryRefused(DomainError):
+    """Medical insurance does not pay for a determined work injury (v2.4)."""
+
+    problem = "work-injury"
+    title = "The bill treats a work injury, which this scheme does not pay"
+    status = 422
+
+
+class NotWorkInjury(DomainError):
+    """An injury scheme settles only bills of a determined work injury (v2.4)."""
+
+    problem = "not-work-injury"
+    title = "The bill does not treat a determined work injury"
+    status = 422
+
+
 class Conflict(DomainError):
     problem = "conflict"
     title = "The request conflicts with the current state"

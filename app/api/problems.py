@@ -150,7 +150,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Request body too large",
         415: "Unsupported media type",
         422: "Validation failed, or a domain refusal (not-enrolled, no-policy, not-covered, no-catalog, "
-        "idempotency-mismatch, unknown-hospital, not-designated)",
+        "idempotency-mismatch, unknown-hospital, not-designated, basic-not-settled, work-injury, not-work-injury)",
         503: "The ledger stayed contended or the database is unreachable; retry",
     }
     return {

@@ -15,7 +15,7 @@ from app.api.responses import JSON, reply
 from app.errors import FieldError, MalformedRequest, ValidationFailed
 from app.ledger.tx import read_session, write_transaction
 from app.principal import Principal
-from app.schemas.public import MemberPublic, PolicyPublic
+from app.schemas.public import MemberPublic, PolicyPublic, TierPolicyPublic
 from app.schemas.reference import (
     CatalogCreate,
     CatalogPublic,
@@ -23,6 +23,7 @@ from app.schemas.reference import (
     PolicyCreate,
     SchemeCreate,
     SchemePublic,
+    TierPolicyCreate,
 )
 from app.services import reference
 from app.services.scope import check_scheme
@@ -160,12 +161,12 @@ def get_catalog(scheme_code: SchemeCode, version: Version, principal: AdminOrOff
 @router.put(
     "/{scheme_code}/policies/{year}",
     operation_id="putPolicy",
-    summary="Create or replace a yearly policy",
-    response_model=PolicyPublic,
+    summary="Create or replace a yearly policy (a tier's has the shape {year, annual_cap, threshold, bands})",
+    response_model=PolicyPublic | TierPolicyPublic,
     status_code=201,
-    responses={200: {"description": "Replaced", "model": PolicyPublic}, **WRITE},
+    responses={200: {"description": "Replaced", "model": PolicyPublic | TierPolicyPublic}, **WRITE},
 )
-def put_policy(scheme_code: SchemeCode, year: Year, body: PolicyCreate, principal: Admin) -> JSON:
+def put_policy(scheme_code: SchemeCode, year: Year, body: PolicyCreate | TierPolicyCreate, principal: Admin) -> JSON:
     created, out = write_transaction(
         lambda s: reference.put_policy(s, scheme_code=scheme_code, year=year, body=body), operation="put_policy"
     )
@@ -176,7 +177,7 @@ def put_policy(scheme_code: SchemeCode, year: Year, body: PolicyCreate, principa
     "/{scheme_code}/policies/{year}",
     operation_id="getPolicy",
     summary="Read a yearly policy",
-    response_model=PolicyPublic,
+    response_model=PolicyPublic | TierPolicyPublic,
     responses=READ,
 )
 def get_policy(scheme_code: SchemeCode, year: Year, principal: AdminOrOffice) -> JSON:

@@ -30,9 +30,11 @@ def timestamp(**kw: Any) -> Any:
 class Scheme(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)
-    kind: str = Field(max_length=16)
+    kind: str = Field(max_length=32)
     pooling_region: str = Field(max_length=6)
     coordination: str = Field(max_length=16)
+    #: Tiers: the basic scheme they supplement (migration 0006).
+    supplements: str | None = Field(default=None, max_length=64)
     updated_at: datetime = timestamp()
 
 
@@ -130,6 +132,8 @@ class Bill(SQLModel, table=True):
     diagnoses: list[str] = Field(sa_column=Column(JSON, nullable=False))
     #: The bill's lines as submitted (immutable once posted).
     items: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    #: A determined work injury, ``{determination_no, injury_date, employer: {code, name}}`` (v2.4).
+    work_injury: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     medical_total: Decimal = money_column()
     #: sha256 of the canonical bill body, to tell a repeated post from a different one.
     content_hash: str = Field(max_length=64)
@@ -143,8 +147,15 @@ class Bill(SQLModel, table=True):
 
 #: Columns carried in the leaves of the clearing and reconciliation indexes (PostgreSQL
 #: ``INCLUDE``), so a report reads only the index.
-CLEARING_INCLUDE = ["scheme_code", "insuring_region", "treatment_region", "medical_total", "fund_payment"]
-RECONCILIATION_INCLUDE = ["scheme_code", "medical_total", "fund_payment"]
+CLEARING_INCLUDE = [
+    "scheme_code",
+    "insuring_region",
+    "treatment_region",
+    "medical_total",
+    "fund_payment",
+    "payer_type",
+]
+RECONCILIATION_INCLUDE = ["scheme_code", "medical_total", "fund_payment", "payer_type"]
 
 
 class Settlement(SQLModel, table=True):
@@ -174,6 +185,16 @@ class Settlement(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=36)
     bill_id: str = Field(foreign_key="bill.id", max_length=36)
     scheme_code: str = Field(foreign_key="scheme.code", max_length=64)
+    #: The scheme's kind when it settled (migration 0006).
+    scheme_kind: str = Field(max_length=32)
+    #: ``scheme`` (a fund payment) or ``employer`` (an employer's liability, v2.5).
+    payer_type: str = Field(max_length=16)
+    employer_code: str | None = Field(default=None, max_length=32)
+    employer_name: str | None = Field(default=None, max_length=200)
+    #: Tiers: the basic scheme's settlement they were computed from, and the compliant self-pay
+    #: they added to their yearly axis (v2.3).
+    basis_settlement_id: str | None = Field(default=None, max_length=36)
+    compliant_self_pay: Decimal | None = money_column(default=None)
     sequence: int
     status: str = Field(max_length=16)
     policy_year: int
@@ -222,6 +243,8 @@ class Reversal(SQLModel, table=True):
     settlement_id: str = Field(foreign_key="settlement.id", unique=True, max_length=36)
     bill_id: str = Field(foreign_key="bill.id", max_length=36)
     scheme_code: str = Field(max_length=64)
+    #: The settlement's payer type: employers' liabilities are left out of clearing.
+    payer_type: str = Field(max_length=16)
     hospital_code: str = Field(max_length=64)
     insuring_region: str = Field(max_length=6)
     treatment_region: str = Field(max_length=6)
@@ -255,7 +278,8 @@ class ExternalPayment(SQLModel, table=True):
 
 
 class YearTotal(SQLModel, table=True):
-    """Accumulator of one person under one scheme in one policy year (active settlements only)."""
+    """Accumulator of one person under one scheme (or tier) in one policy year (active fund-paid
+    settlements only).  A tier moves ``fund_paid`` and ``compliant_self_pay`` (its yearly axis)."""
 
     __tablename__ = "year_total"
     __table_args__ = (
@@ -263,11 +287,34 @@ class YearTotal(SQLModel, table=True):
             "fund_paid >= 0 AND deductible_inpatient >= 0 AND deductible_outpatient >= 0",
             name="ck_year_total_non_negative",
         ),
+        CheckConstraint("compliant_self_pay >= 0", name="ck_year_total_axis_non_negative"),
     )
 
     id_number: str = Field(primary_key=True, max_length=18)
     scheme_code: str = Field(primary_key=True, max_length=64)
     year: int = Field(primary_key=True)
+    fund_paid: Decimal = money_column()
+    deductible_inpatient: Decimal = money_column()
+    deductible_outpatient: Decimal = money_column()
+    compliant_self_pay: Decimal = money_column()
+
+
+class EmployerYearTotal(SQLModel, table=True):
+    """Accumulator of an employer's liabilities for one person under one scheme in one policy year
+    (v2.5): payments toward the scheme's annual cap and the per-year deductibles."""
+
+    __tablename__ = "employer_year_total"
+    __table_args__ = (
+        CheckConstraint(
+            "fund_paid >= 0 AND deductible_inpatient >= 0 AND deductible_outpatient >= 0",
+            name="ck_employer_year_total_non_negative",
+        ),
+    )
+
+    id_number: str = Field(primary_key=True, max_length=18)
+    scheme_code: str = Field(primary_key=True, max_length=64)
+    year: int = Field(primary_key=True)
+    employer_code: str = Field(primary_key=True, max_length=32)
     fund_paid: Decimal = money_column()
     deductible_inpatient: Decimal = money_column()
     deductible_outpatient: Decimal = money_column()

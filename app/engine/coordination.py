@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from app.engine.money import ZERO
 from app.engine.types import Coordination
+from app.errors import FieldError, ValidationFailed
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +37,15 @@ def coordinate(
     else:
         fund = min(benefit_after_cap, remaining) if prior == 0 else ZERO
     return Coordinated(fund, benefit_after_cap - fund, medical_total - prior - fund)
+
+
+def check_prior(prior: Decimal, medical_total: Decimal) -> None:
+    """Earlier payments (with the external ones declared now) never exceed the bill's total."""
+    if prior > medical_total:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    ("external_payments",), f"earlier payments {prior} would exceed the bill's total {medical_total}"
+                )
+            ],
+        )

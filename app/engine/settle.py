@@ -1,4 +1,5 @@
-"""One scheme's benefit on one bill: the whole of ``settlement-rules.md``, pure.
+"""One scheme's benefit on one bill: the whole of ``settlement-rules.md`` v1, pure, for the basic
+schemes, the injury schemes (v2.4) and employers' liabilities (v2.5).  Tiers: ``app.engine.tier``.
 
 ``settle`` takes a :class:`SettlementInput` (the bill, the scheme, the member, the scheme's
 catalog versions and policy, the person's year-to-date totals and the bill's prior payments)
@@ -11,12 +12,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 from app.engine.catalog import classify_lines
-from app.engine.coordination import coordinate
+from app.engine.coordination import check_prior, coordinate
+from app.engine.eligibility import check_member, check_request, policy_section
 from app.engine.money import ZERO
 from app.engine.policy import apply_bands, cap_benefit, deductible_amount, is_registered, offsite_of
-from app.engine.types import SettlementInput, SettlementResult
+from app.engine.types import TIER_KINDS, SettlementInput, SettlementResult
 from app.engine.validate import validate_bill
-from app.errors import FieldError, NoPolicy, NotCovered, NotEnrolled, ValidationFailed
 
 
 def settle(inp: SettlementInput, *, validate: bool = True) -> SettlementResult:
@@ -24,17 +25,16 @@ def settle(inp: SettlementInput, *, validate: bool = True) -> SettlementResult:
     if validate:
         validate_bill(bill)
 
-    # 1. Eligibility.
-    if member.id_number != bill.patient_id_number or not any(p.covers(bill.admission_date) for p in member.coverage):
-        raise NotEnrolled(
-            f"the patient has no coverage under {scheme.code} on the admission date {bill.admission_date.isoformat()}"
-        )
+    if scheme.kind in TIER_KINDS:
+        raise ValueError(f"{scheme.code} is a tier: settle it with app.engine.tier.settle_tier")
+
+    # 1. Eligibility (v2.4: the kind of bill, membership on the injury date for injury schemes;
+    # v2.5: an employer's liability for a patient who is no member).
+    employer = inp.employer
+    check_request(scheme, bill, employer, ("employer_liability",))
+    check_member(scheme, member, bill, employer, ("employer_liability",))
     year = bill.discharge_date.year
-    if policy.year != year:
-        raise NoPolicy(f"{scheme.code} has no policy for {year}, the year of the discharge date")
-    section = policy.settings.get(bill.setting)
-    if section is None:
-        raise NotCovered(f"the {year} policy of {scheme.code} does not cover {bill.setting} care")
+    section = policy_section(scheme, policy, bill)
 
     # 2. Lines.
     lines = classify_lines(bill, inp.catalogs)
@@ -49,8 +49,10 @@ def settle(inp: SettlementInput, *, validate: bool = True) -> SettlementResult:
     # 3. Where the care happened.
     hospital = bill.hospital
     offsite = offsite_of(hospital.region, scheme.pooling_region)
+    # An employer's liability is computed as for a member without off-site registration.
+    registrations = member.registrations if member is not None and employer is None else ()
     registered = offsite != "local" and is_registered(
-        member.registrations, hospital_region=hospital.region, admission=bill.admission_date
+        registrations, hospital_region=hospital.region, admission=bill.admission_date
     )
 
     # 4. Deductible.
@@ -76,14 +78,7 @@ def settle(inp: SettlementInput, *, validate: bool = True) -> SettlementResult:
 
     # 7. Coordination.
     prior = inp.prior_payments
-    if prior > medical_total:
-        raise ValidationFailed(
-            [
-                FieldError(
-                    ("external_payments",), f"prior payments {prior} would exceed the bill's total {medical_total}"
-                )
-            ]
-        )
+    check_prior(prior, medical_total)
     c = coordinate(scheme.coordination, benefit_after_cap=after_cap, medical_total=medical_total, prior=prior)
 
     return SettlementResult(

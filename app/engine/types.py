@@ -16,11 +16,20 @@ Setting = Literal["inpatient", "outpatient"]
 Category = Literal["drug", "service", "material", "facility"]
 CatalogClass = Literal["A", "B", "C"]
 Coordination = Literal["repeat_capped", "gap_fill", "exclusive"]
-SchemeKind = Literal["uebmi", "urrbmi", "nrcms"]
+SchemeKind = Literal[
+    "uebmi", "urrbmi", "nrcms", "serious_illness", "medical_assistance", "work_injury", "occupational_injury"
+]
 Offsite = Literal["local", "in_province", "out_of_province"]
 LineReason = Literal["not_in_catalog", "class_c", "restricted_setting", "restricted_level"]
 
 SETTINGS: tuple[Setting, ...] = ("inpatient", "outpatient")
+#: v2.2: the basic schemes (v1), the supplementary tiers and the injury schemes.
+BASIC_KINDS: frozenset[str] = frozenset({"uebmi", "urrbmi", "nrcms"})
+TIER_KINDS: frozenset[str] = frozenset({"serious_illness", "medical_assistance"})
+INJURY_KINDS: frozenset[str] = frozenset({"work_injury", "occupational_injury"})
+#: v2.5: the kinds under which an employer may be liable for what the scheme would have paid.
+EMPLOYER_LIABLE_KINDS: frozenset[str] = frozenset({"uebmi", "work_injury", "occupational_injury"})
+PayerType = Literal["scheme", "employer"]
 COORDINATION_MODES: tuple[Coordination, ...] = ("repeat_capped", "gap_fill", "exclusive")
 
 
@@ -34,6 +43,8 @@ class Scheme:
     kind: SchemeKind
     pooling_region: str
     coordination: Coordination = "repeat_capped"
+    #: The basic scheme a tier supplements (tiers only).
+    supplements: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +100,22 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True)
+class TierBand:
+    up_to: Decimal | None
+    ratio: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class TierPolicy:
+    """A tier's yearly policy (v2.3): a threshold and bands on the yearly compliant self-pay axis."""
+
+    year: int
+    annual_cap: Decimal
+    threshold: Decimal
+    bands: tuple[TierBand, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Period:
     start: date
     end: date | None
@@ -140,6 +167,22 @@ class BillLine:
 
 
 @dataclass(frozen=True, slots=True)
+class Employer:
+    #: Unified social credit code (GB 32100-2015), 18 characters.
+    code: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkInjury:
+    """A determined work injury (v2.4)."""
+
+    determination_no: str
+    injury_date: date
+    employer: Employer
+
+
+@dataclass(frozen=True, slots=True)
 class Bill:
     hospital: Hospital
     bill_no: str
@@ -150,6 +193,7 @@ class Bill:
     discharge_date: date
     diagnoses: tuple[str, ...]
     items: tuple[BillLine, ...]
+    work_injury: WorkInjury | None = None
 
     @property
     def medical_total(self) -> Decimal:
@@ -172,12 +216,57 @@ class YearToDate:
 class SettlementInput:
     bill: Bill
     scheme: Scheme
-    member: Member
+    #: The patient's membership of the scheme; None when he is no member (only an employer's
+    #: liability can then be settled).
+    member: Member | None
     catalogs: tuple[CatalogVersion, ...]
     policy: Policy
+    #: The person's accumulators: the scheme's, or for an employer's liability that employer's.
     year_to_date: YearToDate = YearToDate()
     #: Active payments on the bill by other schemes plus external payments (including the
     #: ones declared with this settlement).
+    prior_payments: Decimal = Decimal("0.00")
+    #: Set for an employer's liability (v2.5): the employer pays what the scheme would have.
+    employer: Employer | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    """A tier's basis (v2.3): the active, fund-paid settlement of the supplemented basic scheme."""
+
+    settlement_id: str
+    scheme_code: str
+    offsite: Offsite
+    registered: bool
+    excluded: Decimal
+    over_limit: Decimal
+    b_self_pay: Decimal
+    in_scope: Decimal
+    lines: tuple[LineResult, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TierYearToDate:
+    """A tier's accumulators for the person and policy year, before this bill."""
+
+    fund_paid: Decimal = Decimal("0.00")
+    #: The yearly axis: compliant self-pay counted by the tier's active settlements.
+    compliant_self_pay: Decimal = Decimal("0.00")
+
+
+@dataclass(frozen=True, slots=True)
+class TierInput:
+    bill: Bill
+    scheme: Scheme
+    #: The patient's membership of the tier (medical assistance); serious illness has none.
+    member: Member | None
+    policy: TierPolicy
+    #: None when the bill holds no active fund-paid settlement of the supplemented scheme.
+    basis: Basis | None
+    #: Fund payments on the bill by the supplemented scheme and every tier supplementing it.
+    paid_by_basic_and_tiers: Decimal = Decimal("0.00")
+    year_to_date: TierYearToDate = TierYearToDate()
+    #: Every active payment on the bill (schemes, tiers, employers, external vouchers).
     prior_payments: Decimal = Decimal("0.00")
 
 
@@ -229,3 +318,6 @@ class SettlementResult:
     coordination_reduction: Decimal
     patient_responsibility: Decimal
     lines: tuple[LineResult, ...]
+    #: Tiers only (v2.3): the settlement they were computed from and the compliant self-pay.
+    basis_settlement_id: str | None = None
+    compliant_self_pay: Decimal | None = None

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from decimal import Decimal
 
-from stdnum.cn import ric
+from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError as StdnumError
 
 from app.engine.money import MONEY_MAX, is_money, round_money
@@ -51,6 +51,17 @@ def id_number_errors(id_number: str, loc: Loc) -> list[FieldError]:
         ric.get_birth_date(id_number)
     except StdnumError:
         return [FieldError(loc, f"resident ID {shown} does not contain a valid birth date")]
+    return []
+
+
+def uscc_errors(code: str, loc: Loc) -> list[FieldError]:
+    """An 18-character unified social credit code with a valid check character (GB 32100-2015)."""
+    if len(code) != 18:
+        return [FieldError(loc, f"unified social credit code {code!r} must have 18 characters")]
+    try:
+        uscc.validate(code)
+    except StdnumError:
+        return [FieldError(loc, f"unified social credit code {code!r} is not valid (GB 32100-2015 check character)")]
     return []
 
 
@@ -109,6 +120,16 @@ def bill_errors(bill: Bill) -> list[FieldError]:
                 f"discharge date {bill.discharge_date} is before admission date {bill.admission_date}",
             )
         )
+    if bill.work_injury is not None:
+        injury = bill.work_injury
+        if injury.injury_date > bill.admission_date:
+            errors.append(
+                FieldError(
+                    ("work_injury", "injury_date"),
+                    f"injury date {injury.injury_date} is after the admission date {bill.admission_date}",
+                )
+            )
+        errors += uscc_errors(injury.employer.code, ("work_injury", "employer", "code"))
     if not bill.items:
         errors.append(FieldError(("items",), "a bill needs at least one line"))
     seen: dict[int, int] = {}

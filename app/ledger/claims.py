@@ -39,6 +39,7 @@ def create_settlement(
         external_payments=body.external_payments,
         preview=body.dry_run,
         created_by=principal.client_id,
+        employer=None if body.employer_liability is None else body.employer_liability.employer.to_engine(),
     )
     reply = Reply(200 if body.dry_run else 201, out)
     if not body.dry_run:

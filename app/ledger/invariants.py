@@ -4,7 +4,10 @@
   never exceed its total;
 - a scheme holds at most one active settlement per bill;
 - each person/scheme/year accumulator equals the sum of the active settlements behind it and
-  stays within the annual cap; no active settlement lacks its accumulator;
+  stays within the annual cap; no active settlement lacks its accumulator: ``year_total`` for
+  fund payments (schemes and tiers, a tier's compliant self-pay included), ``employer_year_total``
+  for employers' liabilities, per employer (v2);
+- an active tier's basis is an active settlement of the same bill;
 - a settlement is reversed exactly when it has a reversal record, and the record's amounts are
   the settlement's;
 - external payments are active exactly while their settlement is, and sum to its
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -69,50 +73,49 @@ def check(session: Session) -> Report:
         if n > 1:
             report.violations.append(f"bill {bill_id}: {n} active settlements of {scheme}")
 
-    # Accumulators = sums of the active settlements behind them, and within the annual cap.
-    sums: dict[tuple[str, str, int], tuple[Decimal, Decimal, Decimal]] = {}
-    for id_number, scheme, year, setting, paid, deductible in session.execute(
-        select(
-            col(s.patient_id_number),
-            col(s.scheme_code),
-            col(s.policy_year),
-            col(s.setting),
-            func.sum(col(s.fund_payment)),
-            func.sum(col(s.yearly_deductible)),
-        )
-        .where(col(s.status) == "settled")
-        .group_by(col(s.patient_id_number), col(s.scheme_code), col(s.policy_year), col(s.setting))
-    ):
-        f, di, do = sums.get((id_number, scheme, year), (ZERO, ZERO, ZERO))
-        f += paid
-        if setting == "inpatient":
-            di += deductible
-        else:
-            do += deductible
-        sums[(id_number, scheme, year)] = (f, di, do)
+    # Accumulators = sums of the active settlements behind them, and within the annual cap:
+    # year_total for fund payments (schemes and tiers, with a tier's compliant self-pay axis),
+    # employer_year_total for employers' liabilities (per employer).
     caps = {
         (code, year): cap
         for code, year, cap in session.execute(
             select(col(db.Policy.scheme_code), col(db.Policy.year), col(db.Policy.annual_cap))
         )
     }
-    seen = set()
-    for t in session.scalars(select(db.YearTotal)):
-        key = (t.id_number, t.scheme_code, t.year)
-        seen.add(key)
-        report.checks += 2
-        want = sums.get(key, (ZERO, ZERO, ZERO))
-        if (t.fund_paid, t.deductible_inpatient, t.deductible_outpatient) != want:
-            report.violations.append(
-                f"accumulator {t.scheme_code}/{t.year}: {t.fund_paid}/{t.deductible_inpatient}/"
-                f"{t.deductible_outpatient} != active settlements {want}"
-            )
-        cap = caps.get((t.scheme_code, t.year))
-        if cap is not None and t.fund_paid > cap:
-            report.violations.append(f"accumulator {t.scheme_code}/{t.year}: {t.fund_paid} above the cap {cap}")
-    for key in sums.keys() - seen:
-        report.checks += 1
-        report.violations.append(f"active settlements of {key[1]}/{key[2]} have no accumulator")
+    _check_accumulators(
+        session,
+        report,
+        table=db.YearTotal,
+        payer_type="scheme",
+        keys=("patient_id_number", "scheme_code", "policy_year"),
+        row_keys=("id_number", "scheme_code", "year"),
+        caps=caps,
+    )
+    _check_accumulators(
+        session,
+        report,
+        table=db.EmployerYearTotal,
+        payer_type="employer",
+        keys=("patient_id_number", "scheme_code", "policy_year", "employer_code"),
+        row_keys=("id_number", "scheme_code", "year", "employer_code"),
+        caps=caps,
+    )
+
+    # A tier's basis is an active settlement of the same bill while the tier is active.
+    basis = db.Settlement.__table__.alias("basis")  # type: ignore[attr-defined]
+    orphans = session.execute(
+        select(func.count())
+        .select_from(s)
+        .outerjoin(basis, basis.c.id == col(s.basis_settlement_id))
+        .where(
+            col(s.status) == "settled",
+            col(s.basis_settlement_id).is_not(None),
+            or_(basis.c.id.is_(None), basis.c.status != "settled", basis.c.bill_id != col(s.bill_id)),
+        )
+    ).scalar_one()
+    report.checks += 1
+    if orphans:
+        report.violations.append(f"{orphans} active tier settlements whose basis is not active on their bill")
 
     # Every reversed settlement has exactly one reversal record, and only those.
     mismatched = session.execute(
@@ -172,3 +175,61 @@ def check(session: Session) -> Report:
         if highest.get(bill_id, 0) > last:
             report.violations.append(f"bill {bill_id}: sequence {highest[bill_id]} above its last_sequence {last}")
     return report
+
+
+def _check_accumulators(
+    session: Session,
+    report: Report,
+    *,
+    table: type[db.YearTotal] | type[db.EmployerYearTotal],
+    payer_type: str,
+    keys: tuple[str, ...],
+    row_keys: tuple[str, ...],
+    caps: dict[tuple[str, int], Decimal],
+) -> None:
+    """Each accumulator row equals the sums of its active settlements (fund payments, yearly
+    deductibles per setting, and for ``year_total`` the tiers' compliant self-pay), stays
+    within the scheme's annual cap, and every active settlement has its row."""
+    s = db.Settlement
+    sums: dict[tuple[Any, ...], tuple[Decimal, Decimal, Decimal, Decimal]] = {}
+    for values in session.execute(
+        select(
+            *(col(getattr(s, k)) for k in keys),
+            col(s.setting),
+            func.sum(col(s.fund_payment)),
+            func.sum(col(s.yearly_deductible)),
+            func.sum(col(s.compliant_self_pay)),
+        )
+        .where(col(s.status) == "settled", col(s.payer_type) == payer_type)
+        .group_by(*(col(getattr(s, k)) for k in keys), col(s.setting))
+    ):
+        group = tuple(values[: len(keys)])
+        setting, paid, deductible, compliant = values[len(keys) :]
+        f, di, do, c = sums.get(group, (ZERO, ZERO, ZERO, ZERO))
+        f += paid
+        if setting == "inpatient":
+            di += deductible
+        else:
+            do += deductible
+        sums[group] = (f, di, do, c + (compliant or ZERO))
+    seen = set()
+    name = table.__tablename__
+    row: Any
+    for row in session.scalars(select(table)):
+        key = tuple(getattr(row, k) for k in row_keys)
+        seen.add(key)
+        report.checks += 2
+        want = sums.get(key, (ZERO, ZERO, ZERO, ZERO))
+        axis = row.compliant_self_pay if isinstance(row, db.YearTotal) else ZERO
+        have = (row.fund_paid, row.deductible_inpatient, row.deductible_outpatient, axis)
+        if have != want:
+            report.violations.append(
+                f"{name} {row.scheme_code}/{row.year}: {'/'.join(map(str, have))} != active settlements "
+                f"{'/'.join(map(str, want))}"
+            )
+        cap = caps.get((row.scheme_code, row.year))
+        if cap is not None and row.fund_paid > cap:
+            report.violations.append(f"{name} {row.scheme_code}/{row.year}: {row.fund_paid} above the cap {cap}")
+    for group in sums.keys() - seen:
+        report.checks += 1
+        report.violations.append(f"active settlements of {group[1]}/{group[2]} have no {name} accumulator")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,9 +18,9 @@ from sqlmodel import col
 
 from app.db import tables as db
 from app.engine import types as t
-from app.errors import FieldError, NoCatalog, NoPolicy, NotEnrolled, ValidationFailed
+from app.errors import FieldError, NoCatalog, NoPolicy, ValidationFailed
 from app.ledger import locks
-from app.schemas.reference import PolicyCreate
+from app.schemas.reference import PolicyCreate, TierPolicyCreate
 
 
 def bill_to_engine(row: db.Bill) -> t.Bill:
@@ -32,6 +33,7 @@ def bill_to_engine(row: db.Bill) -> t.Bill:
         admission_date=row.admission_date,
         discharge_date=row.discharge_date,
         diagnoses=tuple(row.diagnoses),
+        work_injury=work_injury_to_engine(row.work_injury),
         items=tuple(
             t.BillLine(
                 i["line_no"],
@@ -48,8 +50,67 @@ def bill_to_engine(row: db.Bill) -> t.Bill:
     )
 
 
+def work_injury_to_engine(doc: dict[str, Any] | None) -> t.WorkInjury | None:
+    if doc is None:
+        return None
+    employer = doc["employer"]
+    return t.WorkInjury(
+        doc["determination_no"], date.fromisoformat(doc["injury_date"]), t.Employer(employer["code"], employer["name"])
+    )
+
+
+def work_injury_document(injury: t.WorkInjury | None) -> dict[str, Any] | None:
+    """The stored (and shown) form of a bill's work injury."""
+    if injury is None:
+        return None
+    return {
+        "determination_no": injury.determination_no,
+        "injury_date": injury.injury_date.isoformat(),
+        "employer": {"code": injury.employer.code, "name": injury.employer.name},
+    }
+
+
 def scheme_to_engine(row: db.Scheme) -> t.Scheme:
-    return t.Scheme(row.code, row.name, row.kind, row.pooling_region, row.coordination)  # type: ignore[arg-type]
+    return t.Scheme(
+        row.code,
+        row.name,
+        row.kind,  # type: ignore[arg-type]
+        row.pooling_region,
+        row.coordination,  # type: ignore[arg-type]
+        row.supplements,
+    )
+
+
+def line_from_detail(line: dict[str, Any]) -> t.LineResult:
+    """A classified line as stored in a settlement's ``detail`` (a tier's basis)."""
+    excluded, over_limit, b_self_pay, in_scope = (
+        Decimal(line[k]) for k in ("excluded", "over_limit", "b_self_pay", "in_scope")
+    )
+    return t.LineResult(
+        line_no=line["line_no"],
+        code=line["code"],
+        klass=line["class"],
+        amount=excluded + over_limit + b_self_pay + in_scope,
+        excluded=excluded,
+        over_limit=over_limit,
+        b_self_pay=b_self_pay,
+        in_scope=in_scope,
+        reason=line["reason"],
+    )
+
+
+def basis_to_engine(row: db.Settlement) -> t.Basis:
+    return t.Basis(
+        settlement_id=row.id,
+        scheme_code=row.scheme_code,
+        offsite=row.offsite,  # type: ignore[arg-type]
+        registered=row.registered,
+        excluded=row.excluded,
+        over_limit=row.over_limit,
+        b_self_pay=row.b_self_pay,
+        in_scope=row.in_scope,
+        lines=tuple(line_from_detail(line) for line in row.detail["lines"]),
+    )
 
 
 def member_to_engine(row: db.Member) -> t.Member:
@@ -79,13 +140,12 @@ def load_scheme(session: Session, code: str, *, loc: tuple[str | int, ...]) -> d
     return scheme
 
 
-def load_member(session: Session, scheme_code: str, id_number: str) -> db.Member:
+def load_member(session: Session, scheme_code: str, id_number: str) -> t.Member | None:
+    """The person's membership of the scheme (any coverage), or None."""
     member = session.scalars(
         select(db.Member).where(col(db.Member.scheme_code) == scheme_code, col(db.Member.id_number) == id_number)
     ).one_or_none()
-    if member is None:
-        raise NotEnrolled(f"the patient is not a member of {scheme_code}")
-    return member
+    return None if member is None else member_to_engine(member)
 
 
 #: Parsed policies and catalog entries of *used* rows, per process.  A used policy or catalog
@@ -93,7 +153,7 @@ def load_member(session: Session, scheme_code: str, id_number: str) -> db.Member
 #: database and the row's ``updated_at``, so a row that was replaced before its first use, or a
 #: test database rebuilt with the same ids, never hits a stale entry.  Bounded by the number of
 #: used versions (a version of 50,000 entries is a few MB).
-_policies: dict[tuple[str, int, object], t.Policy] = {}
+_policies: dict[tuple[str, int, object], t.Policy | t.TierPolicy] = {}
 _catalog_entries: dict[tuple[str, int, object], dict[str, t.CatalogEntry]] = {}
 
 
@@ -101,17 +161,25 @@ def _cache_key(session: Session, row_id: int | None, updated_at: object) -> tupl
     return (str(session.get_bind().engine.url), row_id or 0, updated_at)
 
 
-def load_policy(session: Session, scheme_code: str, year: int) -> tuple[db.Policy, t.Policy]:
+def parse_policy(document: dict[str, Any], year: int, *, tier: bool) -> t.Policy | t.TierPolicy:
+    """A stored policy document in its engine form: a tier's shape or a scheme's."""
+    if tier:
+        return TierPolicyCreate.model_validate(document).to_engine(year)
+    return PolicyCreate.model_validate(document).to_engine(year)
+
+
+def load_policy(session: Session, scheme: t.Scheme, year: int) -> tuple[db.Policy, t.Policy | t.TierPolicy]:
     """The policy, locked as :mod:`app.ledger.locks` says, and its engine form."""
-    row = locks.lock_policy(session, scheme_code, year)
+    row = locks.lock_policy(session, scheme.code, year)
     if row is None:
-        raise NoPolicy(f"{scheme_code} has no policy for {year}, the year of the discharge date")
+        raise NoPolicy(f"{scheme.code} has no policy for {year}, the year of the discharge date")
+    tier = scheme.kind in t.TIER_KINDS
     if not row.used:
-        return row, PolicyCreate.model_validate(row.body).to_engine(year)
+        return row, parse_policy(row.body, year, tier=tier)
     key = _cache_key(session, row.id, row.updated_at)
     policy = _policies.get(key)
     if policy is None:
-        policy = _policies[key] = PolicyCreate.model_validate(row.body).to_engine(year)
+        policy = _policies[key] = parse_policy(row.body, year, tier=tier)
     return row, policy
 
 

@@ -10,10 +10,15 @@ Every write that moves money locks, in this order and nowhere else:
    hold the row and then both wait to update it: a deadlock).  Once used they are never
    replaced again (the ``PUT`` answers 409), so they are read without a lock: a stream of
    ``FOR SHARE`` holders would starve the administrator's ``FOR UPDATE`` for seconds;
-3. the person/scheme/year accumulator rows, sorted by scheme code (each locked if it exists,
-   else created with an insert that ignores a concurrent creator, then locked).
+3. the person/scheme/year accumulator rows (``year_total``: schemes' and tiers' alike), sorted by
+   scheme code (each locked if it exists, else created with an insert that ignores a concurrent
+   creator, then locked);
+4. the employers' accumulator rows (``employer_year_total``, v2.5), sorted by scheme code and
+   employer code, in the same way.
 
-A single settlement needs one scheme, a reversal only the bill and one accumulator.  A claim
+A single settlement needs one scheme, a reversal only the bill and one accumulator.  A tier
+(v2.3) reads its basis from the bill's settlements, which the bill's lock already protects,
+and takes its own policy and ``year_total`` row like any scheme.  A claim
 settles several schemes in the order it was given (the order matters for coordination), so it
 first takes the locks of all of them in the order above (:func:`lock_for_settlements`).
 On SQLite ``BEGIN IMMEDIATE`` already serialises writers and the ``FOR`` clauses are no-ops.
@@ -22,15 +27,16 @@ On SQLite ``BEGIN IMMEDIATE`` already serialises writers and the ``FOR`` clauses
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from app.db.tables import Bill, CatalogVersion, Policy, YearTotal
+from app.db.tables import Bill, CatalogVersion, EmployerYearTotal, Policy, YearTotal
 from app.engine.money import ZERO
 
 
@@ -45,46 +51,49 @@ class YearKey:
     year: int
 
 
-def _year_total_for_update(key: YearKey) -> Select[YearTotal]:
-    return (
-        select(YearTotal)
-        .where(
-            col(YearTotal.id_number) == key.id_number,
-            col(YearTotal.scheme_code) == key.scheme_code,
-            col(YearTotal.year) == key.year,
-        )
-        .with_for_update()
-    )
+@dataclass(frozen=True, slots=True, order=True)
+class EmployerYearKey:
+    scheme_code: str
+    employer_code: str
+    id_number: str
+    year: int
 
 
-def lock_year_totals(session: Session, keys: Iterable[YearKey]) -> dict[YearKey, YearTotal]:
-    """Lock the accumulators one by one in scheme-code order, creating those that are missing.
+_ZEROS = {"fund_paid": ZERO, "deductible_inpatient": ZERO, "deductible_outpatient": ZERO}
+
+
+def _lock_or_create(session: Session, table: type[Any], keys: Iterable[Any]) -> dict[Any, Any]:
+    """Lock the accumulator rows of ``keys`` one by one in key order, creating those that are missing.
 
     An existing row is locked straight away: inserting first (``ON CONFLICT DO NOTHING``)
     would make PostgreSQL wait for the row's current holder once for the insert and again
     for the lock, and lets later arrivals overtake in between.
     """
-    found: dict[YearKey, YearTotal] = {}
+    found: dict[Any, Any] = {}
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for key in sorted(set(keys)):
-        row = session.scalars(_year_total_for_update(key)).one_or_none()
+        where = [getattr(table, name) == value for name, value in asdict(key).items()]
+        stmt: Select[Any] = select(table).where(*where).with_for_update()
+        row = session.scalars(stmt).one_or_none()
         if row is None:
-            session.execute(
-                insert(YearTotal)
-                .values(
-                    id_number=key.id_number,
-                    scheme_code=key.scheme_code,
-                    year=key.year,
-                    fund_paid=ZERO,
-                    deductible_inpatient=ZERO,
-                    deductible_outpatient=ZERO,
-                )
-                .on_conflict_do_nothing()
-            )
-            row = session.scalars(_year_total_for_update(key)).one()
+            extra = {"compliant_self_pay": ZERO} if table is YearTotal else {}
+            session.execute(insert(table).values(**asdict(key), **_ZEROS, **extra).on_conflict_do_nothing())
+            row = session.scalars(stmt).one()
         found[key] = row
     return found
+
+
+def lock_year_totals(session: Session, keys: Iterable[YearKey]) -> dict[YearKey, YearTotal]:
+    """Step 3: the person/scheme/year accumulators, in scheme-code order."""
+    return _lock_or_create(session, YearTotal, keys)
+
+
+def lock_employer_year_totals(
+    session: Session, keys: Iterable[EmployerYearKey]
+) -> dict[EmployerYearKey, EmployerYearTotal]:
+    """Step 4: an employer's accumulators, in (scheme code, employer code) order."""
+    return _lock_or_create(session, EmployerYearTotal, keys)
 
 
 def lock_policy(session: Session, scheme_code: str, year: int) -> Policy | None:

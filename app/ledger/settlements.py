@@ -5,7 +5,8 @@ opened with :func:`app.ledger.tx.write_transaction`, holding the locks of :mod:`
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,13 +16,21 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.db import tables as db
+from app.engine import types as t
 from app.engine.catalog import version_in_effect
+from app.engine.eligibility import check_member, check_request, policy_section
 from app.engine.money import ZERO
 from app.engine.settle import settle as engine_settle
-from app.engine.types import SettlementInput, YearToDate
+from app.engine.tier import settle_tier
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.ledger import loading
-from app.ledger.locks import YearKey, lock_bill, lock_year_totals
+from app.ledger.locks import (
+    EmployerYearKey,
+    YearKey,
+    lock_bill,
+    lock_employer_year_totals,
+    lock_year_totals,
+)
 from app.schemas.settlements import ExternalPaymentIn, engine_fields, money
 
 
@@ -29,10 +38,17 @@ def settlement_public(row: Mapping[str, Any], *, preview: bool = False) -> dict[
     """The response body of a settlement, from its stored row (the one serializer)."""
     detail = row["detail"]
     created, reversed_at = row["created_at"], row["reversed_at"]
+    employer = None
+    if row["payer_type"] == "employer":
+        employer = {"code": row["employer_code"], "name": row["employer_name"]}
+    compliant = row["compliant_self_pay"]
     return {
         "settlement_id": None if preview else row["id"],
         "bill_id": row["bill_id"],
         "scheme_code": row["scheme_code"],
+        "scheme_kind": row["scheme_kind"],
+        "payer_type": row["payer_type"],
+        "employer": employer,
         "sequence": row["sequence"],
         "status": "preview" if preview else row["status"],
         "policy_year": row["policy_year"],
@@ -54,20 +70,146 @@ def settlement_public(row: Mapping[str, Any], *, preview: bool = False) -> dict[
         "patient_responsibility": money(row["patient_responsibility"]),
         "external_payments": detail["external_payments"],
         "lines": detail["lines"],
+        "basis_settlement_id": row["basis_settlement_id"],
+        "compliant_self_pay": None if compliant is None else money(compliant),
         "created_at": None if preview else created.isoformat(),
         "reversed_at": None if preview or reversed_at is None else reversed_at.isoformat(),
     }
 
 
-def _active(session: Session, bill_id: str) -> list[tuple[str, Decimal, int]]:
+@dataclass(frozen=True, slots=True)
+class Active:
+    """An active settlement of the bill, as much as settling and reversing need of it."""
+
+    id: str
+    scheme_code: str
+    fund_payment: Decimal
+    sequence: int
+    payer_type: str
+    basis_settlement_id: str | None
+
+
+def _active(session: Session, bill_id: str) -> list[Active]:
+    s = db.Settlement
     return [
-        (code, fund, seq)
-        for code, fund, seq in session.execute(
-            select(col(db.Settlement.scheme_code), col(db.Settlement.fund_payment), col(db.Settlement.sequence)).where(
-                col(db.Settlement.bill_id) == bill_id, col(db.Settlement.status) == "settled"
-            )
+        Active(*row)
+        for row in session.execute(
+            select(
+                col(s.id),
+                col(s.scheme_code),
+                col(s.fund_payment),
+                col(s.sequence),
+                col(s.payer_type),
+                col(s.basis_settlement_id),
+            ).where(col(s.bill_id) == bill_id, col(s.status) == "settled")
         )
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Computed:
+    """The engine's result and what settling it moves besides the bill."""
+
+    result: t.SettlementResult
+    policy_row: db.Policy
+    version_rows: list[db.CatalogVersion]
+    used_versions: list[str]
+    move: Callable[[t.SettlementResult], None]
+
+
+def _settle_tier(
+    session: Session, *, bill: db.Bill, ebill: t.Bill, scheme: t.Scheme, active: list[Active], prior: Decimal
+) -> _Computed:
+    """v2.3: the basis, the tier's members (assistance only), policy and accumulators; the engine."""
+    basis_row = next((a for a in active if a.scheme_code == scheme.supplements and a.payer_type == "scheme"), None)
+    basis = None
+    paid_by_basic_and_tiers = ZERO
+    if basis_row is not None:
+        row = session.get(db.Settlement, basis_row.id)
+        assert row is not None
+        basis = loading.basis_to_engine(row)
+        paid_by_basic_and_tiers = basis_row.fund_payment + sum(
+            (a.fund_payment for a in active if a.basis_settlement_id == basis_row.id), ZERO
+        )
+    member = None
+    if basis is not None and scheme.kind == "medical_assistance":
+        member = loading.load_member(session, scheme.code, bill.patient_id_number)
+        check_member(scheme, member, ebill, None, ())
+    year = bill.discharge_date.year
+    policy_row, policy = (None, None) if basis is None else loading.load_policy(session, scheme, year)
+    key = YearKey(scheme.code, bill.patient_id_number, year)
+    totals = lock_year_totals(session, [key])[key] if basis is not None else None
+    result = settle_tier(
+        t.TierInput(
+            bill=ebill,
+            scheme=scheme,
+            member=member,
+            policy=policy,  # type: ignore[arg-type]  # None only when the engine refuses first
+            basis=basis,
+            paid_by_basic_and_tiers=paid_by_basic_and_tiers,
+            year_to_date=t.TierYearToDate(totals.fund_paid, totals.compliant_self_pay)
+            if totals
+            else t.TierYearToDate(),
+            prior_payments=prior,
+        )
+    )
+    assert totals is not None and policy_row is not None
+
+    def move(r: t.SettlementResult) -> None:
+        totals.fund_paid += r.fund_payment
+        totals.compliant_self_pay += r.compliant_self_pay or ZERO
+
+    return _Computed(result, policy_row, [], [], move)
+
+
+def _settle_scheme(
+    session: Session,
+    *,
+    bill: db.Bill,
+    ebill: t.Bill,
+    scheme: t.Scheme,
+    employer: t.Employer | None,
+    prior: Decimal,
+    employer_loc: tuple[str | int, ...],
+) -> _Computed:
+    """v1 (basic and injury schemes), or an employer's liability under the scheme (v2.5)."""
+    member = loading.load_member(session, scheme.code, bill.patient_id_number)
+    check_member(scheme, member, ebill, employer, employer_loc)
+    year = bill.discharge_date.year
+    policy_row, policy = loading.load_policy(session, scheme, year)
+    assert isinstance(policy, t.Policy)
+    policy_section(scheme, policy, ebill)
+    version_rows, catalogs = loading.load_catalogs(session, scheme.code, ebill)
+    deductible_column = f"deductible_{bill.setting}"
+    totals: db.YearTotal | db.EmployerYearTotal
+    if employer is None:
+        key = YearKey(scheme.code, bill.patient_id_number, year)
+        totals = lock_year_totals(session, [key])[key]
+    else:
+        ekey = EmployerYearKey(scheme.code, employer.code, bill.patient_id_number, year)
+        totals = lock_employer_year_totals(session, [ekey])[ekey]
+    result = engine_settle(
+        t.SettlementInput(
+            bill=ebill,
+            scheme=scheme,
+            member=member,
+            catalogs=catalogs,
+            policy=policy,
+            year_to_date=t.YearToDate(totals.fund_paid, getattr(totals, deductible_column)),
+            prior_payments=prior,
+            employer=employer,
+        ),
+        validate=False,
+    )
+    days = {line.service_date or ebill.admission_date for line in ebill.items}
+    used_versions = sorted({v.version for v in (version_in_effect(catalogs, d) for d in days) if v is not None})
+
+    def move(r: t.SettlementResult) -> None:
+        totals.fund_paid += r.fund_payment
+        if r.yearly_deductible:
+            setattr(totals, deductible_column, getattr(totals, deductible_column) + r.yearly_deductible)
+
+    return _Computed(result, policy_row, version_rows, used_versions, move)
 
 
 def settle_locked_bill(
@@ -78,20 +220,27 @@ def settle_locked_bill(
     external_payments: Sequence[ExternalPaymentIn],
     preview: bool,
     created_by: str,
+    employer: t.Employer | None = None,
     loc_prefix: tuple[str | int, ...] = ("body",),
     scheme_loc: tuple[str | int, ...] = ("body", "scheme_code"),
 ) -> dict[str, Any]:
     """Settle ``bill`` (already locked) under one scheme, and move the ledger with it.
 
-    A preview performs the same writes; its caller rolls the transaction back.
+    The problems of a request are reported in the order of the README ("Several problems in
+    one request").  A preview performs the same writes; its caller rolls the transaction back.
     """
-    scheme = loading.load_scheme(session, scheme_code, loc=scheme_loc)
+    scheme_row = loading.load_scheme(session, scheme_code, loc=scheme_loc)
+    scheme = loading.scheme_to_engine(scheme_row)
+    ebill = loading.bill_to_engine(bill)
+    employer_loc = (*loc_prefix, "employer_liability")
+    check_request(scheme, ebill, employer, employer_loc)
     # A bill's first settlement has no earlier payments to read.
     active = _active(session, bill.id) if bill.last_sequence else []
-    for code, _fund, seq in active:
-        if code == scheme.code:
+    for a in active:
+        if a.scheme_code == scheme.code:
+            holder = "an employer's liability" if a.payer_type == "employer" else "an active settlement"
             raise Conflict(
-                f"{scheme.code} already holds an active settlement (sequence {seq}) on this bill; "
+                f"{scheme.code} already holds {holder} (sequence {a.sequence}) on this bill; "
                 "reverse it before settling again"
             )
     vouchers: dict[str, Decimal] = {}
@@ -115,7 +264,7 @@ def settle_locked_bill(
             )
         seen.add(ext.voucher_no)
     new_external = sum((e.amount for e in external_payments), ZERO)
-    prior = sum((fund for _c, fund, _s in active), ZERO) + sum(vouchers.values(), ZERO) + new_external
+    prior = sum((a.fund_payment for a in active), ZERO) + sum(vouchers.values(), ZERO) + new_external
     if prior > bill.medical_total:
         errors.append(
             FieldError(
@@ -127,32 +276,14 @@ def settle_locked_bill(
     if errors:
         raise ValidationFailed(errors)
 
-    ebill = loading.bill_to_engine(bill)
-    member = loading.load_member(session, scheme.code, bill.patient_id_number)
-    year = bill.discharge_date.year
-    policy_row, policy = loading.load_policy(session, scheme.code, year)
-    version_rows, catalogs = loading.load_catalogs(session, scheme.code, ebill)
-    key = YearKey(scheme.code, bill.patient_id_number, year)
-    totals = lock_year_totals(session, [key])[key]
-    deductible_column = f"deductible_{bill.setting}"
-    ytd = YearToDate(totals.fund_paid, getattr(totals, deductible_column))
-
-    result = engine_settle(
-        SettlementInput(
-            bill=ebill,
-            scheme=loading.scheme_to_engine(scheme),
-            member=loading.member_to_engine(member),
-            catalogs=catalogs,
-            policy=policy,
-            year_to_date=ytd,
-            prior_payments=prior,
-        ),
-        validate=False,
-    )
-
-    days = {line.service_date or ebill.admission_date for line in ebill.items}
-    used_versions = sorted({v.version for v in (version_in_effect(catalogs, d) for d in days) if v is not None})
-    used_ids = [v.id for v in version_rows if v.version in used_versions]
+    if scheme.kind in t.TIER_KINDS:
+        computed = _settle_tier(session, bill=bill, ebill=ebill, scheme=scheme, active=active, prior=prior)
+    else:
+        computed = _settle_scheme(
+            session, bill=bill, ebill=ebill, scheme=scheme, employer=employer, prior=prior, employer_loc=employer_loc
+        )
+    result, policy_row = computed.result, computed.policy_row
+    used_ids = [v.id for v in computed.version_rows if v.version in computed.used_versions]
     fields = engine_fields(result)
     now = datetime.now(UTC)
     sequence = bill.last_sequence + 1
@@ -160,9 +291,15 @@ def settle_locked_bill(
         "id": str(uuid.uuid4()),
         "bill_id": bill.id,
         "scheme_code": scheme.code,
+        "scheme_kind": scheme.kind,
+        "payer_type": "scheme" if employer is None else "employer",
+        "employer_code": None if employer is None else employer.code,
+        "employer_name": None if employer is None else employer.name,
+        "basis_settlement_id": result.basis_settlement_id,
+        "compliant_self_pay": result.compliant_self_pay,
         "sequence": sequence,
         "status": "settled",
-        "policy_year": year,
+        "policy_year": result.policy_year,
         "policy_id": policy_row.id,
         "patient_id_number": bill.patient_id_number,
         "hospital_code": bill.hospital_code,
@@ -192,7 +329,7 @@ def settle_locked_bill(
             "external_payments": [
                 {"payer": e.payer, "voucher_no": e.voucher_no, "amount": money(e.amount)} for e in external_payments
             ],
-            "catalog_versions": used_versions,
+            "catalog_versions": computed.used_versions,
         },
         "created_by": created_by,
         "created_at": now,
@@ -217,12 +354,10 @@ def settle_locked_bill(
         )
     bill.paid_total = bill.paid_total + result.fund_payment + new_external
     bill.last_sequence = sequence
-    totals.fund_paid = totals.fund_paid + result.fund_payment
-    if result.yearly_deductible:
-        setattr(totals, deductible_column, getattr(totals, deductible_column) + result.yearly_deductible)
+    computed.move(result)
     if not policy_row.used:
         session.execute(update(db.Policy).where(col(db.Policy.id) == policy_row.id).values(used=True))
-    if any(not v.used for v in version_rows if v.id in used_ids):
+    if any(not v.used for v in computed.version_rows if v.id in used_ids):
         session.execute(
             update(db.CatalogVersion)
             .where(col(db.CatalogVersion.id).in_(used_ids), col(db.CatalogVersion.used).is_(False))
@@ -239,12 +374,27 @@ def reverse_locked(session: Session, *, bill: db.Bill, settlement_id: str, creat
     ).one()
     if s.status != "settled":
         raise Conflict("this settlement is already reversed")
-    latest = max(seq for _c, _f, seq in _active(session, bill.id))
+    active = _active(session, bill.id)
+    latest = max(a.sequence for a in active)
     if s.sequence != latest:
+        tiers = [f"{a.scheme_code} (sequence {a.sequence})" for a in active if a.basis_settlement_id == s.id]
+        if tiers:
+            raise Conflict(
+                f"a tier settled on this settlement is active: {', '.join(tiers)}; reverse it first "
+                f"(only the latest active settlement of a bill, sequence {latest}, may be reversed)"
+            )
         raise Conflict(f"only the latest active settlement of a bill may be reversed; reverse sequence {latest} first")
-    key = YearKey(s.scheme_code, s.patient_id_number, s.policy_year)
-    totals = lock_year_totals(session, [key])[key]
-    totals.fund_paid = totals.fund_paid - s.fund_payment
+    totals: db.YearTotal | db.EmployerYearTotal
+    if s.payer_type == "employer":
+        assert s.employer_code is not None
+        ekey = EmployerYearKey(s.scheme_code, s.employer_code, s.patient_id_number, s.policy_year)
+        totals = lock_employer_year_totals(session, [ekey])[ekey]
+    else:
+        key = YearKey(s.scheme_code, s.patient_id_number, s.policy_year)
+        totals = year_total = lock_year_totals(session, [key])[key]
+        if s.compliant_self_pay is not None:
+            year_total.compliant_self_pay -= s.compliant_self_pay
+    totals.fund_paid -= s.fund_payment
     if s.yearly_deductible:
         column = f"deductible_{s.setting}"
         setattr(totals, column, getattr(totals, column) - s.yearly_deductible)
@@ -261,6 +411,7 @@ def reverse_locked(session: Session, *, bill: db.Bill, settlement_id: str, creat
             settlement_id=s.id,
             bill_id=bill.id,
             scheme_code=s.scheme_code,
+            payer_type=s.payer_type,
             hospital_code=s.hospital_code,
             insuring_region=s.insuring_region,
             treatment_region=s.treatment_region,
@@ -298,6 +449,10 @@ def split_sheet(session: Session, bill: db.Bill) -> dict[str, Any]:
             col(db.Settlement.sequence),
             col(db.Settlement.scheme_code),
             col(db.Settlement.fund_payment),
+            col(db.Settlement.scheme_kind),
+            col(db.Settlement.payer_type),
+            col(db.Settlement.employer_code),
+            col(db.Settlement.employer_name),
         )
         .where(col(db.Settlement.bill_id) == bill.id, col(db.Settlement.status) == "settled")
         .order_by(col(db.Settlement.sequence))
@@ -315,7 +470,7 @@ def split_sheet(session: Session, bill: db.Bill) -> dict[str, Any]:
     ):
         externals.setdefault(sid, []).append((payer, voucher, amount))
     total = ZERO
-    for sid, seq, code, fund in settlements:
+    for sid, seq, code, fund, kind, payer_type, employer_code, employer_name in settlements:
         for payer, voucher, amount in externals.get(sid, []):
             payments.append(
                 {
@@ -323,18 +478,23 @@ def split_sheet(session: Session, bill: db.Bill) -> dict[str, Any]:
                     "payer_type": "external",
                     "payer": payer,
                     "scheme_code": None,
+                    "scheme_kind": None,
+                    "employer_code": None,
                     "voucher_no": voucher,
                     "amount": money(amount),
                     "settlement_id": sid,
                 }
             )
             total += amount
+        # An employer's liability is paid by the employer, under the scheme's rules (v2.5).
         payments.append(
             {
                 "sequence": seq,
-                "payer_type": "scheme",
-                "payer": code,
+                "payer_type": payer_type,
+                "payer": employer_name if payer_type == "employer" else code,
                 "scheme_code": code,
+                "scheme_kind": kind,
+                "employer_code": employer_code,
                 "voucher_no": None,
                 "amount": money(fund),
                 "settlement_id": sid,

@@ -38,6 +38,28 @@ class PatientIn(In):
     name: Name
 
 
+class EmployerIn(In):
+    code: str = Field(
+        min_length=1,
+        max_length=32,
+        description="18-character unified social credit code with a valid check character (GB 32100-2015).",
+        examples=["91321102MA1N7D4Q8W"],
+    )
+    name: Name
+
+    def to_engine(self) -> t.Employer:
+        return t.Employer(self.code, self.name)
+
+
+class WorkInjuryIn(In):
+    determination_no: Code = Field(description="Number of the work-injury determination.")
+    injury_date: date = Field(description="Not after the admission date.")
+    employer: EmployerIn
+
+    def to_engine(self) -> t.WorkInjury:
+        return t.WorkInjury(self.determination_no, self.injury_date, self.employer.to_engine())
+
+
 class BillItemIn(In):
     line_no: int = Field(ge=1, le=999_999)
     code: Code
@@ -58,6 +80,7 @@ class BillCreate(In):
     discharge_date: date
     diagnoses: list[ICD10] = Field(default_factory=list, max_length=50)
     items: list[BillItemIn] = Field(min_length=1, max_length=MAX_BILL_ITEMS)
+    work_injury: WorkInjuryIn | None = Field(None, description="Set when the bill treats a determined work injury.")
 
     def to_engine(self, hospital: t.Hospital | None = None) -> t.Bill:
         """The engine's bill, at ``hospital`` (the registry's view of it); without it, at the
@@ -80,4 +103,5 @@ class BillCreate(In):
                 t.BillLine(i.line_no, i.code, i.name, i.category, i.quantity, i.unit_price, i.amount, i.service_date)
                 for i in self.items
             ),
+            work_injury=None if self.work_injury is None else self.work_injury.to_engine(),
         )

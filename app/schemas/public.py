@@ -48,6 +48,21 @@ class PolicyPublic(Out):
     outpatient: SettingPolicyPublic | None
 
 
+class TierBandRulePublic(Out):
+    up_to: MoneyStr | None
+    ratio: RatioStr
+
+
+class TierPolicyPublic(Out):
+    """A tier's yearly policy (v2.3)."""
+
+    scheme_code: str
+    year: int
+    annual_cap: MoneyStr
+    threshold: MoneyStr
+    bands: list[TierBandRulePublic]
+
+
 class DateRangePublic(Out):
     from_: date = Field(alias="from")
     to: date | None
@@ -89,6 +104,17 @@ class BillItemPublic(Out):
     service_date: date | None
 
 
+class EmployerOut(Out):
+    code: str
+    name: str
+
+
+class WorkInjuryPublic(Out):
+    determination_no: str
+    injury_date: date
+    employer: EmployerOut
+
+
 class BillPublic(Out):
     bill_id: str
     hospital: HospitalPublic
@@ -100,15 +126,18 @@ class BillPublic(Out):
     diagnoses: list[str]
     items: list[BillItemPublic]
     medical_total: MoneyStr
-    paid_total: MoneyStr = Field(description="Active payments so far (schemes and external payers).")
+    paid_total: MoneyStr = Field(description="Active payments so far (schemes, employers and external payers).")
+    work_injury: WorkInjuryPublic | None = Field(description="A determined work injury (v2.4), else null")
     created_at: datetime
 
 
 class PaymentPublic(Out):
     sequence: int
-    payer_type: Literal["scheme", "external"]
-    payer: str
-    scheme_code: str | None
+    payer_type: Literal["scheme", "employer", "external"]
+    payer: str = Field(description="The scheme's code, the employer's name, or the external payer")
+    scheme_code: str | None = Field(description="The scheme paid under (schemes and employers)")
+    scheme_kind: t.SchemeKind | None = Field(description="The kind of that scheme (schemes and employers)")
+    employer_code: str | None = Field(description="The liable employer's unified social credit code (employers)")
     voucher_no: str | None
     amount: MoneyStr
     settlement_id: str | None

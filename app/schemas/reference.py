@@ -40,9 +40,20 @@ class SchemeCreate(In):
     kind: t.SchemeKind
     pooling_region: RegionCode
     coordination: t.Coordination = "repeat_capped"
+    supplements: Code | None = Field(
+        None, description="The basic scheme a tier supplements: required for the two tiers, refused otherwise."
+    )
+
+    @model_validator(mode="after")
+    def _supplements(self) -> SchemeCreate:
+        if self.kind in t.TIER_KINDS and self.supplements is None:
+            raise ValueError(f"a {self.kind} scheme names the basic scheme it supplements (supplements)")
+        if self.kind not in t.TIER_KINDS and self.supplements is not None:
+            raise ValueError("only a serious_illness or medical_assistance scheme supplements another scheme")
+        return self
 
     def to_engine(self, code: str) -> t.Scheme:
-        return t.Scheme(code, self.name, self.kind, self.pooling_region, self.coordination)
+        return t.Scheme(code, self.name, self.kind, self.pooling_region, self.coordination, self.supplements)
 
 
 class SchemePublic(Out):
@@ -51,6 +62,7 @@ class SchemePublic(Out):
     kind: t.SchemeKind
     pooling_region: str
     coordination: t.Coordination
+    supplements: str | None
 
 
 # --- catalogs ---------------------------------------------------------------------------
@@ -173,6 +185,20 @@ class DeductibleIn(In):
         )
 
 
+def check_band_limits(limits: list[Decimal | None]) -> None:
+    """``up_to`` positive and ascending, only the last one open (null)."""
+    *bounded, last = limits
+    if last is not None:
+        raise ValueError("the last band must be open (up_to: null)")
+    lower = Decimal(0)
+    for up_to in bounded:
+        if up_to is None:
+            raise ValueError("only the last band may be open (up_to: null)")
+        if up_to <= lower:
+            raise ValueError("band limits (up_to) must be positive and ascending")
+        lower = up_to
+
+
 class BandIn(In):
     up_to: MoneyIn | None
     ratio_by_level: dict[LevelKey, RatioIn]
@@ -196,16 +222,7 @@ class SettingPolicyIn(In):
 
     @model_validator(mode="after")
     def _bands(self) -> SettingPolicyIn:
-        *bounded, last = self.bands
-        if last.up_to is not None:
-            raise ValueError("the last band must be open (up_to: null)")
-        lower = Decimal(0)
-        for band in bounded:
-            if band.up_to is None:
-                raise ValueError("only the last band may be open (up_to: null)")
-            if band.up_to <= lower:
-                raise ValueError("band limits (up_to) must be positive and ascending")
-            lower = band.up_to
+        check_band_limits([b.up_to for b in self.bands])
         return self
 
     def to_engine(self) -> t.SettingPolicy:
@@ -230,6 +247,30 @@ class PolicyCreate(In):
             if section is not None
         }
         return t.Policy(year, self.annual_cap, settings)
+
+
+class TierBandIn(In):
+    up_to: MoneyIn | None
+    ratio: RatioIn
+
+
+class TierPolicyCreate(In):
+    """A tier's yearly policy (v2.3): one ratio per band, no hospital levels, no care settings."""
+
+    year: int | None = Field(None, ge=2000, le=2100, description="May be left out; when present must equal the path's.")
+    annual_cap: MoneyIn
+    threshold: MoneyIn = Field(description="Compliant self-pay of the year below which the tier pays nothing.")
+    bands: list[TierBandIn] = Field(min_length=1, max_length=20, description="On the yearly axis above the threshold.")
+
+    @model_validator(mode="after")
+    def _bands(self) -> TierPolicyCreate:
+        check_band_limits([b.up_to for b in self.bands])
+        return self
+
+    def to_engine(self, year: int) -> t.TierPolicy:
+        return t.TierPolicy(
+            year, self.annual_cap, self.threshold, tuple(t.TierBand(b.up_to, b.ratio) for b in self.bands)
+        )
 
 
 # --- members ----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from app.engine import types as t
 from app.engine.money import format_ratio
-from app.schemas.bills import BillCreate
+from app.schemas.bills import BillCreate, EmployerIn
 from app.schemas.common import Code, In, MoneyIn, MoneyOut, Out, RatioOut
 
 SettlementStatus = Literal["settled", "preview", "reversed"]
@@ -27,10 +27,19 @@ class ExternalPaymentIn(In):
     amount: MoneyIn
 
 
+class EmployerLiabilityIn(In):
+    """v2.5: the employer did not enrol the patient and pays what the scheme would have paid."""
+
+    employer: EmployerIn
+
+
 class SettlementCreate(In):
     scheme_code: Code
     dry_run: bool = False
     external_payments: list[ExternalPaymentIn] = Field(default_factory=list, max_length=50)
+    employer_liability: EmployerLiabilityIn | None = Field(
+        None, description="Under a uebmi, work_injury or occupational_injury scheme, for a patient who is no member."
+    )
 
 
 class BandPublic(Out):
@@ -58,10 +67,18 @@ class ExternalPaymentPublic(Out):
     amount: MoneyOut
 
 
+class EmployerPublic(Out):
+    code: str
+    name: str
+
+
 class SettlementPublic(Out):
     settlement_id: str | None = Field(description="null for a dry run (status preview)")
     bill_id: str
     scheme_code: str
+    scheme_kind: t.SchemeKind
+    payer_type: t.PayerType = Field(description="employer: an employer's liability (v2.5), not a fund payment")
+    employer: EmployerPublic | None = Field(description="The liable employer (payer_type employer), else null")
     sequence: int = Field(description="Order of the settlement on its bill, from 1; a preview shows the next.")
     status: SettlementStatus
     policy_year: int
@@ -83,6 +100,10 @@ class SettlementPublic(Out):
     patient_responsibility: MoneyOut
     external_payments: list[ExternalPaymentPublic]
     lines: list[LinePublic]
+    basis_settlement_id: str | None = Field(
+        description="Tiers: the basic scheme's settlement the tier was computed from, else null"
+    )
+    compliant_self_pay: MoneyOut | None = Field(description="Tiers: the compliant self-pay of v2.3 step 1, else null")
     created_at: datetime | None
     reversed_at: datetime | None
 
@@ -134,6 +155,8 @@ def engine_fields(r: t.SettlementResult) -> dict[str, Any]:
             }
             for line in r.lines
         ],
+        "basis_settlement_id": r.basis_settlement_id,
+        "compliant_self_pay": None if r.compliant_self_pay is None else money(r.compliant_self_pay),
     }
 
 

@@ -20,6 +20,7 @@ from app.engine.money import ZERO, as_money
 from app.engine.validate import bill_errors, plain
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.ledger.idempotency import Reply
+from app.ledger.loading import work_injury_document
 from app.principal import Principal
 from app.privacy import mask_id
 from app.schemas.bills import BillCreate, HospitalIn
@@ -53,7 +54,7 @@ def _content_hash(bill: t.Bill, items: list[dict[str, Any]]) -> str:
         {**line, "quantity": str(i.quantity.normalize()) if i.quantity else "0"}
         for line, i in zip(items, bill.items, strict=True)
     ]
-    doc = {
+    doc: dict[str, Any] = {
         "hospital": [h.code, h.name, h.level, h.region],
         "bill_no": bill.bill_no,
         "patient": [bill.patient_id_number, bill.patient_name],
@@ -62,6 +63,8 @@ def _content_hash(bill: t.Bill, items: list[dict[str, Any]]) -> str:
         "diagnoses": list(bill.diagnoses),
         "items": lines,
     }
+    if bill.work_injury is not None:  # absent otherwise, so v1 bills keep their hash
+        doc["work_injury"] = work_injury_document(bill.work_injury)
     return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -85,6 +88,7 @@ def bill_public(row: db.Bill) -> dict[str, Any]:
         "items": [{**i, "quantity": plain(Decimal(i["quantity"]))} for i in row.items],
         "medical_total": money(row.medical_total),
         "paid_total": money(row.paid_total),
+        "work_injury": row.work_injury,
         "created_at": row.created_at.isoformat(),
     }
 
@@ -162,6 +166,7 @@ def submit(
         discharge_date=bill.discharge_date,
         diagnoses=list(bill.diagnoses),
         items=items,
+        work_injury=work_injury_document(bill.work_injury),
         medical_total=bill.medical_total,
         content_hash=digest,
         paid_total=ZERO,

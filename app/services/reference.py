@@ -12,16 +12,17 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.db import tables as db
+from app.engine import types as t
 from app.engine.money import format_ratio
 from app.engine.validate import id_number_errors
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.privacy import mask_id
-from app.schemas.reference import CatalogCreate, MemberCreate, PolicyCreate, SchemeCreate
+from app.schemas.reference import CatalogCreate, MemberCreate, PolicyCreate, SchemeCreate, TierPolicyCreate
 from app.schemas.settlements import money
 
 CSV_HEADER = ["code", "name", "category", "class", "self_pay_ratio", "price_cap", "settings", "min_hospital_level"]
@@ -58,11 +59,49 @@ def scheme_public(row: db.Scheme) -> dict[str, Any]:
         "kind": row.kind,
         "pooling_region": row.pooling_region,
         "coordination": row.coordination,
+        "supplements": row.supplements,
     }
+
+
+def _check_kind_change(session: Session, row: db.Scheme, kind: str) -> None:
+    """A scheme's reference data has the shape of its kind: a tier's policies are not a scheme's,
+    a tier has no catalog, serious illness no members, and a tier supplements a basic scheme.
+    A replacing ``PUT`` that would break that is refused (409); other changes are free."""
+    if (row.kind in t.TIER_KINDS) != (kind in t.TIER_KINDS):
+        has_data = session.scalar(
+            select(func.count()).select_from(db.Policy).where(col(db.Policy.scheme_code) == row.code)
+        ) or session.scalar(
+            select(func.count()).select_from(db.CatalogVersion).where(col(db.CatalogVersion.scheme_code) == row.code)
+        )
+        if has_data:
+            raise Conflict(f"{row.code} has policies or catalog versions of a {row.kind} scheme; its kind stays")
+    if kind == "serious_illness" and row.kind != kind:
+        members = session.scalar(
+            select(func.count()).select_from(db.Member).where(col(db.Member.scheme_code) == row.code)
+        )
+        if members:
+            raise Conflict(f"{row.code} has members, and a serious_illness scheme has none; its kind stays")
+    if row.kind in t.BASIC_KINDS and kind not in t.BASIC_KINDS:
+        tiers = session.scalar(
+            select(func.count()).select_from(db.Scheme).where(col(db.Scheme.supplements) == row.code)
+        )
+        if tiers:
+            raise Conflict(f"tiers supplement {row.code}: it stays a basic scheme")
 
 
 def put_scheme(session: Session, *, code: str, body: SchemeCreate) -> tuple[bool, dict[str, Any]]:
     path_key(body.code, code, "code")
+    if body.supplements is not None:
+        basic = session.get(db.Scheme, body.supplements)
+        if basic is None or basic.kind not in t.BASIC_KINDS:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        ("body", "supplements"),
+                        f"{body.supplements!r} is not a basic scheme (uebmi, urrbmi or nrcms) of this service",
+                    )
+                ]
+            )
     row = session.scalars(select(db.Scheme).where(col(db.Scheme.code) == code).with_for_update()).one_or_none()
     created = row is None
     if row is None:
@@ -72,15 +111,18 @@ def put_scheme(session: Session, *, code: str, body: SchemeCreate) -> tuple[bool
             kind=body.kind,
             pooling_region=body.pooling_region,
             coordination=body.coordination,
+            supplements=body.supplements,
             updated_at=_now(),
         )
         session.add(row)
     else:
-        row.name, row.kind, row.pooling_region, row.coordination = (
+        _check_kind_change(session, row, body.kind)
+        row.name, row.kind, row.pooling_region, row.coordination, row.supplements = (
             body.name,
             body.kind,
             body.pooling_region,
             body.coordination,
+            body.supplements,
         )
         row.updated_at = _now()
     session.flush()
@@ -171,7 +213,11 @@ def put_catalog(
     session: Session, *, scheme_code: str, version: str, body: CatalogCreate
 ) -> tuple[bool, dict[str, Any]]:
     path_key(body.version, version, "version")
-    _scheme(session, scheme_code, lock=True)
+    scheme = _scheme(session, scheme_code, lock=True)
+    if scheme.kind in t.TIER_KINDS:
+        raise ValidationFailed(
+            [FieldError(("path", "scheme_code"), f"{scheme_code} is a {scheme.kind} tier: a tier has no catalog")]
+        )
     row = session.scalars(
         select(db.CatalogVersion)
         .where(col(db.CatalogVersion.scheme_code) == scheme_code, col(db.CatalogVersion.version) == version)
@@ -234,8 +280,15 @@ def get_catalog(session: Session, *, scheme_code: str, version: str) -> dict[str
 
 
 def policy_public(row: db.Policy) -> dict[str, Any]:
-    body = PolicyCreate.model_validate(row.body)
     out: dict[str, Any] = {"scheme_code": row.scheme_code, "year": row.year, "annual_cap": money(row.annual_cap)}
+    if "threshold" in row.body:  # a tier's (v2.3)
+        tier = TierPolicyCreate.model_validate(row.body)
+        out["threshold"] = money(tier.threshold)
+        out["bands"] = [
+            {"up_to": None if b.up_to is None else money(b.up_to), "ratio": format_ratio(b.ratio)} for b in tier.bands
+        ]
+        return out
+    body = PolicyCreate.model_validate(row.body)
     for setting in ("inpatient", "outpatient"):
         section = getattr(body, setting)
         out[setting] = None if section is None else _section_public(section.model_dump())
@@ -266,9 +319,19 @@ def _section_public(section: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def put_policy(session: Session, *, scheme_code: str, year: int, body: PolicyCreate) -> tuple[bool, dict[str, Any]]:
+def put_policy(
+    session: Session, *, scheme_code: str, year: int, body: PolicyCreate | TierPolicyCreate
+) -> tuple[bool, dict[str, Any]]:
     path_key(body.year, year, "year")
-    _scheme(session, scheme_code, lock=True)
+    scheme = _scheme(session, scheme_code, lock=True)
+    tier = scheme.kind in t.TIER_KINDS
+    if tier != isinstance(body, TierPolicyCreate):
+        shape = (
+            "{year, annual_cap, threshold, bands: [{up_to, ratio}]}" if tier else "{year, annual_cap, inpatient, ...}"
+        )
+        raise ValidationFailed(
+            [FieldError(("body",), f"{scheme_code} is a {scheme.kind} scheme: its policy has the shape {shape}")]
+        )
     document = body.model_dump(mode="json", by_alias=True)
     document["year"] = year
     row = session.scalars(
@@ -320,7 +383,17 @@ def put_member(
     errors = id_number_errors(body.id_number, ("body", "id_number"))
     if errors:
         raise ValidationFailed(errors)
-    _scheme(session, scheme_code, lock=True)
+    scheme = _scheme(session, scheme_code, lock=True)
+    if scheme.kind == "serious_illness":
+        raise ValidationFailed(
+            [
+                FieldError(
+                    ("path", "scheme_code"),
+                    f"{scheme_code} is a serious_illness tier: it covers every member of {scheme.supplements} "
+                    "and has no members of its own",
+                )
+            ]
+        )
     dump = body.model_dump(mode="json", by_alias=True)
     coverage = [{"from": c["from"], "to": c["to"]} for c in dump["coverage"]]
     registrations = [

@@ -11,6 +11,10 @@ in it are combined with ``UNION ALL``, grouped by the report's keys, and the tot
 aggregate over those groups in the same statement (a final row flagged ``is_total``).  No
 individual settlement or reversal is loaded into Python: it only formats the grouped rows.
 
+Only fund payments count (schemes' and tiers', each tier under its own ``scheme_code``); an
+employer's liability (``payer_type = 'employer'``, v2.5) is not a fund payment and is left out.
+The report indexes carry ``payer_type`` in their leaves (migration 0006) for that filter.
+
 Windows are half-open, ``[start, end)``, as timezone-aware UTC datetimes compared directly with
 the indexed ``created_at`` columns (no function on the column), so the indexes of migration 0004
 apply: ``(created_at)`` for a month's clearing, ``(hospital_code, created_at)`` for a
@@ -110,6 +114,8 @@ def _report_query(
 
     def filters(table: type[db.Settlement] | type[db.Reversal]) -> list[ColumnElement[bool]]:
         out = _in_window(col(table.created_at), window)
+        # Fund payments only: an employer's liability (v2.5) is not cleared between schemes.
+        out.append(col(table.payer_type) == "scheme")
         if scheme_code is not None:
             out.append(col(table.scheme_code) == scheme_code)
         if hospital_code is not None:

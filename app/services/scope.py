@@ -7,7 +7,7 @@ written once, as a SQL condition, and serves both the read of one object and the
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, exists, or_, select, true
+from sqlalchemy import ColumnElement, exists, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -21,13 +21,16 @@ def check_scheme(principal: Principal, scheme_code: str) -> None:
         raise NotFound(f"there is no scheme {scheme_code}")
 
 
-def member_scheme_of(scheme_code: str) -> str:
-    """The scheme whose members an office's scheme reads bills by (a SQL expression): its own.
-
-    Hook for v2.3: a ``serious_illness`` scheme has no members and reads by the members of the
-    basic scheme it ``supplements``; once the scheme table records that, this returns it.
-    """
-    return scheme_code
+def member_scheme_of(scheme_code: str) -> ColumnElement[str]:
+    """The scheme whose members an office's scheme reads bills by (a SQL expression): its own,
+    or for a ``serious_illness`` scheme (which has no members) the basic scheme it
+    ``supplements`` (v2.3)."""
+    supplemented = (
+        select(col(db.Scheme.supplements))
+        .where(col(db.Scheme.code) == scheme_code, col(db.Scheme.kind) == "serious_illness")
+        .scalar_subquery()
+    )
+    return func.coalesce(supplemented, literal(scheme_code))
 
 
 def bill_scope(principal: Principal) -> ColumnElement[bool]:

@@ -69,6 +69,8 @@ def test_scenario_a_over_http_then_reverse_everything(loaded: TestClient, db_url
                 "payer_type": "scheme",
                 "payer": s["scheme_code"],
                 "scheme_code": s["scheme_code"],
+                "scheme_kind": s["scheme_kind"],
+                "employer_code": None,
                 "voucher_no": None,
                 "amount": s["fund_payment"],
                 "settlement_id": s["settlement_id"],

@@ -1,0 +1,94 @@
+"""A supplementary tier's benefit on one bill (``settlement-rules.md`` v2.3), pure.
+
+A tier (serious illness, medical assistance) has no catalog of its own: it works from its basic
+scheme's settlement of the bill (the *basis*), on a yearly axis of the person's compliant
+self-pay with a threshold and bands, then applies its annual cap and coordination like v1
+steps 6 and 7.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from app.engine.coordination import check_prior, coordinate
+from app.engine.eligibility import check_bill_kind, check_member, check_policy_year
+from app.engine.money import ZERO, round_money
+from app.engine.policy import cap_benefit
+from app.engine.types import BandResult, SettlementResult, TierBand, TierInput
+from app.errors import BasicNotSettled
+
+
+def axis_bands(bands: tuple[TierBand, ...], *, before: Decimal, after: Decimal) -> tuple[BandResult, ...]:
+    """The overlap of ``[before, after)`` with each band ``[up_to(k-1), up_to(k))`` (the first from
+    0); each band with an overlap pays ``round(overlap x ratio)``.  Only those bands are listed."""
+    results = []
+    lower = ZERO
+    for band in bands:
+        upper = band.up_to
+        overlap = (after if upper is None else min(after, upper)) - max(before, lower)
+        if overlap > 0:
+            results.append(BandResult(lower, upper, band.ratio, overlap, round_money(overlap * band.ratio)))
+        if upper is None or upper >= after:
+            break
+        lower = upper
+    return tuple(results)
+
+
+def settle_tier(inp: TierInput) -> SettlementResult:
+    bill, scheme, policy, basis = inp.bill, inp.scheme, inp.policy, inp.basis
+
+    # Eligibility: not a work injury; the basis; members of its own (assistance only); the year.
+    check_bill_kind(scheme, bill)
+    if basis is None:
+        raise BasicNotSettled(
+            f"{scheme.code} supplements {scheme.supplements}, which holds no active settlement paid by its fund "
+            "on this bill: settle the bill under the basic scheme first"
+        )
+    if scheme.kind == "medical_assistance":
+        check_member(scheme, inp.member, bill, None, ())
+    check_policy_year(scheme, policy, bill)
+    medical_total = bill.medical_total
+
+    # 1. Compliant self-pay left by the basic scheme and its tiers.
+    compliant = max(ZERO, basis.in_scope - inp.paid_by_basic_and_tiers)
+
+    # 2. The yearly axis, and the part of this bill that went toward the threshold.
+    ytd = inp.year_to_date.compliant_self_pay
+    before = max(ZERO, ytd - policy.threshold)
+    after = max(ZERO, ytd + compliant - policy.threshold)
+    deductible = compliant - (after - before)
+
+    # 3. Bands on the axis.
+    bands = axis_bands(policy.bands, before=before, after=after)
+    computed = sum((b.amount for b in bands), ZERO)
+
+    # 4. Annual cap and coordination (v1 steps 6 and 7).
+    after_cap = cap_benefit(computed, annual_cap=policy.annual_cap, fund_paid=inp.year_to_date.fund_paid)
+    prior = inp.prior_payments
+    check_prior(prior, medical_total)
+    c = coordinate(scheme.coordination, benefit_after_cap=after_cap, medical_total=medical_total, prior=prior)
+
+    return SettlementResult(
+        scheme_code=scheme.code,
+        policy_year=policy.year,
+        offsite=basis.offsite,
+        registered=basis.registered,
+        medical_total=medical_total,
+        excluded=basis.excluded,
+        over_limit=basis.over_limit,
+        b_self_pay=basis.b_self_pay,
+        in_scope=basis.in_scope,
+        deductible=deductible,
+        yearly_deductible=ZERO,
+        bands=bands,
+        computed_benefit=computed,
+        benefit_after_cap=after_cap,
+        prior_payments=prior,
+        coordination_mode=scheme.coordination,
+        fund_payment=c.fund_payment,
+        coordination_reduction=c.coordination_reduction,
+        patient_responsibility=c.patient_responsibility,
+        lines=basis.lines,
+        basis_settlement_id=basis.settlement_id,
+        compliant_self_pay=compliant,
+    )
