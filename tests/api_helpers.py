@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -53,3 +54,45 @@ def bill_1() -> dict[str, Any]:
 def expected_bill_1() -> dict[str, Any]:
     data: dict[str, Any] = json.loads((examples_dir() / "expected-bill-1.json").read_text())
     return data
+
+
+# --- v2 (shared/examples/v2, layered over the v1 files) ---------------------------------------
+
+
+def v2_dir() -> Path:
+    return examples_dir() / "v2"
+
+
+def expected_v2() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((v2_dir() / "expected-v2.json").read_text())
+    return data
+
+
+def v2_bill(name: str) -> dict[str, Any]:
+    """A v2 bill as shared; a hospital given by code only gets its name, level and region from
+    ``v2/hospitals.json`` (the registry's values)."""
+    bill: dict[str, Any] = json.loads((v2_dir() / name).read_text())
+    hospitals = {h["code"]: h for h in json.loads((v2_dir() / "hospitals.json").read_text())}
+    registered = hospitals[bill["hospital"]["code"]]
+    for key in ("name", "level", "region"):
+        bill["hospital"].setdefault(key, registered[key])
+    return bill
+
+
+def load_v2_over_http(client: TestClient, headers: dict[str, str] = ADMIN) -> None:
+    """The v1 sample, then v2's files over it: an entry with the same key replaces the earlier."""
+    load_examples_over_http(client, headers)
+    folder = v2_dir()
+    for scheme in json.loads((folder / "schemes.json").read_text()):
+        r = client.put(f"/v1/schemes/{scheme['code']}", json=scheme, headers=headers)
+        assert r.status_code in (200, 201), r.text
+    for code, catalog in json.loads((folder / "catalogs.json").read_text()).items():
+        r = client.put(f"/v1/schemes/{code}/catalogs/{catalog['version']}", json=catalog, headers=headers)
+        assert r.status_code in (200, 201), r.text
+    for code, policy in json.loads((folder / "policies.json").read_text()).items():
+        r = client.put(f"/v1/schemes/{code}/policies/{policy['year']}", json=policy, headers=headers)
+        assert r.status_code in (200, 201), r.text
+    for code, members in json.loads((folder / "members.json").read_text()).items():
+        for m in members:
+            r = client.put(f"/v1/schemes/{code}/members/{m['member_no']}", json=m, headers=headers)
+            assert r.status_code in (200, 201), r.text

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from app.engine import types as t
 from app.schemas.bills import BillCreate
 from app.schemas.hospitals import HospitalCreate
-from app.schemas.reference import CatalogCreate, MemberCreate, PolicyCreate, SchemeCreate
+from app.schemas.reference import CatalogCreate, MemberCreate, PolicyCreate, SchemeCreate, TierPolicyCreate
 
 SAMPLE_DIR = Path(__file__).parent
 #: The layers, loaded in this order: an entry of a later one replaces the earlier one's.
@@ -29,7 +29,7 @@ M = TypeVar("M", bound=BaseModel)
 class ReferenceSet:
     schemes: dict[str, SchemeCreate]
     catalogs: dict[str, list[tuple[str, CatalogCreate]]]
-    policies: dict[str, list[tuple[int, PolicyCreate]]]
+    policies: dict[str, list[tuple[int, PolicyCreate | TierPolicyCreate]]]
     members: dict[str, list[tuple[str, MemberCreate]]]
 
     def engine_scheme(self, code: str) -> t.Scheme:
@@ -39,7 +39,14 @@ class ReferenceSet:
         return tuple(c.to_engine(v) for v, c in self.catalogs[code])
 
     def engine_policy(self, code: str, year: int) -> t.Policy:
-        return next(p.to_engine(y) for y, p in self.policies[code] if y == year)
+        policy = next(p.to_engine(y) for y, p in self.policies[code] if y == year)
+        assert isinstance(policy, t.Policy), f"{code} is a tier"
+        return policy
+
+    def engine_tier_policy(self, code: str, year: int) -> t.TierPolicy:
+        policy = next(p.to_engine(y) for y, p in self.policies[code] if y == year)
+        assert isinstance(policy, t.TierPolicy), f"{code} is not a tier"
+        return policy
 
     def engine_member(self, code: str, id_number: str) -> t.Member:
         return next(m.to_engine(n) for n, m in self.members[code] if m.id_number == id_number)
@@ -64,7 +71,7 @@ def load_reference(folder: Path = SAMPLE_DIR) -> ReferenceSet:
         for code, v in _read(folder, "catalogs.json").items()
     }
     policies = {
-        code: [(int(p["year"]), PolicyCreate.model_validate(p)) for p in _as_list(v)]
+        code: [(int(p["year"]), policy_model(p).model_validate(p)) for p in _as_list(v)]
         for code, v in _read(folder, "policies.json").items()
     }
     members = {
@@ -72,6 +79,11 @@ def load_reference(folder: Path = SAMPLE_DIR) -> ReferenceSet:
         for code, v in _read(folder, "members.json").items()
     }
     return ReferenceSet(schemes, catalogs, policies, members)
+
+
+def policy_model(document: dict[str, Any]) -> type[PolicyCreate | TierPolicyCreate]:
+    """A tier's policy (v2.3) has a ``threshold``; a scheme's has care settings."""
+    return TierPolicyCreate if "threshold" in document else PolicyCreate
 
 
 def load_bill(path: Path) -> BillCreate:
@@ -85,7 +97,7 @@ class Layered:
     hospitals: dict[str, HospitalCreate]
     schemes: dict[str, SchemeCreate]
     catalogs: dict[tuple[str, str], CatalogCreate]
-    policies: dict[tuple[str, int], PolicyCreate]
+    policies: dict[tuple[str, int], PolicyCreate | TierPolicyCreate]
     members: dict[tuple[str, str], MemberCreate]
     #: Entries this version of the service cannot take (a scheme kind it does not know yet),
     #: with the reason; what belongs to a skipped scheme is skipped with it.
@@ -112,7 +124,7 @@ def load_layers(folder: Path = SAMPLE_DIR) -> Layered:
     hospitals: dict[str, HospitalCreate] = {}
     schemes: dict[str, SchemeCreate] = {}
     catalogs: dict[tuple[str, str], CatalogCreate] = {}
-    policies: dict[tuple[str, int], PolicyCreate] = {}
+    policies: dict[tuple[str, int], PolicyCreate | TierPolicyCreate] = {}
     members: dict[tuple[str, str], MemberCreate] = {}
     for layer in (folder / name for name in LAYERS):
         if (layer / "hospitals.json").is_file():
@@ -128,7 +140,7 @@ def load_layers(folder: Path = SAMPLE_DIR) -> Layered:
                     catalogs[code, c["version"]] = catalog
         for code, v in _read(layer, "policies.json").items():
             for p in _as_list(v):
-                if (policy := parse(PolicyCreate, p, f"policy {code}/{p['year']}")) is not None:
+                if (policy := parse(policy_model(p), p, f"policy {code}/{p['year']}")) is not None:
                     policies[code, int(p["year"])] = policy
         for code, v in _read(layer, "members.json").items():
             for m in v:
