@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -109,21 +110,11 @@ def test_v2_ledger_invariants_hold_under_random_operations(
                         {"payer": "PICC", "voucher_no": f"V{next(_numbers)}", "amount": str(voucher)}
                     ]
                 settlement = SettlementCreate.model_validate(request)
-                write_transaction(
-                    lambda s, b=settlement: claims.create_settlement(
-                        s, principal=ADMIN_PRINCIPAL, bill_id=bill_id, body=b, idem=None
-                    ),
-                    operation="t",
-                )
+                write_transaction(partial(_settle, bill_id=bill_id, body=settlement), operation="t")
             else:
                 latest = _latest(db_url, bill_id)
                 if latest is not None:
-                    write_transaction(
-                        lambda s, sid=latest: claims.reverse(
-                            s, principal=ADMIN_PRINCIPAL, settlement_id=sid, idem=None
-                        ),
-                        operation="t",
-                    )
+                    write_transaction(partial(_reverse, settlement_id=latest), operation="t")
         except DomainError:
             pass
     engine = create_engine(db_url)
@@ -154,6 +145,14 @@ def kinds_settled(url: str) -> dict[tuple[str, str, str], int]:
     finally:
         engine.dispose()
     return {(k, p, st_): n for k, p, st_, n in rows}
+
+
+def _settle(session: Session, *, bill_id: str, body: SettlementCreate) -> Any:
+    return claims.create_settlement(session, principal=ADMIN_PRINCIPAL, bill_id=bill_id, body=body, idem=None)
+
+
+def _reverse(session: Session, *, settlement_id: str) -> Any:
+    return claims.reverse(session, principal=ADMIN_PRINCIPAL, settlement_id=settlement_id, idem=None)
 
 
 def _latest(url: str, bill_id: str) -> str | None:

@@ -3,9 +3,11 @@
 - :class:`Server` runs ``python -m uvicorn app.main:app --workers 2`` on a free loopback port
   in its own process group (so the whole group can be SIGKILLed), waits for ``/readyz`` and
   writes the server's stdout and stderr to a file per start.
-- :func:`seed` loads the shared examples over HTTP, adds a third scheme with a small annual
-  cap (and a yearly deductible, so both accumulators move) and several persons who are
-  members of all three schemes, and submits their bills.
+- :func:`seed` loads the shared examples (v1 and v2) over HTTP, adds a third scheme with a small
+  annual cap (and a yearly deductible, so both accumulators move) and several persons who are
+  members of the three basic schemes and of medical assistance (serious illness covers them
+  through NRCMS), and submits their bills; plus work-injury bills of workers whom their
+  employers never enrolled in the work-injury fund (employers' liabilities, v2.5).
 - :class:`Load` runs a mixed, seeded list of jobs from many threads (one ``httpx.Client``
   each) against the server, bounded by a deadline, and records every request and answer.
 - :func:`verify` checks the ledger directly in the database: :func:`app.ledger.invariants.check`
@@ -45,7 +47,7 @@ from stdnum.cn import ric
 
 from app.db import tables as db
 from app.ledger import invariants
-from tests.api_helpers import bill_1, load_examples_over_http
+from tests.api_helpers import bill_1, load_v2_over_http, v2_bill
 from tests.conftest import ADMIN_TOKEN
 from tests.shared import REPO, examples_dir
 
@@ -54,7 +56,16 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 ADMIN_CLIENT_ID = "admin"
 
 NRCMS, UEBMI, CAPPED = "NRCMS-511623", "UEBMI-321100", "NRCMS-CAP-511623"
-SCHEMES = (NRCMS, UEBMI, CAPPED)
+SI, MA, WI = "SI-511623", "MA-511623", "WI-321100"
+BASIC = (NRCMS, UEBMI, CAPPED)
+#: What a plain settlement job picks from: the basic schemes and NRCMS's two tiers (a tier
+#: before its basis is refused with basic-not-settled, 422).
+SCHEMES = (*BASIC, SI, MA)
+#: The employers of the work-injury bills (valid unified social credit codes).
+EMPLOYERS = (
+    {"code": "91321102MA1N7D4Q8W", "name": "Zhenjiang Jianan Construction Co. (sample)"},
+    {"code": "91321102MA1N7D5Q8J", "name": "Zhenjiang Other Works (sample)"},
+)
 #: The capped scheme's annual cap: a bill pays it up to 4,815.00, so a person's third bill binds it.
 CAP = "10000.00"
 
@@ -238,6 +249,12 @@ class BillRef:
     id_number: str
     body: dict[str, Any]
 
+    @property
+    def employer(self) -> dict[str, str] | None:
+        """The employer of a work-injury bill (liable under WI-321100), else None."""
+        injury = self.body.get("work_injury")
+        return None if injury is None else dict(injury["employer"])
+
 
 @dataclass
 class Seed:
@@ -268,8 +285,9 @@ def _ok(r: httpx.Response, *statuses: int) -> Any:
 
 
 def seed(client: httpx.Client, *, persons: int, bills_per_person: int) -> Seed:
-    """Shared examples, a capped third scheme, ``persons`` members of all three, their bills."""
-    load_examples_over_http(cast(Any, client), AUTH)
+    """Shared examples, a capped third scheme, ``persons`` members of all three and of medical
+    assistance, their bills; and two uninsured workers' work-injury bills per employer."""
+    load_v2_over_http(cast(Any, client), AUTH)
     folder = examples_dir()
     catalog = json.loads((folder / "catalogs.json").read_text())[NRCMS]
     policy = copy.deepcopy(json.loads((folder / "policies.json").read_text())[NRCMS])
@@ -289,7 +307,7 @@ def seed(client: httpx.Client, *, persons: int, bills_per_person: int) -> Seed:
     for path, document in reference.items():
         _ok(client.put(path, json=document, headers=AUTH), 201)
     members = json.loads((folder / "members.json").read_text())
-    template = {NRCMS: members[NRCMS][0], UEBMI: members[UEBMI][0], CAPPED: members[NRCMS][0]}
+    template = {NRCMS: members[NRCMS][0], UEBMI: members[UEBMI][0], CAPPED: members[NRCMS][0], MA: members[NRCMS][0]}
     people = [(id_number(n), f"Stress Person {n}") for n in range(1, persons + 1)]
     for n, (idn, name) in enumerate(people, start=1):
         for code, base in template.items():
@@ -301,6 +319,14 @@ def seed(client: httpx.Client, *, persons: int, bills_per_person: int) -> Seed:
             body = bill_body(f"ST{n:03d}{k:03d}", person)
             out = _ok(client.post("/v1/bills", json=body, headers=AUTH), 201)
             bills.append(BillRef(out["bill_id"], person[0], body))
+    workers = [(id_number(500 + n), f"Stress Worker {n}") for n in range(1, 3)]
+    for n, (worker, employer) in enumerate(itertools.product(workers, EMPLOYERS)):
+        body = v2_bill("bill-4.json")
+        body["bill_no"] = f"STWI{n:03d}"
+        body["patient"] = {"id_number": worker[0], "name": worker[1]}
+        body["work_injury"] = {**body["work_injury"], "employer": employer}
+        out = _ok(client.post("/v1/bills", json=body, headers=AUTH), 201)
+        bills.append(BillRef(out["bill_id"], worker[0], body))
     return Seed(people, bills, reference)
 
 
@@ -517,14 +543,25 @@ class Load:
     def _bill(self) -> BillRef:
         return self.rng.choice(self.hot)
 
+    def _request(self, bill: BillRef) -> dict[str, Any]:
+        """A settlement request for ``bill``: on a work-injury bill mostly its employer's liability
+        under the work-injury fund (else a refused scheme), on the others a scheme or a tier."""
+        employer = bill.employer
+        if employer is None:
+            return {"scheme_code": self.rng.choice(SCHEMES)}
+        if self.rng.random() < 0.8:
+            return {"scheme_code": WI, "employer_liability": {"employer": employer}}
+        return {"scheme_code": self.rng.choice((NRCMS, WI))}  # work-injury / not-enrolled: 422
+
     def _settle(self) -> list[Job]:
-        bill, scheme = self._bill(), self.rng.choice(SCHEMES)
+        bill = self._bill()
         key = self._key(self.rng.random() < self.mix.keyed)
-        call = Call("settle", "POST", f"/v1/bills/{bill.bill_id}/settlements", {"scheme_code": scheme}, key)
+        call = Call("settle", "POST", f"/v1/bills/{bill.bill_id}/settlements", self._request(bill), key)
         return _single(call)
 
     def _settle_external(self) -> list[Job]:
-        bill, scheme = self._bill(), self.rng.choice(SCHEMES)
+        bill = self._bill()
+        request = self._request(bill)
         key = self._key(self.rng.random() < self.mix.keyed)
         roll = self.rng.random()
 
@@ -533,18 +570,15 @@ class Load:
             if roll < 0.2:
                 voucher = w.rec.some_voucher(w.rng, bill.bill_id) or voucher  # a duplicate voucher: 422
             amount = "11000.00" if roll > 0.9 else f"{w.rng.randint(50, 2500)}.{w.rng.randint(0, 99):02d}"
-            body = {
-                "scheme_code": scheme,
-                "external_payments": [{"payer": "PICC", "voucher_no": voucher, "amount": amount}],
-            }
+            body = {**request, "external_payments": [{"payer": "PICC", "voucher_no": voucher, "amount": amount}]}
             w.send(Call("settle", "POST", f"/v1/bills/{bill.bill_id}/settlements", body, key))
 
         return [job]
 
     def _dup_settle(self) -> list[Job]:
-        bill, scheme = self._bill(), self.rng.choice(SCHEMES)
+        bill = self._bill()
         copies = self.rng.choice((2, 2, 3))
-        call = Call("settle", "POST", f"/v1/bills/{bill.bill_id}/settlements", {"scheme_code": scheme}, self._key())
+        call = Call("settle", "POST", f"/v1/bills/{bill.bill_id}/settlements", self._request(bill), self._key())
         return self._group(copies, lambda: call)
 
     def _group(self, copies: int, make: Callable[[], Call | None]) -> list[Job]:
@@ -562,7 +596,7 @@ class Load:
     def _reverse(self) -> list[Job]:
         bill = self._bill()
         key = self._key(self.rng.random() < self.mix.keyed)
-        scheme = self.rng.choice(SCHEMES)
+        request = self._request(bill)
 
         def job(w: Worker) -> None:
             split = w.send(Call("split", "GET", f"/v1/bills/{bill.bill_id}/split"))
@@ -571,26 +605,32 @@ class Load:
                 latest = max(payments, key=lambda p: p["sequence"])["settlement_id"]
                 w.send(Call("reverse", "POST", f"/v1/settlements/{latest}/reversal", None, key))
             else:  # nothing to reverse: settle again instead (reversals and re-settlements interleave)
-                w.send(Call("settle", "POST", f"/v1/bills/{bill.bill_id}/settlements", {"scheme_code": scheme}, key))
+                w.send(Call("settle", "POST", f"/v1/bills/{bill.bill_id}/settlements", request, key))
 
         return [job]
 
     def _dup_reverse(self) -> list[Job]:
         key = self._key()
         rng = random.Random(self.rng.random())
-        bill, scheme = self._bill(), self.rng.choice(SCHEMES)
+        bill = self._bill()
+        request = self._request(bill)
 
         def make() -> Call:
             target = self.rec.some_live(rng, bill.bill_id) or self.rec.some_live(rng)
             if target is None:  # nothing acknowledged yet: settle (with the same two clients) instead
-                return Call("settle", "POST", f"/v1/bills/{bill.bill_id}/settlements", {"scheme_code": scheme}, key)
+                return Call("settle", "POST", f"/v1/bills/{bill.bill_id}/settlements", request, key)
             return Call("reverse", "POST", f"/v1/settlements/{target}/reversal", None, key)
 
         return self._group(2, make)
 
     def _claim_call(self) -> Call:
+        """A one-stop claim: basic schemes in any order, NRCMS's tiers after NRCMS (all or nothing,
+        so a tier before its basis would refuse the whole claim)."""
         person = self.rng.choice(self.seed.persons)
-        schemes = self.rng.sample(SCHEMES, self.rng.choice((2, 3)))
+        schemes = self.rng.sample(BASIC, self.rng.choice((2, 3)))
+        if NRCMS in schemes:
+            after = schemes.index(NRCMS) + 1
+            schemes[after:after] = self.rng.choice(((), (SI,), (SI, MA), (MA,)))
         body = {"bill": bill_body(f"CL{self.rng_seed:03d}-{next(self.claims):06d}", person), "schemes": schemes}
         return Call("claim", "POST", "/v1/claims", body, self._key())
 
@@ -603,9 +643,9 @@ class Load:
         return self._group(2, lambda: call)
 
     def _dry_run(self) -> list[Job]:
-        bill, scheme = self._bill(), self.rng.choice(SCHEMES)
+        bill = self._bill()
         call = Call(
-            "dry_run", "POST", f"/v1/bills/{bill.bill_id}/settlements", {"scheme_code": scheme, "dry_run": True}
+            "dry_run", "POST", f"/v1/bills/{bill.bill_id}/settlements", {**self._request(bill), "dry_run": True}
         )
         return _single(call)
 
@@ -836,6 +876,23 @@ def cap_bound(db_url: str) -> int:
     finally:
         engine.dispose()
     return int(n or 0)
+
+
+def v2_mix(db_url: str) -> tuple[int, int]:
+    """How many tier settlements and employers' liabilities the database holds (any status)."""
+    engine = create_engine(db_url)
+    try:
+        with Session(engine) as session:
+            s = db.Settlement
+            tiers = session.scalar(
+                select(func.count())
+                .select_from(s)
+                .where(col(s.scheme_kind).in_(("serious_illness", "medical_assistance")))
+            )
+            employers = session.scalar(select(func.count()).select_from(s).where(col(s.payer_type) == "employer"))
+    finally:
+        engine.dispose()
+    return int(tiers or 0), int(employers or 0)
 
 
 def summary(name: str, t: Tally, *, clients: int, retries: Counter[str], verdict: Verdict, extra: str = "") -> str:

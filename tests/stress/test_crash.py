@@ -28,7 +28,20 @@ import httpx
 import pytest
 
 from tests.figures import report
-from tests.stress.harness import Answer, Call, Load, Mix, Recorder, Server, Verdict, seed, summary, tally, verify
+from tests.stress.harness import (
+    Answer,
+    Call,
+    Load,
+    Mix,
+    Recorder,
+    Server,
+    Verdict,
+    seed,
+    summary,
+    tally,
+    v2_mix,
+    verify,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -149,6 +162,7 @@ def test_crash_postgresql(stress_pg: str, server_factory: Callable[[str], Server
     final = verify(stress_pg, rec, complete=True)
 
     t = tally(rec.answers)
+    tiers, employers = v2_mix(stress_pg)
     after: list[Verdict] = [c["after_restart"] for c in cycles]
     extra = (
         f" kills={CYCLES} in_flight_writes={sum(c['in_flight'] for c in cycles)}"
@@ -158,6 +172,7 @@ def test_crash_postgresql(stress_pg: str, server_factory: Callable[[str], Server
         f" checks_after_restarts={sum(v.checks for v in after)}"
         f" violations_after_restarts={sum(len(v.violations) for v in after)}"
         f" acked_settlements={len(rec.acked_settlements)} reversals={len(rec.acked_reversals)}"
+        f" tiers={tiers} employer_liabilities={employers}"
         f" retries_metric={metric} load_s={'+'.join(format(c['load_s'], '.1f') for c in cycles)}"
     )
     print()
@@ -173,4 +188,5 @@ def test_crash_postgresql(stress_pg: str, server_factory: Callable[[str], Server
         assert c["unresolved"] == [], "writes in flight at the kill still without an answer after the restart"
         assert c["differing"] == [], "replays of acknowledged writes that differ from the first answer"
     assert final.violations == []
+    assert tiers > 0 and employers > 0, "the mix settled no tier or no employer's liability"
     assert sum(c["lost_answers_replayed"] for c in cycles) > 0, "no retry ever met a committed write"

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests.figures import report
-from tests.stress.harness import Load, Mix, Server, Tally, cap_bound, seed, summary, tally, verify
+from tests.stress.harness import Load, Mix, Server, Tally, cap_bound, seed, summary, tally, v2_mix, verify
 
 pytestmark = pytest.mark.slow
 
@@ -63,9 +63,10 @@ def run_stress(
     retries = server.log_retries()
     verdict = verify(db_url, load.rec)
     capped = cap_bound(db_url)
+    tiers, employers = v2_mix(db_url)
     extra = (
         f" acked_settlements={len(load.rec.acked_settlements)} reversals={len(load.rec.acked_reversals)}"
-        f" cut_by_cap={capped}"
+        f" cut_by_cap={capped} tiers={tiers} employer_liabilities={employers}"
         f" same_key_in_flight={overlapping_duplicates(load)} retries_metric={metric} seconds={load.elapsed:.1f}"
     )
     print()
@@ -84,6 +85,7 @@ def run_stress(
     assert server.log_problems() == []
     assert overlapping_duplicates(load) > 0, "no Idempotency-Key was ever in flight twice at once"
     assert capped > 0, "the capped scheme's annual cap never bound"
+    assert tiers > 0 and employers > 0, "the mix settled no tier or no employer's liability"
     return t
 
 
