@@ -93,7 +93,7 @@ def test_v2_ledger_invariants_hold_under_random_operations(
 ) -> None:
     if not getattr(client, "_v2_loaded", False):
         load_v2_over_http(client)
-        client._v2_loaded = True  # type: ignore[attr-defined]
+        client._v2_loaded = True
     body, operations = case
     body["bill_no"] = f"P{next(_numbers):06d}"
     create = BillCreate.model_validate(body)
