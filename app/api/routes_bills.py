@@ -45,7 +45,8 @@ READ = problem_responses(401, 403, 404, 422)
 
 
 def _observe(settlement: dict[str, Any], outcome: str) -> None:
-    if outcome == "preview":
+    # An employer's liability is counted as a settlement, but it is no fund payment (v2.5).
+    if outcome == "preview" or settlement["payer_type"] == "employer":
         observe_settlement(settlement["scheme_code"], outcome)
     else:
         observe_settlement(

@@ -194,3 +194,22 @@ def test_work_injury_bill_validation(client: TestClient) -> None:
     other = copy.deepcopy(body)
     other["work_injury"]["determination_no"] = "ZJ-GS-2026-99999"
     problem(client.post("/v1/bills", json=other, headers=ADMIN), 409, "conflict")
+
+
+def test_serious_illness_office_reads_by_its_basic_schemes_members(client: TestClient) -> None:
+    load_v2_over_http(client)
+    r = client.post(
+        "/v1/clients", json={"name": "SI office", "role": "scheme_office", "scheme_code": SI}, headers=ADMIN
+    )
+    assert r.status_code == 201, r.text
+    office = {"Authorization": f"Bearer {r.json()['token']}"}
+    member_bill = post_bill(client, v2_bill("bill-3.json"))  # Wang Jun, an NRCMS member
+    stranger_bill = post_bill(client, v2_bill("bill-4.json"))  # Zhou Gang, no NRCMS member
+    assert client.get(f"/v1/bills/{member_bill}", headers=office).status_code == 200
+    problem(client.get(f"/v1/bills/{stranger_bill}", headers=office), 404, "not-found")
+    assert settle(client, member_bill, NRCMS).status_code == 201
+    r = client.post(f"/v1/bills/{member_bill}/settlements", json={"scheme_code": SI}, headers=office)
+    assert r.status_code == 201, r.text
+    problem(
+        client.post(f"/v1/bills/{member_bill}/settlements", json={"scheme_code": MA}, headers=office), 404, "not-found"
+    )
