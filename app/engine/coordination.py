@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from app.engine.money import ZERO
+from app.engine.policy import cap_benefit
 from app.engine.types import Coordination
 from app.errors import FieldError, ValidationFailed
 
@@ -49,3 +50,26 @@ def check_prior(prior: Decimal, medical_total: Decimal) -> None:
                 )
             ],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Paid:
+    """Steps 6 and 7: the benefit after the annual cap, and the coordinated payment."""
+
+    benefit_after_cap: Decimal
+    coordinated: Coordinated
+
+
+def cap_and_coordinate(
+    mode: Coordination,
+    *,
+    computed: Decimal,
+    annual_cap: Decimal,
+    fund_paid: Decimal,
+    prior: Decimal,
+    medical_total: Decimal,
+) -> Paid:
+    """v1 steps 6 and 7, shared by the schemes and the tiers (v2.3 step 4)."""
+    after_cap = cap_benefit(computed, annual_cap=annual_cap, fund_paid=fund_paid)
+    check_prior(prior, medical_total)
+    return Paid(after_cap, coordinate(mode, benefit_after_cap=after_cap, medical_total=medical_total, prior=prior))

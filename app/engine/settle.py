@@ -12,10 +12,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from app.engine.catalog import classify_lines
-from app.engine.coordination import check_prior, coordinate
+from app.engine.coordination import cap_and_coordinate
 from app.engine.eligibility import check_member, check_request, policy_section
 from app.engine.money import ZERO
-from app.engine.policy import apply_bands, cap_benefit, deductible_amount, is_registered, offsite_of
+from app.engine.policy import apply_bands, deductible_amount, is_registered, offsite_of
 from app.engine.types import TIER_KINDS, SettlementInput, SettlementResult
 from app.engine.validate import validate_bill
 
@@ -73,13 +73,16 @@ def settle(inp: SettlementInput, *, validate: bool = True) -> SettlementResult:
     bands = apply_bands(section, base=in_scope - deductible, level=hospital.level, delta=delta)
     computed = sum((b.amount for b in bands), ZERO)
 
-    # 6. Annual cap.
-    after_cap = cap_benefit(computed, annual_cap=policy.annual_cap, fund_paid=inp.year_to_date.fund_paid)
-
-    # 7. Coordination.
-    prior = inp.prior_payments
-    check_prior(prior, medical_total)
-    c = coordinate(scheme.coordination, benefit_after_cap=after_cap, medical_total=medical_total, prior=prior)
+    # 6. Annual cap; 7. coordination.
+    paid = cap_and_coordinate(
+        scheme.coordination,
+        computed=computed,
+        annual_cap=policy.annual_cap,
+        fund_paid=inp.year_to_date.fund_paid,
+        prior=inp.prior_payments,
+        medical_total=medical_total,
+    )
+    c = paid.coordinated
 
     return SettlementResult(
         scheme_code=scheme.code,
@@ -95,8 +98,8 @@ def settle(inp: SettlementInput, *, validate: bool = True) -> SettlementResult:
         yearly_deductible=deductible if rule.basis == "per_year" else ZERO,
         bands=bands,
         computed_benefit=computed,
-        benefit_after_cap=after_cap,
-        prior_payments=prior,
+        benefit_after_cap=paid.benefit_after_cap,
+        prior_payments=inp.prior_payments,
         coordination_mode=scheme.coordination,
         fund_payment=c.fund_payment,
         coordination_reduction=c.coordination_reduction,

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from app.engine.coordination import check_prior, coordinate
+from app.engine.coordination import cap_and_coordinate
 from app.engine.eligibility import check_bill_kind, check_member, check_policy_year
 from app.engine.money import ZERO, round_money
-from app.engine.policy import cap_benefit
 from app.engine.types import BandResult, SettlementResult, TierBand, TierInput
 from app.errors import BasicNotSettled
 
@@ -63,10 +62,15 @@ def settle_tier(inp: TierInput) -> SettlementResult:
     computed = sum((b.amount for b in bands), ZERO)
 
     # 4. Annual cap and coordination (v1 steps 6 and 7).
-    after_cap = cap_benefit(computed, annual_cap=policy.annual_cap, fund_paid=inp.year_to_date.fund_paid)
-    prior = inp.prior_payments
-    check_prior(prior, medical_total)
-    c = coordinate(scheme.coordination, benefit_after_cap=after_cap, medical_total=medical_total, prior=prior)
+    paid = cap_and_coordinate(
+        scheme.coordination,
+        computed=computed,
+        annual_cap=policy.annual_cap,
+        fund_paid=inp.year_to_date.fund_paid,
+        prior=inp.prior_payments,
+        medical_total=medical_total,
+    )
+    c = paid.coordinated
 
     return SettlementResult(
         scheme_code=scheme.code,
@@ -82,8 +86,8 @@ def settle_tier(inp: TierInput) -> SettlementResult:
         yearly_deductible=ZERO,
         bands=bands,
         computed_benefit=computed,
-        benefit_after_cap=after_cap,
-        prior_payments=prior,
+        benefit_after_cap=paid.benefit_after_cap,
+        prior_payments=inp.prior_payments,
         coordination_mode=scheme.coordination,
         fund_payment=c.fund_payment,
         coordination_reduction=c.coordination_reduction,
