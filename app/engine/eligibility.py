@@ -10,6 +10,7 @@ alone refuses what the rules refuse.
 from __future__ import annotations
 
 from datetime import date
+from typing import TypeVar
 
 from app.engine.types import (
     BASIC_KINDS,
@@ -34,6 +35,8 @@ from app.errors import (
     ValidationFailed,
     WorkInjuryRefused,
 )
+
+P = TypeVar("P", Policy, TierPolicy)
 
 
 def eligibility_date(scheme: Scheme, bill: Bill) -> date:
@@ -131,11 +134,12 @@ def check_member(scheme: Scheme, member: Member | None, bill: Bill, employer: Em
         raise NotEnrolled(f"the patient has no coverage under {scheme.code} on the {what} {day.isoformat()}")
 
 
-def check_policy_year(scheme: Scheme, policy: Policy | TierPolicy | None, bill: Bill) -> None:
-    """The policy year is the year of the discharge date."""
+def check_policy_year(scheme: Scheme, policy: P | None, bill: Bill) -> P:
+    """The policy of the year of the discharge date (else ``no-policy``)."""
     year = bill.discharge_date.year
     if policy is None or policy.year != year:
         raise NoPolicy(f"{scheme.code} has no policy for {year}, the year of the discharge date")
+    return policy
 
 
 def policy_section(scheme: Scheme, policy: Policy, bill: Bill) -> SettingPolicy:

@@ -34,7 +34,7 @@ def axis_bands(bands: tuple[TierBand, ...], *, before: Decimal, after: Decimal) 
 
 
 def settle_tier(inp: TierInput) -> SettlementResult:
-    bill, scheme, policy, basis = inp.bill, inp.scheme, inp.policy, inp.basis
+    bill, scheme, basis = inp.bill, inp.scheme, inp.basis
 
     # Eligibility: not a work injury; the basis; members of its own (assistance only); the year.
     check_bill_kind(scheme, bill)
@@ -45,7 +45,7 @@ def settle_tier(inp: TierInput) -> SettlementResult:
         )
     if scheme.kind == "medical_assistance":
         check_member(scheme, inp.member, bill, None, ())
-    check_policy_year(scheme, policy, bill)
+    policy = check_policy_year(scheme, inp.policy, bill)
     medical_total = bill.medical_total
 
     # 1. Compliant self-pay left by the basic scheme and its tiers.

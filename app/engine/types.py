@@ -260,7 +260,8 @@ class TierInput:
     scheme: Scheme
     #: The patient's membership of the tier (medical assistance); serious illness has none.
     member: Member | None
-    policy: TierPolicy
+    #: None when the tier has no policy for the year (``no-policy``).
+    policy: TierPolicy | None
     #: None when the bill holds no active fund-paid settlement of the supplemented scheme.
     basis: Basis | None
     #: Fund payments on the bill by the supplemented scheme and every tier supplementing it.

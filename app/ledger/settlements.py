@@ -137,6 +137,7 @@ def _settle_tier(
         check_member(scheme, member, ebill, None, ())
     year = bill.discharge_date.year
     policy_row, policy = (None, None) if basis is None else loading.load_policy(session, scheme, year)
+    assert policy is None or isinstance(policy, t.TierPolicy)
     key = YearKey(scheme.code, bill.patient_id_number, year)
     totals = lock_year_totals(session, [key])[key] if basis is not None else None
     result = settle_tier(
@@ -144,7 +145,7 @@ def _settle_tier(
             bill=ebill,
             scheme=scheme,
             member=member,
-            policy=policy,  # type: ignore[arg-type]  # None only when the engine refuses first
+            policy=policy,
             basis=basis,
             paid_by_basic_and_tiers=paid_by_basic_and_tiers,
             year_to_date=t.TierYearToDate(totals.fund_paid, totals.compliant_self_pay)
