@@ -31,13 +31,7 @@ def cmd_load_sample(args: argparse.Namespace) -> int:
 
 
 def one_stop_example(base: str, token: str | None) -> str:
-    """How to settle bill 3 one-stop with one claim, once the tiers of rules v2.3 exist."""
-    from typing import get_args
-
-    from app.engine.types import SchemeKind
-
-    if "serious_illness" not in get_args(SchemeKind):
-        return ""
+    """How to settle bill 3 one-stop with one claim (rules v2.3)."""
     bill = "app/sample/v2/bill-3.json"
     return f"""  Settle bill 3 one-stop (county scheme, then its serious-illness tier, then medical assistance):
     curl -s -X POST {base}/v1/claims -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\

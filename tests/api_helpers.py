@@ -68,14 +68,15 @@ def expected_v2() -> dict[str, Any]:
     return data
 
 
-def v2_bill(name: str) -> dict[str, Any]:
-    """A v2 bill as shared; a hospital given by code only gets its name, level and region from
-    ``v2/hospitals.json`` (the registry's values)."""
+def v2_bill(name: str, *, fill_hospital: bool = False) -> dict[str, Any]:
+    """A v2 bill as shared (bill 4 names its hospital by code only: the registry decides the rest).
+    ``fill_hospital``: with the hospital's name, level and region from ``v2/hospitals.json``, as the
+    engine needs it (the service takes them from its registry)."""
     bill: dict[str, Any] = json.loads((v2_dir() / name).read_text())
-    hospitals = {h["code"]: h for h in json.loads((v2_dir() / "hospitals.json").read_text())}
-    registered = hospitals[bill["hospital"]["code"]]
-    for key in ("name", "level", "region"):
-        bill["hospital"].setdefault(key, registered[key])
+    if fill_hospital:
+        registered = next(h for h in sample_hospitals() if h["code"] == bill["hospital"]["code"])
+        for key in ("name", "level", "region"):
+            bill["hospital"].setdefault(key, registered[key])
     return bill
 
 

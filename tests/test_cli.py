@@ -3,37 +3,25 @@
 from __future__ import annotations
 
 import json
-from typing import get_args
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.__main__ import main
-from app.engine.types import SchemeKind
 from app.sample import SAMPLE_DIR
 from tests.api_helpers import ADMIN, bill_1
 
-
-def not_yet_supported() -> set[str]:
-    """v2's sample schemes of kinds this version does not know (none once rules v2.2 are in)."""
-    return {
-        s["code"]
-        for s in json.loads((SAMPLE_DIR / "v2" / "schemes.json").read_text())
-        if s["kind"] not in get_args(SchemeKind)
-    }
+NRCMS, SI, MA = "NRCMS-511623", "SI-511623", "MA-511623"
 
 
 def test_load_sample_can_run_again_after_a_settlement(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["migrate"]) == 0
     assert main(["load-sample"]) == 0
     err = capsys.readouterr().err
-    # v1 then v2: three hospitals; v2 replaces Wang Jun's county membership and adds Li Qiang.
-    assert "3 hospitals, 2 schemes, 2 catalog versions, 2 policies, 3 members" in err
-    skipped = not_yet_supported()
-    for code in skipped:
-        assert f"not loaded (this version does not support it yet): scheme {code}:" in err
-    if not skipped:
-        assert "not loaded" not in err
+    # v1 then v2: three hospitals; v2 replaces Wang Jun's county membership and adds Li Qiang, the
+    # tiers SI and MA (no catalog) and the work-injury fund with their policies and members.
+    assert "3 hospitals, 5 schemes, 3 catalog versions, 5 policies, 5 members" in err
+    assert "not loaded" not in err
     from app.main import app
 
     with TestClient(app) as client:
@@ -46,8 +34,16 @@ def test_load_sample_can_run_again_after_a_settlement(db_url: str, capsys: pytes
         r = client.post("/v1/claims", json={"bill": bill_1(), "schemes": ["NRCMS-511623"]}, headers=ADMIN)
         assert r.status_code == 201
         assert r.json()["settlements"][0]["fund_payment"] == "4815.00"  # bill 1 holds unchanged
+        # The banner's one-stop claim of bill 3 (county scheme, serious illness, assistance).
+        bill_3 = json.loads((SAMPLE_DIR / "v2" / "bill-3.json").read_text())
+        r = client.post("/v1/claims", json={"bill": bill_3, "schemes": [NRCMS, SI, MA]}, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        want = json.loads((SAMPLE_DIR / "v2" / "expected-v2.json").read_text())["E_one_stop_bill_3"]
+        assert [s["fund_payment"] for s in r.json()["settlements"]] == [
+            s["fund_payment"] for s in want["settlements"][:3]
+        ]
     assert main(["load-sample"]) == 0
-    assert "3 hospitals, 2 schemes, 0 catalog versions, 0 policies, 3 members, 4 kept as they were" in (
+    assert "3 hospitals, 5 schemes, 0 catalog versions, 0 policies, 5 members, 8 kept as they were" in (
         capsys.readouterr().err
     )
 

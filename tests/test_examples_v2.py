@@ -111,7 +111,7 @@ class Book:
 
 
 def engine_bill(name: str) -> t.Bill:
-    return BillCreate.model_validate(v2_bill(name)).to_engine()
+    return BillCreate.model_validate(v2_bill(name, fill_hospital=True)).to_engine()
 
 
 def response_fields(result: t.SettlementResult, scheme: t.Scheme, employer: t.Employer | None) -> dict[str, Any]:
