@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -40,12 +40,14 @@ def list_page(
     }
     s = db.Settlement
     stmt = select(s).where(settlement_scope(principal))
-    for column, value in ((s.bill_id, bill_id), (s.scheme_code, scheme_code), (s.status, status)):
+    for column, value in (
+        (s.bill_id, bill_id),
+        (s.scheme_code, scheme_code),
+        (s.status, status),
+        (s.payer_type, payer_type),
+    ):
         if value is not None:
             stmt = stmt.where(col(column) == value)
-    if payer_type == "employer":
-        # Every settlement is a scheme's until employer liability (rules v2.5) is recorded.
-        stmt = stmt.where(false())
     if since is not None:
         stmt = stmt.where(col(s.created_at) >= since)
     if until is not None:

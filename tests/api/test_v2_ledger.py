@@ -122,6 +122,9 @@ def test_two_employers_liabilities_for_one_person_kept_apart(client: TestClient,
     problem(settle(client, third, NRCMS, employer_liability={"employer": OTHER}), 422, "validation")
     problem(settle(client, third, UEBMI, employer_liability={"employer": OTHER}), 422, "work-injury")
 
+    listed = client.get("/v1/settlements", params={"payer_type": "employer"}, headers=ADMIN).json()["items"]
+    assert {x["settlement_id"] for x in listed} == {a.json()["settlement_id"], b.json()["settlement_id"]}
+    assert client.get("/v1/settlements", params={"payer_type": "scheme"}, headers=ADMIN).json()["items"] == []
     r = client.post(f"/v1/settlements/{a.json()['settlement_id']}/reversal", headers=ADMIN)
     assert (r.status_code, r.json()["payer_type"], r.json()["status"]) == (200, "employer", "reversed")
     assert employer_totals(db_url)[EMPLOYER["code"]] == Decimal("0.00")
