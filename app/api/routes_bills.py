@@ -57,10 +57,23 @@ def _observe(settlement: dict[str, Any], outcome: str) -> None:
         )
 
 
-def _idem(key: str | None, request: Request, body: Any) -> IdemRequest | None:
+def canonical_body(body: SettlementCreate | ClaimCreate) -> dict[str, Any]:
+    """The body an ``Idempotency-Key`` is compared by: after defaults, but without v2's optional
+    fields while they are null (``employer_liability``, a bill's ``work_injury``), so a request
+    retried across the upgrade to v2 still matches the record its first attempt left."""
+    doc: dict[str, Any] = body.model_dump(mode="json")
+    if doc.get("employer_liability", False) is None:
+        del doc["employer_liability"]
+    bill = doc.get("bill")
+    if isinstance(bill, dict) and bill.get("work_injury", False) is None:
+        del bill["work_injury"]
+    return doc
+
+
+def _idem(key: str | None, request: Request, body: SettlementCreate | ClaimCreate) -> IdemRequest | None:
     if key is None:
         return None
-    return IdemRequest.of(key, request.method, request.url.path, body.model_dump(mode="json"))
+    return IdemRequest.of(key, request.method, request.url.path, canonical_body(body))
 
 
 @router.post(

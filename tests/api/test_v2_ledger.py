@@ -216,3 +216,24 @@ def test_serious_illness_office_reads_by_its_basic_schemes_members(client: TestC
     problem(
         client.post(f"/v1/bills/{member_bill}/settlements", json={"scheme_code": MA}, headers=office), 404, "not-found"
     )
+
+
+def test_idempotency_bodies_of_v1_requests_hash_as_before() -> None:
+    """A key stored before v2 still matches the same request: null v2 fields are not hashed."""
+    from app.api.routes_bills import canonical_body
+    from app.schemas.settlements import ClaimCreate, SettlementCreate
+    from tests.api_helpers import bill_1
+
+    assert canonical_body(SettlementCreate(scheme_code=NRCMS)) == {
+        "scheme_code": NRCMS,
+        "dry_run": False,
+        "external_payments": [],
+    }
+    liable = canonical_body(
+        SettlementCreate.model_validate({"scheme_code": WI, "employer_liability": {"employer": EMPLOYER}})
+    )
+    assert liable["employer_liability"] == {"employer": EMPLOYER}
+    claim = canonical_body(ClaimCreate.model_validate({"bill": bill_1(), "schemes": [NRCMS]}))
+    assert "work_injury" not in claim["bill"]
+    injured = canonical_body(ClaimCreate.model_validate({"bill": v2_bill("bill-2.json"), "schemes": [WI]}))
+    assert injured["bill"]["work_injury"]["employer"]["code"] == EMPLOYER["code"]
