@@ -1,4 +1,4 @@
-"""Command line: ``python -m app {migrate,load-sample,serve,openapi,example}``."""
+"""Command line: ``python -m app {migrate,load-sample,create-user,sample-users,serve,openapi,example}``."""
 
 from __future__ import annotations
 
@@ -39,6 +39,81 @@ def one_stop_example(base: str, token: str | None) -> str:
 """
 
 
+#: ``make run``'s sample people: a clerk of the NRCMS-511623 office and a billing clerk of the
+#: sample bill's hospital.
+SAMPLE_USERS = (
+    ("nrcms-clerk", "Li Ming (NRCMS-511623 office)", "scheme_office", None, "NRCMS-511623"),
+    ("hospital-clerk", "Zhao Hong (H511623001 billing)", "hospital", "H511623001", None),
+)
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise SystemExit("the passwords differ")
+    return first
+
+
+def _create_user(body: dict[str, object], *, if_missing: bool) -> tuple[int, str]:
+    from pydantic import ValidationError
+
+    from app.errors import Conflict, DomainError
+    from app.ledger.tx import write_transaction
+    from app.schemas.users import UserCreate
+    from app.services import users
+
+    try:
+        user = UserCreate.model_validate(body)
+    except ValidationError as exc:
+        return 2, "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'user'}: {e['msg']}" for e in exc.errors())
+    try:
+        out = write_transaction(lambda s: users.create(s, body=user), operation="create_user")
+    except Conflict as exc:
+        return (0 if if_missing else 1), exc.detail
+    except DomainError as exc:
+        return 1, exc.detail
+    return 0, f"created user {out['username']} ({out['role']}), id {out['user_id']}"
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    """Create a person who signs in to the desk.  The password is read from standard input
+    (``--password-stdin``, or when it is not a terminal) or asked for twice, never an argument."""
+    body: dict[str, object] = {
+        "username": args.username,
+        "name": args.name,
+        "role": args.role,
+        "hospital_code": args.hospital_code,
+        "scheme_code": args.scheme_code,
+        "password": _read_password(args),
+    }
+    code, message = _create_user(body, if_missing=args.if_missing)
+    print(message, file=sys.stderr)
+    return code
+
+
+def cmd_sample_users(args: argparse.Namespace) -> int:
+    """``make run``: the sample clerks, all with the password read from standard input."""
+    password = _read_password(args)
+    for username, name, role, hospital, scheme in SAMPLE_USERS:
+        body: dict[str, object] = {
+            "username": username,
+            "name": name,
+            "role": role,
+            "hospital_code": hospital,
+            "scheme_code": scheme,
+            "password": password,
+        }
+        code, message = _create_user(body, if_missing=True)
+        print(message, file=sys.stderr)
+        if code:
+            return code
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -49,12 +124,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     base = f"http://{host}:{port}"
     bill = "app/sample/bill-1.json"
+    desk = "\n".join(
+        f"    sign in as {username!r} ({name}), password {args.desk_password!r}"
+        for username, name, *_ in SAMPLE_USERS
+        if args.desk_password
+    )
     if args.banner:
         # Only for `make run` on a developer's machine: it shows the admin token.
         print(
             f"""
 Serving on {base}  (database: {settings.database_url.split("@")[-1]}, workers: {workers})
   API docs:     {base}/docs
+  The desk:     {base}/desk/
+{desk}
   Admin token:  {token or "(none: set SETTLE_ADMIN_TOKEN)"}
   Submit and settle the sample bill (NRCMS first, then UEBMI):
     curl -s -X POST {base}/v1/claims -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
@@ -121,6 +203,8 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "migrate": cmd_migrate,
     "load-sample": cmd_load_sample,
+    "create-user": cmd_create_user,
+    "sample-users": cmd_sample_users,
     "serve": cmd_serve,
     "openapi": cmd_openapi,
     "example": cmd_example,
@@ -137,6 +221,17 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
     serve.add_argument("--banner", action="store_true", help="print how to call the service, with the admin token")
+    serve.add_argument("--desk-password", help="with --banner: the sample users' password, to print")
+    create = sub.add_parser("create-user", help="create a person who signs in to the desk")
+    create.add_argument("--username", required=True)
+    create.add_argument("--name", required=True, help="the name shown on the desk and on split sheets")
+    create.add_argument("--role", required=True, choices=["admin", "hospital", "scheme_office"])
+    create.add_argument("--hospital-code")
+    create.add_argument("--scheme-code")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    create.add_argument("--if-missing", action="store_true", help="succeed without change if the user exists")
+    sample = sub.add_parser("sample-users", help="create make run's sample clerks (password from stdin)")
+    sample.add_argument("--password-stdin", action="store_true")
     sub.add_parser("openapi", help="print the OpenAPI document")
     sub.add_parser("example", help="print the split of the sample bill (pure engine, no database)")
     args = parser.parse_args(argv)

@@ -7,6 +7,7 @@ from typing import Any
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from app import __version__
 from app.api import auth, problems
@@ -18,6 +19,7 @@ from app.api.routes_hospitals import router as hospitals_router
 from app.api.routes_ops import router as ops_router
 from app.api.routes_reference import router as reference_router
 from app.api.routes_reports import router as reports_router
+from app.desk import routes as desk
 from app.logs import configure_logging
 from app.principal import Principal
 from app.schemas.reference import CatalogCreate
@@ -45,11 +47,14 @@ def create_app() -> FastAPI:
     configure_logging(settings)
     if _client_token not in auth.token_resolvers:
         auth.token_resolvers.append(_client_token)
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the package (no CDN: private networks).
+    app: FastAPI = FastAPIOffline(
         title="Off-site claim settlement",
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
+        # Swagger UI would otherwise fetch a validity badge from an outside validator.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     problems.install(app)
     app.include_router(reference_router)
@@ -58,6 +63,7 @@ def create_app() -> FastAPI:
     app.include_router(admin_router)
     app.include_router(ops_router)
     app.include_router(reports_router)
+    desk.install(app)
     # Outermost last: request id, then observation (log, metrics, audit), then the body limit.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observe)

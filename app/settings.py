@@ -35,6 +35,17 @@ class Settings(BaseSettings):
     #: JSON log lines (production) or plain text.
     log_json: bool = True
 
+    #: The desk's session cookie carries ``Secure`` (send it only over HTTPS).  Set it wherever
+    #: the desk is served over TLS (behind a proxy too); leave it unset for plain-HTTP development.
+    cookie_secure: bool = False
+    #: A desk session ends after this many minutes without a request, and after 12 hours in any case.
+    session_idle_minutes: int = Field(30, ge=1)
+    #: Consecutive failed sign-ins of one account before it is locked, and for how long.
+    signin_max_failures: int = Field(5, ge=1)
+    signin_lock_minutes: int = Field(15, ge=1)
+    #: Each failed sign-in is answered this much later per failure so far (slowing a guesser).
+    signin_delay_ms: int = Field(400, ge=0)
+
     #: uvicorn bind and workers for ``python -m app serve``.
     host: str = "127.0.0.1"
     port: int = 8000

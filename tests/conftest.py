@@ -62,6 +62,8 @@ def require_postgres() -> None:
 
 
 TABLES_IN_DELETE_ORDER = (
+    "user_session",
+    "app_user",
     "audit_record",
     "client",
     "idempotency_record",

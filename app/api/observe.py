@@ -27,7 +27,9 @@ ID_PARAMS = {"patient_id_number"}
 #: Most specific first: the object a request is about.
 OBJECT_KEYS = ("settlement_id", "bill_id", "client_id", "member_no", "version", "year", "scheme_code")
 #: Where a created object's id is found in the response body.
-CREATED_KEYS = ("settlement_id", "client_id", "bill_id")
+CREATED_KEYS = ("settlement_id", "client_id", "user_id", "bill_id")
+#: Every request a signed-in person makes at the desk is audited (reads included).
+DESK_PREFIX = "desk"
 
 
 def _object_id(path_params: dict[str, Any], body: Any) -> str | None:
@@ -101,7 +103,8 @@ class Observe:
                     "client_id": getattr(principal, "client_id", None),
                 },
             )
-            if self.audit and operation and (method in WRITE_METHODS or operation in AUDITED_READS):
+            audited = method in WRITE_METHODS or operation in AUDITED_READS
+            if self.audit and operation and (audited or operation.startswith(DESK_PREFIX)):
                 body: Any = None
                 if captured and method == "POST":
                     try:
@@ -116,7 +119,8 @@ class Observe:
                     "operation": operation,
                     "method": method,
                     "path": scope.get("path", "") + (f"?{query}" if query else ""),
-                    "object_id": _object_id(scope.get("path_params", {}), body),
+                    "object_id": scope.get("state", {}).get("audit_object_id")
+                    or _object_id(scope.get("path_params", {}), body),
                     "status_code": status,
                 }
                 await run_in_threadpool(_write_audit, entry)

@@ -13,7 +13,8 @@ from app.api.responses import JSON, reply
 from app.ledger.tx import read_session, write_transaction
 from app.principal import Principal
 from app.schemas.clients import AuditPage, ClientCreate, ClientCreated, ClientPublic
-from app.services import audit, clients
+from app.schemas.users import UserCreate, UserPublic
+from app.services import audit, clients, users
 
 router = APIRouter(prefix="/v1", tags=["administration"])
 Admin = Annotated[Principal, Depends(allow())]
@@ -54,6 +55,22 @@ def list_clients(principal: Admin) -> JSON:
 def revoke_client(client_id: Annotated[str, Path(min_length=1, max_length=36)], principal: Admin) -> JSON:
     out = write_transaction(lambda s: clients.revoke(s, client_id=client_id), operation="revoke_client")
     return reply(200, out)
+
+
+@router.post(
+    "/users",
+    operation_id="createUser",
+    summary="Create a person who signs in to the desk (/desk), with a role like a client's",
+    status_code=201,
+    response_model=UserPublic,
+    responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
+)
+def create_user(body: UserCreate, principal: Admin) -> JSON:
+    """The password (at least 12 characters) is stored only as an argon2id hash.  A person acts
+    with the same scope as a client of the same role; the audit trail names them
+    `user:<username>`."""
+    out = write_transaction(lambda s: users.create(s, body=body), operation="create_user")
+    return reply(201, out)
 
 
 @router.get(

@@ -368,3 +368,39 @@ class AuditRecord(SQLModel, table=True):
     object_id: str | None = Field(default=None, max_length=200, index=True)
     status_code: int
     outcome: str = Field(max_length=16)
+
+
+class AppUser(SQLModel, table=True):
+    """A person who signs in to the desk (``/desk``).  Same roles and bindings as a machine
+    client; the password is stored only as an argon2id hash.  ``failed_signins`` counts the
+    consecutive failures since the last success, ``locked_until`` is set when they reach
+    ``SETTLE_SIGNIN_MAX_FAILURES``."""
+
+    __tablename__ = "app_user"
+
+    id: str = Field(primary_key=True, max_length=36)
+    username: str = Field(max_length=64, unique=True)
+    display_name: str = Field(max_length=200)
+    role: str = Field(max_length=16)
+    hospital_code: str | None = Field(default=None, max_length=64)
+    scheme_code: str | None = Field(default=None, max_length=64)
+    password_hash: str = Field(max_length=255)
+    failed_signins: int = 0
+    last_failed_at: datetime | None = timestamp(default=None)
+    locked_until: datetime | None = timestamp(default=None)
+    created_at: datetime = timestamp()
+    disabled_at: datetime | None = timestamp(default=None)
+
+
+class UserSession(SQLModel, table=True):
+    """A person's signed-in session.  The cookie carries a random token; only its SHA-256 is
+    stored.  ``csrf_token`` is the synchronizer token every form of the session must carry."""
+
+    __tablename__ = "user_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="app_user.id", max_length=36, index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = timestamp()
+    last_seen_at: datetime = timestamp()
+    ended_at: datetime | None = timestamp(default=None)

@@ -434,6 +434,15 @@ def find_settlement(session: Session, settlement_id: str) -> db.Settlement:
     return s
 
 
+def bill_settlements(session: Session, bill_id: str) -> list[db.Settlement]:
+    """Every settlement of a bill, active and reversed, in sequence order (one query)."""
+    return list(
+        session.scalars(
+            select(db.Settlement).where(col(db.Settlement.bill_id) == bill_id).order_by(col(db.Settlement.sequence))
+        )
+    )
+
+
 def lock_bill_or_404(session: Session, bill_id: str) -> db.Bill:
     bill = lock_bill(session, bill_id)
     if bill is None:

@@ -7,6 +7,7 @@ the test, so a new endpoint cannot ship without its access rule.
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -182,6 +183,20 @@ RULES: dict[str, Rule] = {
             "POST",
             "/v1/clients",
             {"name": "another", "role": "hospital", "hospital_code": OWN_HOSPITAL if o else FOREIGN_HOSPITAL},
+        ),
+        {"admin": (201, 201), "hospital": (403, 403), "office": (403, 403)},
+    ),
+    "createUser": Rule(
+        lambda c, o: Req(
+            "POST",
+            "/v1/users",
+            {
+                "username": f"u-{uuid.uuid4().hex[:12]}",
+                "name": "A person",
+                "role": "hospital",
+                "hospital_code": "H1",
+                "password": "a long enough password",
+            },
         ),
         {"admin": (201, 201), "hospital": (403, 403), "office": (403, 403)},
     ),
