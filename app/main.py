@@ -10,7 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
 from app import __version__
-from app.api import auth, problems
+from app.api import auth, docs, problems
 from app.api.limits import BodyLimit
 from app.api.observe import Observe
 from app.api.routes_admin import router as admin_router
@@ -53,6 +53,7 @@ def create_app() -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
+        redoc_url=None,  # app.api.docs serves it, without the bundle's one outside image
         # Swagger UI would otherwise fetch a validity badge from an outside validator.
         swagger_ui_parameters={"validatorUrl": None},
     )
@@ -64,6 +65,7 @@ def create_app() -> FastAPI:
     app.include_router(ops_router)
     app.include_router(reports_router)
     desk.install(app)
+    docs.install(app)
     # Outermost last: request id, then observation (log, metrics, audit), then the body limit.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observe)

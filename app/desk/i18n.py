@@ -82,6 +82,11 @@ def amount(value: Decimal | str | None) -> str:
     return format_decimal(Decimal(value), format="#,##0.00", locale=_current.get())
 
 
+def quantity(value: str) -> str:
+    """A line's quantity as a plain number (the stored form may be ``1E+1``)."""
+    return format_decimal(Decimal(value), format="#,##0.######", locale=_current.get())
+
+
 def day(value: date | datetime | str | None) -> str:
     """Dates are always ``YYYY-MM-DD`` (a timestamp shows its UTC date)."""
     if value is None:

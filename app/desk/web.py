@@ -61,6 +61,7 @@ env = jinja2.Environment(
 env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
 env.filters["amount"] = i18n.amount
 env.filters["day"] = i18n.day
+env.filters["quantity"] = i18n.quantity
 
 
 @dataclass(frozen=True)

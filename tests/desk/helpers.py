@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from fastapi.testclient import TestClient
+import httpx
 
 from tests.api_helpers import ADMIN, bill_1, load_examples_over_http
 
@@ -26,9 +26,9 @@ PEOPLE: dict[str, dict[str, Any]] = {
 }
 
 
-def seed(client: TestClient) -> dict[str, Any]:
+def seed(client: httpx.Client) -> dict[str, Any]:
     """The shared examples, bill 1 (submitted by the admin) and the three people."""
-    load_examples_over_http(client)
+    load_examples_over_http(cast(Any, client))
     other = {
         "name": "Another county's cooperative scheme",
         "kind": "nrcms",

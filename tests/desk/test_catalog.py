@@ -46,5 +46,6 @@ def test_amounts_follow_the_locale_and_dates_are_iso() -> None:
         i18n.set_lang(lang)
         assert i18n.amount(Decimal("11700.00")) == "11,700.00"
         assert i18n.amount("0.5") == "0.50"
+    i18n.set_lang(i18n.DEFAULT)
     assert i18n.day(date(2026, 3, 2)) == "2026-03-02"
     assert i18n.day(datetime(2026, 3, 2, 23, 0, tzinfo=UTC)) == "2026-03-02"
