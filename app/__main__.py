@@ -137,6 +137,8 @@ Serving on {base}  (database: {settings.database_url.split("@")[-1]}, workers: {
   API docs:     {base}/docs
   The desk:     {base}/desk/
 {desk}
+  Submit the sample bill for the desk's clerk to find (ZY20260302017) and settle:
+    curl -s -X POST {base}/v1/bills -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d @{bill}
   Admin token:  {token or "(none: set SETTLE_ADMIN_TOKEN)"}
   Submit and settle the sample bill (NRCMS first, then UEBMI):
     curl -s -X POST {base}/v1/claims -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\

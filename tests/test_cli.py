@@ -53,3 +53,39 @@ def test_example_prints_the_split(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "pays   4815.00" in out
     assert "pays   6885.00  patient owes      0.00" in out
+
+
+def test_create_user_reads_the_password_from_stdin(
+    db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from sqlalchemy import select
+
+    from app.db import tables as db
+    from app.ledger.tx import read_session
+
+    assert main(["load-sample"]) == 0
+    args = ["create-user", "--username", "li-ming", "--name", "Li Ming", "--role", "scheme_office"]
+    args += ["--scheme-code", "NRCMS-511623", "--password-stdin"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert main(args) == 0
+    assert "created user li-ming (scheme_office)" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert main(args) == 1  # exists
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert main([*args, "--if-missing"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main([*args[:2], "other-user", *args[3:]]) == 2
+    assert "password" in capsys.readouterr().err
+    with read_session() as s:
+        user = s.scalars(select(db.AppUser)).one()
+    assert user.role == "scheme_office" and user.password_hash.startswith("$argon2id$")
+    # make run's sample clerks: created once, kept on the next run.
+    monkeypatch.setattr("sys.stdin", io.StringIO("desk-sample-password\n"))
+    assert main(["sample-users", "--password-stdin"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("desk-sample-password\n"))
+    assert main(["sample-users", "--password-stdin"]) == 0
+    with read_session() as s:
+        names = sorted(u.username for u in s.scalars(select(db.AppUser)))
+    assert names == ["hospital-clerk", "li-ming", "nrcms-clerk"]

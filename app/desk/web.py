@@ -25,7 +25,7 @@ from typing import Any
 
 import jinja2
 from starlette.datastructures import FormData
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.db import tables as db
@@ -157,7 +157,12 @@ def current_desk(request: Request) -> Desk:
 
 async def checked_form(request: Request, expected: str | None) -> FormData:
     """The posted form, once its CSRF token matches ``expected`` (else 403, nothing done)."""
-    form = await request.form()
+    try:
+        form = await request.form()
+    except ClientDisconnect:
+        # The browser dropped the request while posting (a second click on the button): no
+        # one will read the answer, and nothing was done.
+        raise PageError(400, "the browser closed the request") from None
     sent = form.get("csrf_token")
     if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise CsrfRefused()
