@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app.db import tables as db
 from app.ledger.tx import read_session
 from app.settings import get_settings
-from tests.api_helpers import ADMIN
+from tests.api_helpers import ADMIN, bill_1
 from tests.desk.helpers import CLERK, HOSPITAL_CLERK, NRCMS, OTHER_CLERK, PASSWORD, UEBMI_CLERK, csrf_of, seed
 
 
@@ -188,3 +188,20 @@ def test_hospital_clerk_reconciles_and_cannot_settle(desk) -> None:
     assert r.status_code == 403
     assert client.get("/desk/reconciliation").status_code == 200
     assert client.get("/desk/clearing").status_code == 403
+
+
+def test_a_reversal_posted_under_another_bill_reverses_nothing(desk) -> None:
+    client, bill = desk
+    other = {**bill_1(), "bill_no": "ZY-OTHER-1"}
+    other_id = client.post("/v1/bills", json=other, headers=ADMIN).json()["bill_id"]
+    settled = client.post(f"/v1/bills/{bill['bill_id']}/settlements", json={"scheme_code": NRCMS}, headers=ADMIN)
+    assert settled.status_code == 201
+    sid = settled.json()["settlement_id"]
+    sign_in(client, CLERK)
+    page = client.get(f"/desk/bills/{other_id}")
+    form = {"csrf_token": csrf_of(page.text), "settlement_id": sid, "idempotency_key": "k-other"}
+    assert client.post(f"/desk/bills/{other_id}/reverse", data=form).status_code == 404
+    assert client.get(f"/v1/settlements/{sid}", headers=ADMIN).json()["status"] == "settled"
+    form["idempotency_key"] = "k-this"
+    assert client.post(f"/desk/bills/{bill['bill_id']}/reverse", data=form, follow_redirects=False).status_code == 303
+    assert client.get(f"/v1/settlements/{sid}", headers=ADMIN).json()["status"] == "reversed"
