@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from app.errors import PROBLEM_BASE, DomainError, MalformedRequest, NotFound
 from app.privacy import mask_ids_in
@@ -106,8 +107,28 @@ async def _on_request_validation(request: Request, exc: Exception) -> Response:
     )
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the path answers, over all of its routes.
+
+    Starlette answers 405 from the first route whose path matches, so its ``Allow`` names only that
+    route's methods (``PUT`` on ``/v1/schemes/{scheme_code}``, not the ``GET`` of the next route).
+    Each method is tried against the router's routes (``matches`` is public; FastAPI nests
+    included routers, so the routes are not walked directly).
+    """
+    routes = request.app.router.routes
+    return ", ".join(
+        m for m in _METHODS if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)
+    )
+
+
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
     if exc.status_code == 404:
         return domain_problem(NotFound("there is no such resource"), request.url.path)
     titles = {405: "Method not allowed", 415: "Unsupported media type", 406: "Not acceptable"}
@@ -117,7 +138,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
         status=exc.status_code,
         detail=str(exc.detail),
         instance=request.url.path,
-        headers=getattr(exc, "headers", None),
+        headers=headers,
     )
 
 

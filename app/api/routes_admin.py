@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 
+from app.api import queries
 from app.api.auth import allow
+from app.api.links import example, link, sample, with_links
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
 from app.ledger.tx import read_session, write_transaction
 from app.principal import Principal
 from app.schemas.clients import AuditPage, ClientCreate, ClientCreated, ClientPublic
+from app.schemas.common import NO_NUL
 from app.schemas.users import UserCreate, UserPublic
 from app.services import audit, clients, users
 
@@ -26,9 +28,33 @@ Admin = Annotated[Principal, Depends(allow())]
     summary="Create a client; its token is shown once",
     status_code=201,
     response_model=ClientCreated,
-    responses=problem_responses(400, 401, 403, 413, 422, 503),
+    responses={
+        201: with_links(
+            {"description": "Created; the token is shown this once"},
+            {
+                "RevokeClient": link("revokeClient", "Revoke it.", client_id="$response.body#/client_id"),
+                "QueryAudit": link("queryAudit", "What it did.", client_id="$response.body#/client_id"),
+            },
+        ),
+        **problem_responses(400, 401, 403, 413, 422, 503),
+    },
 )
-def create_client(body: ClientCreate, principal: Admin) -> JSON:
+def create_client(
+    body: Annotated[
+        ClientCreate,
+        Body(
+            openapi_examples=example(
+                "The scheme office of the sample's first scheme",
+                {
+                    "name": "Linshui NRCMS office",
+                    "role": "scheme_office",
+                    "scheme_code": sample("schemes.json")[0]["code"],
+                },
+            )
+        ),
+    ],
+    principal: Admin,
+) -> JSON:
     out = write_transaction(lambda s: clients.create(s, body=body), operation="create_client")
     return reply(201, out)
 
@@ -52,7 +78,9 @@ def list_clients(principal: Admin) -> JSON:
     response_model=ClientPublic,
     responses=problem_responses(401, 403, 404, 422, 503),
 )
-def revoke_client(client_id: Annotated[str, Path(min_length=1, max_length=36)], principal: Admin) -> JSON:
+def revoke_client(
+    client_id: Annotated[str, Path(min_length=1, max_length=36, pattern=NO_NUL)], principal: Admin
+) -> JSON:
     out = write_transaction(lambda s: clients.revoke(s, client_id=client_id), operation="revoke_client")
     return reply(200, out)
 
@@ -82,13 +110,14 @@ def create_user(body: UserCreate, principal: Admin) -> JSON:
 )
 def query_audit(
     principal: Admin,
-    client_id: Annotated[str | None, Query(max_length=64)] = None,
-    operation: Annotated[str | None, Query(max_length=64)] = None,
-    object_id: Annotated[str | None, Query(max_length=200)] = None,
+    client_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    operation: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    object_id: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     outcome: Literal["ok", "refused", "error"] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    cursor: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    since: Annotated[queries.Instant | None, Query(description="At or after (RFC 3339, or a date).")] = None,
+    until: Annotated[queries.Instant | None, Query(description="Before (RFC 3339, or a date).")] = None,
+    # Record ids are INTEGER on PostgreSQL: a larger cursor failed there with a 500.
+    cursor: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE)] = 100,
 ) -> JSON:
     with read_session() as s:

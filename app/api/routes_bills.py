@@ -5,10 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 
 from app.api import queries
 from app.api.auth import allow
+from app.api.links import BILL_ID, SETTLEMENT_ID, bill_links, example, link, sample, settlement_links, with_links
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
 from app.errors import DomainError
@@ -19,7 +20,7 @@ from app.ledger.tx import read_session, write_transaction
 from app.metrics import observe_settlement
 from app.principal import Principal
 from app.schemas.bills import BillCreate
-from app.schemas.common import Code
+from app.schemas.common import NO_NUL, Code
 from app.schemas.public import BillPage, BillPublic, ClaimPublic, SettlementPage, SplitPublic
 from app.schemas.settlements import ClaimCreate, SettlementCreate, SettlementPublic
 from app.services import bills, settlement_list
@@ -28,7 +29,7 @@ from app.services.scope import check_bill, check_settlement_read, check_submit
 
 router = APIRouter(prefix="/v1", tags=["bills and settlements"])
 
-Id = Annotated[str, Path(min_length=1, max_length=36)]
+Id = Annotated[str, Path(min_length=1, max_length=36, pattern=NO_NUL)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -42,6 +43,7 @@ Hospital = Annotated[Principal, Depends(allow("hospital"))]
 Settler = Annotated[Principal, Depends(allow("hospital", "scheme_office"))]
 WRITE = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 READ = problem_responses(401, 403, 404, 422)
+FIRST = sample("schemes.json")[0]["code"]
 
 
 def _observe(settlement: dict[str, Any], outcome: str) -> None:
@@ -82,9 +84,16 @@ def _idem(key: str | None, request: Request, body: SettlementCreate | ClaimCreat
     summary="Submit a hospital bill",
     status_code=201,
     response_model=BillPublic,
-    responses={200: {"description": "The same bill was already submitted", "model": BillPublic}, **WRITE},
+    responses={
+        201: with_links({"description": "Submitted"}, bill_links()),
+        200: with_links({"description": "The same bill was already submitted", "model": BillPublic}, bill_links()),
+        **WRITE,
+    },
 )
-def submit_bill(body: BillCreate, principal: Hospital) -> JSON:
+def submit_bill(
+    body: Annotated[BillCreate, Body(openapi_examples=example("Bill 1 of the sample", sample("bill-1.json")))],
+    principal: Hospital,
+) -> JSON:
     check_submit(principal, body.hospital.code)
     r, _row = write_transaction(
         lambda s: bills.submit(s, body=body, created_by=principal.client_id), operation="submit_bill"
@@ -97,7 +106,10 @@ def submit_bill(body: BillCreate, principal: Hospital) -> JSON:
     operation_id="listBills",
     summary="List the bills the caller may read, newest first",
     response_model=BillPage,
-    responses=problem_responses(401, 403, 422),
+    responses={
+        200: with_links({"description": "A page of bills"}, bill_links("$response.body#/items/0/bill_id")),
+        **problem_responses(401, 403, 422),
+    },
 )
 def list_bills(
     principal: Settler,
@@ -131,7 +143,11 @@ def list_bills(
 
 
 @router.get(
-    "/bills/{bill_id}", operation_id="getBill", summary="Read a bill", response_model=BillPublic, responses=READ
+    "/bills/{bill_id}",
+    operation_id="getBill",
+    summary="Read a bill",
+    response_model=BillPublic,
+    responses={200: with_links({"description": "The bill"}, bill_links()), **READ},
 )
 def get_bill(bill_id: Id, principal: Settler) -> JSON:
     with read_session() as s:
@@ -160,10 +176,23 @@ def get_split(bill_id: Id, principal: Settler) -> JSON:
     summary="Settle a bill under one scheme (or preview it with dry_run)",
     status_code=201,
     response_model=SettlementPublic,
-    responses={200: {"description": "Dry run: the preview, nothing written", "model": SettlementPublic}, **WRITE},
+    responses={
+        201: with_links(
+            {"description": "Settled"},
+            {**settlement_links(), "GetBill": link("getBill", "Read the bill.", bill_id=BILL_ID)},
+        ),
+        200: {"description": "Dry run: the preview, nothing written", "model": SettlementPublic},
+        **WRITE,
+    },
 )
 def create_settlement(
-    bill_id: Id, body: SettlementCreate, request: Request, principal: Settler, idempotency_key: IdempotencyKey = None
+    bill_id: Id,
+    body: Annotated[
+        SettlementCreate, Body(openapi_examples=example("Under the sample's first scheme", {"scheme_code": FIRST}))
+    ],
+    request: Request,
+    principal: Settler,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSON:
     idem = _idem(idempotency_key, request, body)
     try:
@@ -184,7 +213,16 @@ def create_settlement(
     operation_id="listSettlements",
     summary="List the settlements the caller may read, newest first",
     response_model=SettlementPage,
-    responses=problem_responses(401, 403, 422),
+    responses={
+        200: with_links(
+            {"description": "A page of settlements"},
+            {
+                **settlement_links("$response.body#/items/0/settlement_id"),
+                "GetBill": link("getBill", "Read its bill.", bill_id="$response.body#/items/0/bill_id"),
+            },
+        ),
+        **problem_responses(401, 403, 422),
+    },
 )
 def list_settlements(
     principal: Settler,
@@ -222,7 +260,12 @@ def list_settlements(
     operation_id="getSettlement",
     summary="Read a settlement",
     response_model=SettlementPublic,
-    responses=READ,
+    responses={
+        200: with_links(
+            {"description": "The settlement"}, {"GetBill": link("getBill", "Read its bill.", bill_id=BILL_ID)}
+        ),
+        **READ,
+    },
 )
 def get_settlement(settlement_id: Id, principal: Settler) -> JSON:
     with read_session() as s:
@@ -236,7 +279,13 @@ def get_settlement(settlement_id: Id, principal: Settler) -> JSON:
     operation_id="reverseSettlement",
     summary="Reverse the latest active settlement of a bill",
     response_model=SettlementPublic,
-    responses=WRITE,
+    responses={
+        200: with_links(
+            {"description": "Reversed"},
+            {"GetSettlement": link("getSettlement", "Read the reversed settlement.", settlement_id=SETTLEMENT_ID)},
+        ),
+        **WRITE,
+    },
 )
 def reverse_settlement(
     settlement_id: Id, request: Request, principal: Settler, idempotency_key: IdempotencyKey = None
@@ -257,10 +306,31 @@ def reverse_settlement(
     summary="Submit a bill and settle it under the given schemes in order, all or nothing",
     status_code=201,
     response_model=ClaimPublic,
-    responses={200: {"description": "Dry run: the preview, nothing written", "model": ClaimPublic}, **WRITE},
+    responses={
+        201: with_links(
+            {"description": "Submitted and settled"},
+            {
+                **bill_links("$response.body#/bill/bill_id"),
+                **settlement_links("$response.body#/settlements/0/settlement_id"),
+            },
+        ),
+        200: {"description": "Dry run: the preview, nothing written", "model": ClaimPublic},
+        **WRITE,
+    },
 )
 def submit_claim(
-    body: ClaimCreate, request: Request, principal: Hospital, idempotency_key: IdempotencyKey = None
+    body: Annotated[
+        ClaimCreate,
+        Body(
+            openapi_examples=example(
+                "Bill 1 under both sample schemes, in order",
+                {"bill": sample("bill-1.json"), "schemes": [s["code"] for s in sample("schemes.json")]},
+            )
+        ),
+    ],
+    request: Request,
+    principal: Hospital,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSON:
     check_submit(principal, body.bill.hospital.code)
     idem = _idem(idempotency_key, request, body)

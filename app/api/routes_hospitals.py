@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 
 from app.api import queries
 from app.api.auth import allow
+from app.api.links import example, link, sample, with_links
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
 from app.ledger.tx import read_session, write_transaction
@@ -19,7 +20,19 @@ from app.services.paging import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/v1/hospitals", tags=["designated hospitals"])
 
-HospitalCode = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+_HOSPITAL = sample("v2/hospitals.json")[0]
+HospitalCode = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", examples=[_HOSPITAL["code"]])
+]
+
+
+def _hospital_links(code: str) -> dict[str, dict[str, object]]:
+    return {
+        "GetHospital": link("getHospital", "Read the hospital.", hospital_code=code),
+        "PutHospital": link("putHospital", "Replace the hospital.", hospital_code=code),
+    }
+
+
 Admin = Annotated[Principal, Depends(allow())]
 Anyone = Annotated[Principal, Depends(allow("hospital", "scheme_office"))]
 
@@ -31,11 +44,18 @@ Anyone = Annotated[Principal, Depends(allow("hospital", "scheme_office"))]
     response_model=RegisteredHospitalPublic,
     status_code=201,
     responses={
-        200: {"description": "Replaced", "model": RegisteredHospitalPublic},
+        201: with_links({"description": "Registered"}, _hospital_links("$response.body#/code")),
+        200: with_links(
+            {"description": "Replaced", "model": RegisteredHospitalPublic}, _hospital_links("$response.body#/code")
+        ),
         **problem_responses(400, 401, 403, 413, 422, 503),
     },
 )
-def put_hospital(hospital_code: HospitalCode, body: HospitalCreate, principal: Admin) -> JSON:
+def put_hospital(
+    hospital_code: HospitalCode,
+    body: Annotated[HospitalCreate, Body(openapi_examples=example("The sample's first hospital", _HOSPITAL))],
+    principal: Admin,
+) -> JSON:
     """Replacing an entry changes only bills accepted afterwards."""
     created, out = write_transaction(
         lambda s: hospitals.put(s, code=hospital_code, body=body), operation="put_hospital"
@@ -60,7 +80,10 @@ def get_hospital(hospital_code: HospitalCode, principal: Anyone) -> JSON:
     operation_id="listHospitals",
     summary="List the designated hospitals by code",
     response_model=HospitalPage,
-    responses=problem_responses(401, 403, 422),
+    responses={
+        200: with_links({"description": "A page of hospitals"}, _hospital_links("$response.body#/items/0/code")),
+        **problem_responses(401, 403, 422),
+    },
 )
 def list_hospitals(
     principal: Anyone,

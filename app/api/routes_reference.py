@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from app.api import queries
 from app.api.auth import allow
+from app.api.links import example, link, sample, with_links
 from app.api.problems import problem_response, problem_responses
 from app.api.responses import JSON, reply
 from app.errors import FieldError, MalformedRequest, ValidationFailed
@@ -30,10 +31,48 @@ from app.services.scope import check_scheme
 
 router = APIRouter(prefix="/v1/schemes", tags=["reference data"])
 
-SchemeCode = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-Version = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-Year = Annotated[int, Path(ge=2000, le=2100)]
-MemberNo = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+_SCHEME = sample("schemes.json")[0]
+_CODE = _SCHEME["code"]
+_CATALOG = sample("catalogs.json")[_CODE]
+_POLICY = sample("policies.json")[_CODE]
+_MEMBER = sample("members.json")[_CODE][0]
+_KEY = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+SchemeCode = Annotated[str, Path(min_length=1, max_length=64, pattern=_KEY, examples=[_CODE])]
+Version = Annotated[str, Path(min_length=1, max_length=64, pattern=_KEY, examples=[_CATALOG["version"]])]
+Year = Annotated[int, Path(ge=2000, le=2100, examples=[_POLICY["year"]])]
+MemberNo = Annotated[str, Path(min_length=1, max_length=64, pattern=_KEY, examples=[_MEMBER["member_no"]])]
+
+#: From a scheme: read it, and put its catalog versions, policies and members.
+_SCHEME_LINKS = {
+    "GetScheme": link("getScheme", "Read the scheme.", scheme_code="$response.body#/code"),
+    "PutCatalogVersion": link("putCatalogVersion", "Publish a catalog version.", scheme_code="$response.body#/code"),
+    "PutPolicy": link("putPolicy", "Put a yearly policy.", scheme_code="$response.body#/code"),
+    "PutMember": link("putMember", "Put a member.", scheme_code="$response.body#/code"),
+}
+_SCHEME_OF_BODY = "$response.body#/scheme_code"
+_CATALOG_LINKS = {
+    "GetCatalogVersion": link(
+        "getCatalogVersion", "Read the version.", scheme_code=_SCHEME_OF_BODY, version="$response.body#/version"
+    )
+}
+_POLICY_LINKS = {
+    "GetPolicy": link("getPolicy", "Read the policy.", scheme_code=_SCHEME_OF_BODY, year="$response.body#/year")
+}
+_MEMBER_LINKS = {
+    "GetMember": link(
+        "getMember", "Read the member.", scheme_code=_SCHEME_OF_BODY, member_no="$response.body#/member_no"
+    )
+}
+
+
+def _put_responses(model: object, links: dict[str, dict[str, object]]) -> dict[int | str, dict[str, object]]:
+    return {
+        201: with_links({"description": "Created"}, links),
+        200: with_links({"description": "Replaced", "model": model}, links),
+        **WRITE,
+    }
+
 
 Admin = Annotated[Principal, Depends(allow())]
 AdminOrOffice = Annotated[Principal, Depends(allow("scheme_office"))]
@@ -50,7 +89,19 @@ def _put_status(created: bool) -> int:
     operation_id="listSchemes",
     summary="List schemes",
     response_model=list[SchemePublic],
-    responses=problem_responses(401, 403),
+    responses={
+        200: with_links(
+            {"description": "Every scheme, by code"},
+            {
+                name: {**target, "parameters": {"scheme_code": "$response.body#/0/code"}}
+                for name, target in {
+                    **_SCHEME_LINKS,
+                    "PutScheme": link("putScheme", "Replace the scheme.", scheme_code=""),
+                }.items()
+            },
+        ),
+        **problem_responses(401, 403),
+    },
 )
 def list_schemes(principal: Admin) -> JSON:
     with read_session() as s:
@@ -63,9 +114,13 @@ def list_schemes(principal: Admin) -> JSON:
     summary="Create or replace a scheme",
     response_model=SchemePublic,
     status_code=201,
-    responses={200: {"description": "Replaced", "model": SchemePublic}, **WRITE},
+    responses=_put_responses(SchemePublic, _SCHEME_LINKS),
 )
-def put_scheme(scheme_code: SchemeCode, body: SchemeCreate, principal: Admin) -> JSON:
+def put_scheme(
+    scheme_code: SchemeCode,
+    body: Annotated[SchemeCreate, Body(openapi_examples=example("The sample's first scheme", _SCHEME))],
+    principal: Admin,
+) -> JSON:
     created, out = write_transaction(
         lambda s: reference.put_scheme(s, code=scheme_code, body=body), operation="put_scheme"
     )
@@ -85,9 +140,14 @@ _CATALOG_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/CatalogCreate"}},
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/CatalogCreate"},
+                "examples": example("The sample's first scheme's catalog", _CATALOG),
+            },
             "text/csv": {
-                "schema": {"type": "string"},
+                # Bytes (UTF-8 text): the form generators (openapi-python-client, openapi-generator)
+                # know as an upload body.
+                "schema": {"type": "string", "format": "binary"},
                 "example": "code,name,category,class,self_pay_ratio,price_cap,settings,min_hospital_level\n"
                 "XJ01CRA001,Amoxicillin,drug,A,,,,\n",
             },
@@ -102,7 +162,7 @@ _CATALOG_BODY = {
     summary="Create or replace a catalog version (JSON, or text/csv with effective dates as query parameters)",
     response_model=CatalogPublic,
     status_code=201,
-    responses={200: {"description": "Replaced", "model": CatalogPublic}, **WRITE, **problem_responses(415)},
+    responses={**_put_responses(CatalogPublic, _CATALOG_LINKS), **problem_responses(415)},
     openapi_extra=_CATALOG_BODY,
 )
 async def put_catalog(
@@ -110,8 +170,10 @@ async def put_catalog(
     scheme_code: SchemeCode,
     version: Version,
     principal: Admin,
-    effective_from: Annotated[date | None, Query(description="text/csv only")] = None,
-    effective_to: Annotated[date | None, Query(description="text/csv only")] = None,
+    effective_from: Annotated[
+        queries.Day | None, Query(description="text/csv only: the first day, `YYYY-MM-DD`")
+    ] = None,
+    effective_to: Annotated[queries.Day | None, Query(description="text/csv only: the last day, `YYYY-MM-DD`")] = None,
 ) -> JSON:
     raw = await request.body()
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
@@ -164,9 +226,17 @@ def get_catalog(scheme_code: SchemeCode, version: Version, principal: AdminOrOff
     summary="Create or replace a yearly policy (a tier's has the shape {year, annual_cap, threshold, bands})",
     response_model=PolicyPublic | TierPolicyPublic,
     status_code=201,
-    responses={200: {"description": "Replaced", "model": PolicyPublic | TierPolicyPublic}, **WRITE},
+    responses=_put_responses(PolicyPublic | TierPolicyPublic, _POLICY_LINKS),
 )
-def put_policy(scheme_code: SchemeCode, year: Year, body: PolicyCreate | TierPolicyCreate, principal: Admin) -> JSON:
+def put_policy(
+    scheme_code: SchemeCode,
+    year: Year,
+    body: Annotated[
+        PolicyCreate | TierPolicyCreate,
+        Body(openapi_examples=example("The sample's first scheme's policy", _POLICY)),
+    ],
+    principal: Admin,
+) -> JSON:
     created, out = write_transaction(
         lambda s: reference.put_policy(s, scheme_code=scheme_code, year=year, body=body), operation="put_policy"
     )
@@ -192,9 +262,14 @@ def get_policy(scheme_code: SchemeCode, year: Year, principal: AdminOrOffice) ->
     summary="Create or replace a member",
     response_model=MemberPublic,
     status_code=201,
-    responses={200: {"description": "Replaced", "model": MemberPublic}, **WRITE},
+    responses=_put_responses(MemberPublic, _MEMBER_LINKS),
 )
-def put_member(scheme_code: SchemeCode, member_no: MemberNo, body: MemberCreate, principal: AdminOrOffice) -> JSON:
+def put_member(
+    scheme_code: SchemeCode,
+    member_no: MemberNo,
+    body: Annotated[MemberCreate, Body(openapi_examples=example("The sample's first member", _MEMBER))],
+    principal: AdminOrOffice,
+) -> JSON:
     check_scheme(principal, scheme_code)
     created, out = write_transaction(
         lambda s: reference.put_member(s, scheme_code=scheme_code, member_no=member_no, body=body),

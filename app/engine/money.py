@@ -41,4 +41,4 @@ def format_ratio(value: Decimal) -> str:
     assert isinstance(exponent, int)
     if exponent > -2:
         value = value.quantize(CENT)
-    return str(value)
+    return f"{value:f}"  # never an exponent (str() writes 1E-7)

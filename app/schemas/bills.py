@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
 from typing import Annotated
 
 from pydantic import Field
 
 from app.engine import types as t
-from app.schemas.common import Code, In, MoneyRaw, Name
+from app.schemas.common import ID_NUMBER_PATTERN, REGION_PATTERN, Code, In, IsoDate, MoneyRaw, Name, QuantityRaw
 
 #: Most lines one bill may have (documented in the README; more gets 422).
 MAX_BILL_ITEMS = 20_000
@@ -30,11 +28,18 @@ class HospitalIn(In):
         None,
         description="6-digit GB/T 2260 region code; left out: the registry's; given: must equal it.",
         max_length=12,
+        # The engine checks it (every error of a bill in one answer, in a clerk's words); the
+        # document states the same rule as a pattern.
+        json_schema_extra={"pattern": REGION_PATTERN},
     )
 
 
 class PatientIn(In):
-    id_number: str = Field(max_length=32, description="18-character resident ID number.")
+    id_number: str = Field(
+        max_length=32,
+        description="18-character resident ID number: 17 digits and an ISO 7064 MOD 11-2 check character.",
+        json_schema_extra={"pattern": ID_NUMBER_PATTERN},
+    )
     name: Name
 
 
@@ -53,7 +58,7 @@ class EmployerIn(In):
 
 class WorkInjuryIn(In):
     determination_no: Code = Field(description="Number of the work-injury determination.")
-    injury_date: date = Field(description="Not after the admission date.")
+    injury_date: IsoDate = Field(description="Not after the admission date.")
     employer: EmployerIn
 
     def to_engine(self) -> t.WorkInjury:
@@ -65,10 +70,10 @@ class BillItemIn(In):
     code: Code
     name: Name
     category: t.Category
-    quantity: Decimal = Field(description="Not negative; at most 4 decimals.")
+    quantity: QuantityRaw = Field(description="Not negative; at most 4 decimals.")
     unit_price: MoneyRaw
     amount: MoneyRaw
-    service_date: date | None = None
+    service_date: IsoDate | None = None
 
 
 class BillCreate(In):
@@ -76,8 +81,8 @@ class BillCreate(In):
     bill_no: Code
     patient: PatientIn
     setting: t.Setting
-    admission_date: date
-    discharge_date: date
+    admission_date: IsoDate
+    discharge_date: IsoDate
     diagnoses: list[ICD10] = Field(default_factory=list, max_length=50)
     items: list[BillItemIn] = Field(min_length=1, max_length=MAX_BILL_ITEMS)
     work_injury: WorkInjuryIn | None = Field(None, description="Set when the bill treats a determined work injury.")

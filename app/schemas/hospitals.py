@@ -6,7 +6,7 @@ from datetime import date
 
 from pydantic import Field, model_validator
 
-from app.schemas.common import Code, In, Level, Name, Out, RegionCode
+from app.schemas.common import Code, In, IsoDate, Level, Name, Out, RegionCode
 
 
 class HospitalCreate(In):
@@ -14,8 +14,8 @@ class HospitalCreate(In):
     name: Name
     level: Level
     region: RegionCode
-    designated_from: date
-    designated_to: date | None = Field(None, description="Last day of the designation (included); open when null.")
+    designated_from: IsoDate
+    designated_to: IsoDate | None = Field(None, description="Last day of the designation (included); open when null.")
 
     @model_validator(mode="after")
     def _ordered(self) -> HospitalCreate:

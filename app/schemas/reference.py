@@ -9,19 +9,23 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+from pydantic.config import JsonDict
 
 from app.engine import types as t
 from app.schemas.common import (
+    ID_NUMBER_PATTERN,
     Code,
     DateRange,
     DeltaIn,
     In,
+    IsoDate,
     Level,
     MoneyIn,
     MoneyOut,
     Name,
     Out,
+    RatioBelowOneIn,
     RatioIn,
     RatioOut,
     RegionCode,
@@ -68,38 +72,64 @@ class SchemePublic(Out):
 # --- catalogs ---------------------------------------------------------------------------
 
 
-class CatalogEntryIn(In):
+def _no_value(what: str) -> BeforeValidator:
+    def refuse(value: object) -> None:
+        if value is not None:
+            raise ValueError(what)
+
+    return BeforeValidator(refuse)
+
+
+#: ``self_pay_ratio`` of a class A or C entry: absent or null.
+NoRatio = Annotated[None, _no_value("only class B entries have a self_pay_ratio"), WithJsonSchema({"type": "null"})]
+
+
+class _CatalogEntryBase(In):
     code: Code
     name: Name
     category: t.Category
-    class_: t.CatalogClass = Field(alias="class")
-    self_pay_ratio: Annotated[RatioIn, Field(description="Class B only, 0 <= r < 1.")] | None = None
     price_cap: MoneyIn | None = None
     settings: list[t.Setting] | None = Field(None, min_length=1, max_length=2)
     min_hospital_level: Level | None = None
 
-    @model_validator(mode="after")
-    def _class_b_ratio(self) -> CatalogEntryIn:
-        if self.class_ == "B":
-            if self.self_pay_ratio is None:
-                raise ValueError("a class B entry needs a self_pay_ratio")
-            if self.self_pay_ratio >= 1:
-                raise ValueError("self_pay_ratio must be below 1")
-        elif self.self_pay_ratio is not None:
-            raise ValueError("only class B entries have a self_pay_ratio")
-        return self
-
     def to_engine(self) -> t.CatalogEntry:
+        klass: t.CatalogClass = getattr(self, "class_")  # noqa: B009 - every concrete class has it
+        ratio: Decimal | None = getattr(self, "self_pay_ratio", None)
         return t.CatalogEntry(
             code=self.code,
             name=self.name,
             category=self.category,
-            klass=self.class_,
-            self_pay_ratio=self.self_pay_ratio,
+            klass=klass,
+            self_pay_ratio=ratio,
             price_cap=self.price_cap,
             settings=tuple(self.settings) if self.settings is not None else None,
             min_hospital_level=self.min_hospital_level,
         )
+
+
+class CatalogEntryA(_CatalogEntryBase):
+    """Class A: fully in scope."""
+
+    class_: Literal["A"] = Field(alias="class")
+    self_pay_ratio: NoRatio = None
+
+
+class CatalogEntryB(_CatalogEntryBase):
+    """Class B: the patient first pays ``self_pay_ratio`` of the line."""
+
+    class_: Literal["B"] = Field(alias="class")
+    self_pay_ratio: RatioBelowOneIn = Field(description="0 <= r < 1.")
+
+
+class CatalogEntryC(_CatalogEntryBase):
+    """Class C: outside the scheme's scope."""
+
+    class_: Literal["C"] = Field(alias="class")
+    self_pay_ratio: NoRatio = None
+
+
+#: A catalog entry, by its ``class``: only class B has (and needs) a ``self_pay_ratio``.
+CatalogEntryIn = Annotated[CatalogEntryA | CatalogEntryB | CatalogEntryC, Field(discriminator="class_")]
 
 
 #: Most entries one catalog version may have (a provincial drug catalog has ~3,000).
@@ -108,8 +138,8 @@ MAX_CATALOG_ENTRIES = 50_000
 
 class CatalogCreate(In):
     version: Code | None = Field(None, description="May be left out; when present must equal the path's.")
-    effective_from: date
-    effective_to: date | None = None
+    effective_from: IsoDate
+    effective_to: IsoDate | None = None
     entries: list[CatalogEntryIn] = Field(max_length=MAX_CATALOG_ENTRIES)
 
     @model_validator(mode="after")
@@ -151,37 +181,36 @@ class CatalogPublic(Out):
 # --- policies ---------------------------------------------------------------------------
 
 
-class DeductibleIn(In):
-    basis: Literal["per_admission", "per_year"]
-    by_level: dict[LevelKey, MoneyIn] | None = None
-    offsite_by_level: dict[LevelKey, MoneyIn] | None = None
-    amount: MoneyIn | None = None
+#: Per-level amounts or ratios: levels "1", "2" and "3", all three (checked with a clear message
+#: by the model validators; stated as ``required`` in the document).
+_ALL_LEVELS: JsonDict = {"required": list(LEVELS)}
+
+
+def _levels(d: dict[LevelKey, Decimal] | None) -> dict[int, Decimal] | None:
+    return None if d is None else {int(k): v for k, v in d.items()}
+
+
+class PerAdmissionDeductibleIn(In):
+    """A deductible per admission, by hospital level (and optionally another one off-site)."""
+
+    basis: Literal["per_admission"]
+    by_level: dict[LevelKey, MoneyIn] = Field(json_schema_extra=_ALL_LEVELS)
+    offsite_by_level: Annotated[dict[LevelKey, MoneyIn], Field(json_schema_extra=_ALL_LEVELS)] | None = None
+    amount: Annotated[
+        None, _no_value("a per_admission deductible has by_level, not amount"), WithJsonSchema({"type": "null"})
+    ] = None
 
     @model_validator(mode="after")
-    def _shape(self) -> DeductibleIn:
-        if self.basis == "per_admission":
-            if self.by_level is None or set(self.by_level) != set(LEVELS):
-                raise ValueError("a per_admission deductible needs by_level for levels 1, 2 and 3")
-            if self.offsite_by_level is not None and set(self.offsite_by_level) != set(LEVELS):
-                raise ValueError("offsite_by_level needs levels 1, 2 and 3")
-            if self.amount is not None:
-                raise ValueError("a per_admission deductible has by_level, not amount")
-        else:
-            if self.amount is None:
-                raise ValueError("a per_year deductible needs an amount")
-            if self.by_level is not None or self.offsite_by_level is not None:
-                raise ValueError("a per_year deductible has one amount, not by_level")
+    def _shape(self) -> PerAdmissionDeductibleIn:
+        if set(self.by_level) != set(LEVELS):
+            raise ValueError("a per_admission deductible needs by_level for levels 1, 2 and 3")
+        if self.offsite_by_level is not None and set(self.offsite_by_level) != set(LEVELS):
+            raise ValueError("offsite_by_level needs levels 1, 2 and 3")
         return self
 
     def to_engine(self) -> t.Deductible:
-        def levels(d: dict[LevelKey, Decimal] | None) -> dict[int, Decimal] | None:
-            return None if d is None else {int(k): v for k, v in d.items()}
-
         return t.Deductible(
-            basis=self.basis,
-            by_level=levels(self.by_level) or {},
-            offsite_by_level=levels(self.offsite_by_level),
-            amount=self.amount,
+            basis=self.basis, by_level=_levels(self.by_level) or {}, offsite_by_level=_levels(self.offsite_by_level)
         )
 
 
@@ -199,9 +228,28 @@ def check_band_limits(limits: list[Decimal | None]) -> None:
         lower = up_to
 
 
+_ONE_AMOUNT = "a per_year deductible has one amount, not by_level"
+
+
+class PerYearDeductibleIn(In):
+    """One deductible per person and year."""
+
+    basis: Literal["per_year"]
+    amount: MoneyIn
+    by_level: Annotated[None, _no_value(_ONE_AMOUNT), WithJsonSchema({"type": "null"})] = None
+    offsite_by_level: Annotated[None, _no_value(_ONE_AMOUNT), WithJsonSchema({"type": "null"})] = None
+
+    def to_engine(self) -> t.Deductible:
+        return t.Deductible(basis=self.basis, by_level={}, offsite_by_level=None, amount=self.amount)
+
+
+#: A deductible, by its ``basis``.
+DeductibleIn = Annotated[PerAdmissionDeductibleIn | PerYearDeductibleIn, Field(discriminator="basis")]
+
+
 class BandIn(In):
     up_to: MoneyIn | None
-    ratio_by_level: dict[LevelKey, RatioIn]
+    ratio_by_level: dict[LevelKey, RatioIn] = Field(json_schema_extra=_ALL_LEVELS)
 
     @model_validator(mode="after")
     def _levels(self) -> BandIn:
@@ -282,7 +330,12 @@ class RegistrationIn(DateRange):
 
 class MemberCreate(In):
     member_no: Code | None = Field(None, description="May be left out; when present must equal the path's.")
-    id_number: str = Field(min_length=18, max_length=18, description="18-character resident ID number.")
+    id_number: str = Field(
+        min_length=18,
+        max_length=18,
+        description="18-character resident ID number: 17 digits and an ISO 7064 MOD 11-2 check character.",
+        json_schema_extra={"pattern": ID_NUMBER_PATTERN},
+    )
     name: Name
     coverage: list[DateRange] = Field(max_length=100)
     offsite_registrations: list[RegistrationIn] = Field(default_factory=list, max_length=100)

@@ -16,13 +16,13 @@ from pydantic import Field
 from app.engine import types as t
 from app.engine.money import format_ratio
 from app.schemas.bills import BillCreate, EmployerIn
-from app.schemas.common import Code, In, MoneyIn, MoneyOut, Out, RatioOut
+from app.schemas.common import Code, In, MoneyIn, MoneyOut, Name, Out, RatioOut
 
 SettlementStatus = Literal["settled", "preview", "reversed"]
 
 
 class ExternalPaymentIn(In):
-    payer: str = Field(min_length=1, max_length=200, description="Who paid, e.g. a commercial insurer.")
+    payer: Name = Field(description="Who paid, e.g. a commercial insurer.")
     voucher_no: Code
     amount: MoneyIn
 

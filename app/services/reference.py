@@ -174,7 +174,8 @@ def parse_catalog_csv(text: str, *, effective_from: date | None, effective_to: d
         raise ValidationFailed(errors)
     try:
         return CatalogCreate.model_validate(
-            {"effective_from": effective_from, "effective_to": effective_to, "entries": entries}
+            {"effective_from": effective_from, "effective_to": effective_to, "entries": entries},
+            strict=False,  # CSV cells are text: "2" is a level here
         )
     except ValidationError as exc:
         raise ValidationFailed(

@@ -57,3 +57,33 @@ def test_every_operation_is_documented() -> None:
                 assert {"401", "403"} <= set(responses), (method, path)
     assert seen >= REQUIRED_OPERATIONS
     assert len(ids) == len(set(ids)), "operationIds must be unique"
+
+
+def test_the_document_is_valid_openapi() -> None:
+    from openapi_spec_validator import validate
+
+    validate(json.loads((REPO / "openapi" / "openapi.json").read_text()))
+
+
+def test_every_operation_that_takes_an_id_is_the_target_of_a_link() -> None:
+    """So schemathesis's stateful phase (and a reader) can get from where an id is made to where it is used."""
+    spec = app.openapi()
+    ids = {op["operationId"]: (method, path) for path, item in spec["paths"].items() for method, op in item.items()}
+    targets: set[str] = set()
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            for code, response in op["responses"].items():
+                for name, target in response.get("links", {}).items():
+                    assert target["operationId"] in ids, (method, path, code, name)
+                    method_to, path_to = ids[target["operationId"]]
+                    params = spec["paths"][path_to][method_to].get("parameters", [])
+                    assert set(target["parameters"]) <= {p["name"] for p in params}, (method, path, code, name)
+                    if {p["name"] for p in params if p["in"] == "path"} & set(target["parameters"]):
+                        targets.add(target["operationId"])
+    takes_an_id = {
+        op["operationId"]
+        for item in spec["paths"].values()
+        for op in item.values()
+        if any(p["in"] == "path" for p in op.get("parameters", []))
+    }
+    assert takes_an_id - targets == set()
