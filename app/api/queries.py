@@ -34,5 +34,11 @@ Instant = Annotated[
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page, 1..500.")]
 Cursor = Annotated[
-    str | None, Query(min_length=1, max_length=1000, description="The `next_cursor` of the previous page, unchanged.")
+    str | None,
+    Query(
+        min_length=1,
+        max_length=1000,
+        pattern=r"^[A-Za-z0-9_-]+$",  # unpadded base64url, as app.services.paging.encode writes it
+        description="The `next_cursor` of the previous page, unchanged.",
+    ),
 ]

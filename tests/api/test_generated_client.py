@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api_helpers import ADMIN, bill_1, expected_bill_1
+from tests.api_helpers import ADMIN, bill_1, expected_bill_1, sample_hospitals
 from tests.shared import REPO, examples_dir
 
 PACKAGE = "settle_generated_client"
@@ -58,6 +58,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Mo
     sys.path.insert(0, str(folder))
     try:
         names = [
+            "api.designated_hospitals.put_hospital",
             "api.reference_data.put_scheme",
             "api.reference_data.put_catalog_version",
             "api.reference_data.get_catalog_version",
@@ -111,6 +112,10 @@ def test_generated_client_settles_scenario_a(generated: dict[str, ModuleType], c
     sdk.set_httpx_client(client)  # the real app in process, on this test's database
 
     folder = examples_dir()
+    for hospital in sample_hospitals():
+        body = models.HospitalCreate.from_dict(hospital)
+        put_hospital = api["api.designated_hospitals.put_hospital"]
+        _ok(put_hospital.sync_detailed(hospital["code"], client=sdk, body=body), 201)
     for scheme in json.loads((folder / "schemes.json").read_text()):
         body = models.SchemeCreate.from_dict(scheme)
         _ok(api["api.reference_data.put_scheme"].sync_detailed(scheme["code"], client=sdk, body=body), 201)
