@@ -1,5 +1,6 @@
 """A client generated from ``openapi/openapi.json`` with openapi-python-client, as an integrator
-would generate it, settles bill 1 (scenario A of the shared examples) to the cent.
+would generate it, settles bill 1 (scenario A of the shared examples) and v2's one-stop bill 3
+(scenario E) to the cent.
 
 The generator runs into a temporary folder with ``openapi/openapi-python-client.yaml`` (which maps
 the CSV catalog upload to a binary body); the reference data goes in through the generated client,
@@ -23,8 +24,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api_helpers import ADMIN, bill_1, expected_bill_1, sample_hospitals
+from tests.api_helpers import ADMIN, bill_1, expected_bill_1, expected_v2, load_v2_over_http, sample_hospitals, v2_bill
 from tests.shared import REPO, examples_dir
+from tests.test_examples_v2 import assert_matches
 
 PACKAGE = "settle_generated_client"
 
@@ -67,6 +69,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Mo
             "api.bills_and_settlements.submit_bill",
             "api.bills_and_settlements.create_settlement",
             "api.bills_and_settlements.get_split",
+            "api.bills_and_settlements.submit_claim",
             "models",
             "types",
             "client",
@@ -179,6 +182,25 @@ def test_generated_client_settles_scenario_a(generated: dict[str, ModuleType], c
         (s["scheme_code"], s["fund_payment"], s["settlement_id"]) for s in settled
     ]
     assert (split["total_paid"], split["patient_responsibility"]) == ("11700.00", "0.00")
+
+
+def test_generated_client_one_stop_claim_of_v2(generated: dict[str, ModuleType], client: TestClient) -> None:
+    """v2's one-stop bill (scenario E, bill 3): NRCMS, its serious-illness tier, medical
+    assistance and UEBMI in one claim, through the generated client."""
+    load_v2_over_http(client)
+    client.headers.update(ADMIN)
+    sdk = generated["client"].Client(base_url="http://testserver")
+    sdk.set_httpx_client(client)
+    want = expected_v2()["E_one_stop_bill_3"]["settlements"]
+    body = generated["models"].ClaimCreate.from_dict(
+        {"bill": v2_bill("bill-3.json"), "schemes": [s["scheme_code"] for s in want]}
+    )
+    out = _ok(generated["api.bills_and_settlements.submit_claim"].sync_detailed(client=sdk, body=body), 201)
+    got = out.to_dict()
+    for ours, theirs in zip(got["settlements"], want, strict=True):
+        assert_matches(ours, theirs, theirs["scheme_code"])
+    assert got["split"]["total_paid"] == "138560.00"
+    assert [p["scheme_kind"] for p in got["split"]["payments"]] == [s["scheme_kind"] for s in want]
 
 
 def _date(text: str) -> Any:
