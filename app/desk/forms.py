@@ -84,6 +84,7 @@ def parse(rows: list[dict[str, str]]) -> Vouchers:
         if errors:
             out.errors.update(errors)
             continue
+        assert not isinstance(amount, str)  # a refused amount is an error above (request models are typed strictly)
         try:
             payment = ExternalPaymentIn(payer=row["payer"], voucher_no=row["voucher_no"], amount=amount)
         except ValidationError as exc:
