@@ -61,8 +61,8 @@ def _read_password(args: argparse.Namespace) -> str:
 def _create_user(body: dict[str, object], *, if_missing: bool) -> tuple[int, str]:
     from pydantic import ValidationError
 
+    from app.db.tx import write_transaction
     from app.errors import Conflict, DomainError
-    from app.ledger.tx import write_transaction
     from app.schemas.users import UserCreate
     from app.services import users
 

@@ -10,7 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
 from app import __version__
-from app.api import auth, docs, problems
+from app.api import docs, problems
 from app.api.limits import BodyLimit
 from app.api.observe import Observe
 from app.api.routes_admin import router as admin_router
@@ -21,18 +21,8 @@ from app.api.routes_reference import router as reference_router
 from app.api.routes_reports import router as reports_router
 from app.desk import routes as desk
 from app.logs import configure_logging
-from app.principal import Principal
 from app.schemas.reference import CatalogCreate
 from app.settings import get_settings
-
-
-def _client_token(token: str) -> Principal | None:
-    from app.ledger.tx import read_session
-    from app.services.clients import principal_for_token
-
-    with read_session() as session:
-        return principal_for_token(session, token)
-
 
 DESCRIPTION = """Settlement of off-site medical claims across insurance schemes, exact to the cent.
 
@@ -45,8 +35,6 @@ most two decimals.  Errors are RFC 9457 problems.  Request bodies are limited to
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings)
-    if _client_token not in auth.token_resolvers:
-        auth.token_resolvers.append(_client_token)
     # /docs and /redoc load Swagger UI and ReDoc from the package (no CDN: private networks).
     app: FastAPI = FastAPIOffline(
         title="Off-site claim settlement",

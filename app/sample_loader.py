@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from app.db.tx import write_transaction
 from app.errors import NotFound
-from app.ledger.tx import write_transaction
 from app.sample import SAMPLE_DIR, load_layers
 from app.services import hospitals, reference
 

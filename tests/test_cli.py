@@ -63,7 +63,7 @@ def test_create_user_reads_the_password_from_stdin(
     from sqlalchemy import select
 
     from app.db import tables as db
-    from app.ledger.tx import read_session
+    from app.db.tx import read_session
 
     assert main(["load-sample"]) == 0
     args = ["create-user", "--username", "li-ming", "--name", "Li Ming", "--role", "scheme_office"]

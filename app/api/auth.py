@@ -1,8 +1,10 @@
 """Authentication and the role/scope rules of ``api.md``.
 
 ``Authorization: Bearer <token>``.  ``SETTLE_ADMIN_TOKEN`` is an admin.  No token, or an
-unknown one, is 401.  Which role may call which operation is declared per route with
-:func:`allow`; what a role may see is decided by the ``scope`` helpers (404 outside it).
+unknown one, is 401.  Any other token is looked up among the registered clients
+(:func:`app.services.clients.principal_for_token`).  Which role may call which operation is
+declared per route with :func:`allow`; what a role may see is decided by the ``scope`` helpers
+(404 outside it).
 """
 
 from __future__ import annotations
@@ -14,14 +16,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.db.tx import read_session
 from app.errors import Forbidden, Unauthorized
 from app.principal import ADMIN, Principal, Role
+from app.services.clients import principal_for_token
 from app.settings import get_settings
 
 bearer = HTTPBearer(auto_error=False, description="A client token, or SETTLE_ADMIN_TOKEN")
-
-#: Resolvers of other tokens (registered clients); each returns a principal or None.
-token_resolvers: list[Callable[[str], Principal | None]] = []
 
 
 def authenticate(token: str) -> Principal | None:
@@ -32,11 +33,8 @@ def authenticate(token: str) -> Principal | None:
         and hmac.compare_digest(token.encode(), admin.get_secret_value().encode())
     ):
         return ADMIN
-    for resolve in token_resolvers:
-        principal = resolve(token)
-        if principal is not None:
-            return principal
-    return None
+    with read_session() as session:
+        return principal_for_token(session, token)
 
 
 def current_principal(

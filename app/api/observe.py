@@ -13,7 +13,7 @@ from asgi_correlation_id import correlation_id
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.ledger.tx import write_transaction
+from app.db.tx import write_transaction
 from app.metrics import REQUESTS
 from app.privacy import mask_id, mask_ids_in
 from app.services import audit

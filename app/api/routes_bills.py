@@ -12,18 +12,17 @@ from app.api.auth import allow
 from app.api.links import BILL_ID, SETTLEMENT_ID, bill_links, example, link, sample, settlement_links, with_links
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
+from app.db.tx import read_session, write_transaction
 from app.errors import DomainError
-from app.ledger import claims
-from app.ledger.idempotency import MAX_KEY_LENGTH, IdemRequest
 from app.ledger.settlements import find_settlement, settlement_public, split_sheet
-from app.ledger.tx import read_session, write_transaction
 from app.metrics import observe_settlement
 from app.principal import Principal
 from app.schemas.bills import BillCreate
 from app.schemas.common import NO_NUL, Code
 from app.schemas.public import BillPage, BillPublic, ClaimPublic, SettlementPage, SplitPublic
 from app.schemas.settlements import ClaimCreate, SettlementCreate, SettlementPublic
-from app.services import bills, settlement_list
+from app.services import bills, claims, settlement_list
+from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest
 from app.services.paging import DEFAULT_LIMIT
 from app.services.scope import check_bill, check_settlement_read, check_submit
 

@@ -11,7 +11,7 @@ from app.api.auth import allow
 from app.api.links import example, link, sample, with_links
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
-from app.ledger.tx import read_session, write_transaction
+from app.db.tx import read_session, write_transaction
 from app.principal import Principal
 from app.schemas.common import RegionCode
 from app.schemas.hospitals import HospitalCreate, HospitalPage, RegisteredHospitalPublic

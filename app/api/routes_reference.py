@@ -13,8 +13,8 @@ from app.api.auth import allow
 from app.api.links import example, link, sample, with_links
 from app.api.problems import problem_response, problem_responses
 from app.api.responses import JSON, reply
+from app.db.tx import read_session, write_transaction
 from app.errors import FieldError, MalformedRequest, ValidationFailed
-from app.ledger.tx import read_session, write_transaction
 from app.principal import Principal
 from app.schemas.public import MemberPublic, PolicyPublic, TierPolicyPublic
 from app.schemas.reference import (

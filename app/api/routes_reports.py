@@ -11,7 +11,7 @@ from app.api import queries
 from app.api.auth import allow
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
-from app.ledger.tx import read_session
+from app.db.tx import read_session
 from app.principal import Principal
 from app.schemas.reports import ClearingPublic, ReconciliationPublic
 from app.services import reports

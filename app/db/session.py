@@ -1,7 +1,7 @@
 """Database engine and sessions.
 
 SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
-``BEGIN IMMEDIATE`` (see :func:`app.ledger.tx.write_transaction`), so writers queue on the
+``BEGIN IMMEDIATE`` (see :func:`app.db.tx.write_transaction`), so writers queue on the
 database lock instead of failing half-way.  PostgreSQL is reached through psycopg 3.
 """
 

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from app.db import tables as db
+from app.db.tx import read_session, write_transaction
 from app.desk import forms, i18n
 from app.desk.i18n import N_, _
 from app.desk.web import (
@@ -49,15 +50,13 @@ from app.desk.web import (
     text,
 )
 from app.errors import DomainError, NotFound
-from app.ledger import claims
-from app.ledger.idempotency import MAX_KEY_LENGTH, IdemRequest
 from app.ledger.settlements import bill_settlements, find_settlement, settlement_public, split_sheet
-from app.ledger.tx import read_session, write_transaction
 from app.metrics import observe_settlement
 from app.principal import Principal
 from app.privacy import mask_id
 from app.schemas.settlements import SettlementCreate
-from app.services import bills, reports, users
+from app.services import bills, claims, reports, users
+from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest
 from app.services.scope import check_bill, check_settlement_read
 from app.settings import get_settings
 

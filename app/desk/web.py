@@ -29,8 +29,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.db import tables as db
+from app.db.tx import read_session, write_transaction
 from app.desk import i18n
-from app.ledger.tx import read_session, write_transaction
 from app.principal import Principal
 from app.services import users
 from app.settings import get_settings

@@ -1,5 +1,5 @@
 """Settle, reverse, the split sheet.  Each function runs inside a transaction that its caller
-opened with :func:`app.ledger.tx.write_transaction`, holding the locks of :mod:`app.ledger.locks`.
+opened with :func:`app.db.tx.write_transaction`, holding the locks of :mod:`app.ledger.locks`.
 """
 
 from __future__ import annotations

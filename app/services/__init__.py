@@ -1,2 +1,2 @@
 """Services for reference data and bills.  Each takes keyword-only arguments and runs inside
-a transaction its caller opened (``app.ledger.tx.write_transaction``) or a read session."""
+a transaction its caller opened (``app.db.tx.write_transaction``) or a read session."""

@@ -19,13 +19,13 @@ from app.engine import types as t
 from app.engine.money import ZERO, as_money
 from app.engine.validate import bill_errors, plain
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
-from app.ledger.idempotency import Reply
 from app.ledger.loading import work_injury_document
 from app.principal import Principal
 from app.privacy import mask_id
 from app.schemas.bills import BillCreate, HospitalIn
 from app.schemas.settlements import money
 from app.services import hospitals, paging
+from app.services.idempotency import Reply
 from app.services.scope import bill_scope
 
 

@@ -25,13 +25,13 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.db import tables as db
+from app.db.tx import write_transaction
 from app.errors import DomainError
-from app.ledger import claims, invariants
-from app.ledger.tx import write_transaction
+from app.ledger import invariants
 from app.principal import ADMIN as ADMIN_PRINCIPAL
 from app.schemas.bills import BillCreate
 from app.schemas.settlements import SettlementCreate
-from app.services import bills
+from app.services import bills, claims
 from tests.api_helpers import load_v2_over_http, v2_bill
 
 SCHEMES = ("NRCMS-511623", "SI-511623", "MA-511623", "UEBMI-321100", "WI-321100")

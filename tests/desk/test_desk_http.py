@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.db import tables as db
-from app.ledger.tx import read_session
+from app.db.tx import read_session
 from app.settings import get_settings
 from tests.api_helpers import ADMIN, bill_1
 from tests.desk.helpers import CLERK, HOSPITAL_CLERK, NRCMS, OTHER_CLERK, PASSWORD, UEBMI_CLERK, csrf_of, seed

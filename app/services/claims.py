@@ -7,8 +7,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.errors import FieldError, ValidationFailed
-from app.ledger import idempotency
-from app.ledger.idempotency import IdemRequest, Reply
 from app.ledger.locks import lock_for_settlements
 from app.ledger.settlements import (
     find_settlement,
@@ -19,7 +17,8 @@ from app.ledger.settlements import (
 )
 from app.principal import Principal
 from app.schemas.settlements import ClaimCreate, SettlementCreate
-from app.services import bills
+from app.services import bills, idempotency
+from app.services.idempotency import IdemRequest, Reply
 from app.services.scope import check_bill, check_settle
 
 

@@ -11,7 +11,7 @@ carried-out request is a mismatch) but never stored: it carried nothing out.
 The record is written in the same transaction as the settlement it answers, after the bill's
 lock is held, so a concurrent request with the same key either waits for that lock and then
 replays the stored response, or (for a different bill) collides on the record's primary key,
-is retried by :mod:`app.ledger.tx`, and then replays or is refused as a mismatch.  A crash
+is retried by :mod:`app.db.tx`, and then replays or is refused as a mismatch.  A crash
 before the commit leaves neither the settlement nor the record.  Refusals are not stored: a
 refused request changed nothing, so repeating it is evaluated afresh.
 """

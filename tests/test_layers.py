@@ -1,0 +1,99 @@
+"""The import rule of the README's layout: each part of ``app`` imports only parts below it.
+
+``api`` -> ``services`` (use cases) -> ``ledger`` (locks, accumulators, persistence of money
+movements) -> ``schemas`` (request and response models, their renderers) -> ``db`` (tables,
+sessions, the transaction boundary) and ``engine`` (the pure rules, independent of each other),
+-> the leaf modules (errors, settings, …).  Function-local imports count too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.shared import REPO
+
+APP = REPO / "app"
+
+#: Top to bottom; a part may import its own layer's parts and any layer below, never one above.
+LAYERS: list[set[str]] = [
+    {"__main__", "sample_loader"},
+    {"main"},
+    {"api", "desk"},
+    {"services"},
+    {"ledger", "sample"},
+    {"schemas"},
+    {"db", "engine"},
+    {"errors", "logs", "metrics", "principal", "privacy", "settings", "__init__"},
+]
+#: Parts of one layer that must not import each other.
+INDEPENDENT = [{"db", "engine"}, {"ledger", "sample"}]
+
+
+def _part(module: str) -> str:
+    pieces = module.split(".")
+    return pieces[1] if len(pieces) > 1 else "__init__"
+
+
+def _is_part(app: Path, name: str) -> bool:
+    return (app / f"{name}.py").is_file() or (app / name).is_dir()
+
+
+def _imports(path: Path, top: Path) -> list[tuple[str, int]]:
+    package = list(path.relative_to(top).parts[:-1])
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            if module == "app":  # from app import api (a part), __version__ (the package's own)
+                found += [
+                    (f"app.{a.name}" if _is_part(top / "app", a.name) else "app", node.lineno) for a in node.names
+                ]
+            else:
+                found.append((module, node.lineno))
+    return [(m, line) for m, line in found if m == "app" or m.startswith("app.")]
+
+
+def _layer(part: str) -> int:
+    for i, layer in enumerate(LAYERS):
+        if part in layer:
+            return i
+    raise AssertionError(f"app/{part} is in no layer of tests/test_layers.py: place it")
+
+
+def upward_imports(root: Path) -> list[str]:
+    wrong = []
+    for path in sorted(root.rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        rel = path.relative_to(root.parent)
+        source = _part(".".join(rel.with_suffix("").parts))
+        for module, line in _imports(path, root.parent):
+            target = _part(module)
+            if target == source:
+                continue
+            if _layer(target) < _layer(source) or any({source, target} <= group for group in INDEPENDENT):
+                wrong.append(f"{rel}:{line} imports {module} ({source} may not import {target})")
+    return wrong
+
+
+def test_imports_go_one_way() -> None:
+    assert upward_imports(APP) == []
+
+
+def test_the_rule_catches_an_upward_import(tmp_path: Path) -> None:
+    fake = tmp_path / "app"
+    (fake / "ledger").mkdir(parents=True)
+    (fake / "engine").mkdir()
+    (fake / "ledger" / "x.py").write_text("from app.services import claims\nfrom app.engine import money\n")
+    (fake / "engine" / "y.py").write_text("def f():\n    from app.db import tables\n")
+    assert upward_imports(fake) == [
+        "app/engine/y.py:2 imports app.db (engine may not import db)",
+        "app/ledger/x.py:1 imports app.services (ledger may not import services)",
+    ]
