@@ -14,13 +14,13 @@ from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
 from app.db.tx import read_session, write_transaction
 from app.errors import DomainError
-from app.ledger.settlements import find_settlement, settlement_public, split_sheet
+from app.ledger.settlements import active_payments, find_settlement
 from app.metrics import observe_settlement
 from app.principal import Principal
 from app.schemas.bills import BillCreate
 from app.schemas.common import NO_NUL, Code
-from app.schemas.public import BillPage, BillPublic, ClaimPublic, SettlementPage, SplitPublic
-from app.schemas.settlements import ClaimCreate, SettlementCreate, SettlementPublic
+from app.schemas.public import BillPage, BillPublic, ClaimPublic, SettlementPage, SplitPublic, split_public
+from app.schemas.settlements import ClaimCreate, SettlementCreate, SettlementPublic, settlement_public
 from app.services import bills, claims, settlement_list
 from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest
 from app.services.paging import DEFAULT_LIMIT
@@ -166,7 +166,7 @@ def get_split(bill_id: Id, principal: Settler) -> JSON:
     with read_session() as s:
         row = bills.get(s, bill_id)
         check_bill(principal, row, session=s)
-        return reply(200, split_sheet(s, row))
+        return reply(200, split_public(row, active_payments(s, row)))
 
 
 @router.post(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -277,7 +277,37 @@ class ExternalPayment(SQLModel, table=True):
     active: bool = True
 
 
-class YearTotal(SQLModel, table=True):
+class _Amounts(Protocol):
+    fund_paid: Decimal
+    deductible_inpatient: Decimal
+    deductible_outpatient: Decimal
+
+
+class Accumulates:
+    """How a settlement moves its accumulator row and its reversal moves it back.  The yearly
+    deductible met is kept per setting: ``deductible_inpatient`` and ``deductible_outpatient``."""
+
+    def deductible_met(self: _Amounts, setting: str) -> Decimal:
+        if setting == "inpatient":
+            return self.deductible_inpatient
+        if setting == "outpatient":
+            return self.deductible_outpatient
+        raise ValueError(f"no deductible is kept for the setting {setting!r}")
+
+    def add(self: _Amounts, *, setting: str, fund_paid: Decimal, yearly_deductible: Decimal) -> None:
+        """Add a settlement's payment and the yearly deductible it met (negative: take them back)."""
+        self.fund_paid += fund_paid
+        if not yearly_deductible:
+            return
+        if setting == "inpatient":
+            self.deductible_inpatient += yearly_deductible
+        elif setting == "outpatient":
+            self.deductible_outpatient += yearly_deductible
+        else:
+            raise ValueError(f"no deductible is kept for the setting {setting!r}")
+
+
+class YearTotal(Accumulates, SQLModel, table=True):
     """Accumulator of one person under one scheme (or tier) in one policy year (active fund-paid
     settlements only).  A tier moves ``fund_paid`` and ``compliant_self_pay`` (its yearly axis)."""
 
@@ -299,7 +329,7 @@ class YearTotal(SQLModel, table=True):
     compliant_self_pay: Decimal = money_column()
 
 
-class EmployerYearTotal(SQLModel, table=True):
+class EmployerYearTotal(Accumulates, SQLModel, table=True):
     """Accumulator of an employer's liabilities for one person under one scheme in one policy year
     (v2.5): payments toward the scheme's annual cap and the per-year deductibles."""
 

@@ -50,11 +50,12 @@ from app.desk.web import (
     text,
 )
 from app.errors import DomainError, NotFound
-from app.ledger.settlements import bill_settlements, find_settlement, settlement_public, split_sheet
+from app.ledger.settlements import active_payments, bill_settlements, find_settlement
 from app.metrics import observe_settlement
 from app.principal import Principal
 from app.privacy import mask_id
-from app.schemas.settlements import SettlementCreate
+from app.schemas.public import split_public
+from app.schemas.settlements import SettlementCreate, settlement_public
 from app.services import bills, claims, reports, users
 from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest
 from app.services.scope import check_bill, check_settlement_read
@@ -291,7 +292,7 @@ def bill_view(principal: Principal, bill_id: str) -> dict[str, Any]:
             except NotFound:
                 continue
             visible.append(settlement_public(row.model_dump()))
-        split = split_sheet(s, bill)
+        split = split_public(bill, active_payments(s, bill))
         names = {sc.code: sc.name for sc in s.query(db.Scheme).all()}
         active = [r for r in rows if r.status == "settled"]
         latest = active[-1] if active else None

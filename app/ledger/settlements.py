@@ -5,7 +5,7 @@ opened with :func:`app.db.tx.write_transaction`, holding the locks of :mod:`app.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,49 +32,6 @@ from app.ledger.locks import (
     lock_year_totals,
 )
 from app.schemas.settlements import ExternalPaymentIn, engine_fields, money
-
-
-def settlement_public(row: Mapping[str, Any], *, preview: bool = False) -> dict[str, Any]:
-    """The response body of a settlement, from its stored row (the one serializer)."""
-    detail = row["detail"]
-    created, reversed_at = row["created_at"], row["reversed_at"]
-    employer = None
-    if row["payer_type"] == "employer":
-        employer = {"code": row["employer_code"], "name": row["employer_name"]}
-    compliant = row["compliant_self_pay"]
-    return {
-        "settlement_id": None if preview else row["id"],
-        "bill_id": row["bill_id"],
-        "scheme_code": row["scheme_code"],
-        "scheme_kind": row["scheme_kind"],
-        "payer_type": row["payer_type"],
-        "employer": employer,
-        "sequence": row["sequence"],
-        "status": "preview" if preview else row["status"],
-        "policy_year": row["policy_year"],
-        "offsite": row["offsite"],
-        "registered": row["registered"],
-        "medical_total": money(row["medical_total"]),
-        "excluded": money(row["excluded"]),
-        "over_limit": money(row["over_limit"]),
-        "b_self_pay": money(row["b_self_pay"]),
-        "in_scope": money(row["in_scope"]),
-        "deductible": money(row["deductible"]),
-        "bands": detail["bands"],
-        "computed_benefit": money(row["computed_benefit"]),
-        "benefit_after_cap": money(row["benefit_after_cap"]),
-        "prior_payments": money(row["prior_payments"]),
-        "coordination_mode": row["coordination_mode"],
-        "fund_payment": money(row["fund_payment"]),
-        "coordination_reduction": money(row["coordination_reduction"]),
-        "patient_responsibility": money(row["patient_responsibility"]),
-        "external_payments": detail["external_payments"],
-        "lines": detail["lines"],
-        "basis_settlement_id": row["basis_settlement_id"],
-        "compliant_self_pay": None if compliant is None else money(compliant),
-        "created_at": None if preview else created.isoformat(),
-        "reversed_at": None if preview or reversed_at is None else reversed_at.isoformat(),
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +138,6 @@ def _settle_scheme(
     assert isinstance(policy, t.Policy)
     policy_section(scheme, policy, ebill)
     version_rows, catalogs = loading.load_catalogs(session, scheme.code, ebill)
-    deductible_column = f"deductible_{bill.setting}"
     totals: db.YearTotal | db.EmployerYearTotal
     if employer is None:
         key = YearKey(scheme.code, bill.patient_id_number, year)
@@ -196,7 +152,7 @@ def _settle_scheme(
             member=member,
             catalogs=catalogs,
             policy=policy,
-            year_to_date=t.YearToDate(totals.fund_paid, getattr(totals, deductible_column)),
+            year_to_date=t.YearToDate(totals.fund_paid, totals.deductible_met(bill.setting)),
             prior_payments=prior,
             employer=employer,
         ),
@@ -206,9 +162,7 @@ def _settle_scheme(
     used_versions = sorted({v.version for v in (version_in_effect(catalogs, d) for d in days) if v is not None})
 
     def move(r: t.SettlementResult) -> None:
-        totals.fund_paid += r.fund_payment
-        if r.yearly_deductible:
-            setattr(totals, deductible_column, getattr(totals, deductible_column) + r.yearly_deductible)
+        totals.add(setting=bill.setting, fund_paid=r.fund_payment, yearly_deductible=r.yearly_deductible)
 
     return _Computed(result, policy_row, version_rows, used_versions, move)
 
@@ -219,24 +173,40 @@ def settle_locked_bill(
     bill: db.Bill,
     scheme_code: str,
     external_payments: Sequence[ExternalPaymentIn],
-    preview: bool,
     created_by: str,
     employer: t.Employer | None = None,
     loc_prefix: tuple[str | int, ...] = ("body",),
     scheme_loc: tuple[str | int, ...] = ("body", "scheme_code"),
 ) -> dict[str, Any]:
-    """Settle ``bill`` (already locked) under one scheme, and move the ledger with it.
+    """Settle ``bill`` (already locked) under one scheme, move the ledger with it, and return the
+    settlement's row as stored (render it with :func:`app.schemas.settlements.settlement_public`).
 
     The problems of a request are reported in the order of the README ("Several problems in
     one request").  A preview performs the same writes; its caller rolls the transaction back.
     """
-    scheme_row = loading.load_scheme(session, scheme_code, loc=scheme_loc)
-    scheme = loading.scheme_to_engine(scheme_row)
+    scheme = loading.scheme_to_engine(loading.load_scheme(session, scheme_code, loc=scheme_loc))
     ebill = loading.bill_to_engine(bill)
     employer_loc = (*loc_prefix, "employer_liability")
     check_request(scheme, ebill, employer, employer_loc)
     # A bill's first settlement has no earlier payments to read.
     active = _active(session, bill.id) if bill.last_sequence else []
+    _refuse_a_second_settlement(scheme, active)
+    prior = _prior_payments(session, bill, active, external_payments, loc_prefix)
+    if scheme.kind in t.TIER_KINDS:
+        computed = _settle_tier(session, bill=bill, ebill=ebill, scheme=scheme, active=active, prior=prior)
+    else:
+        computed = _settle_scheme(
+            session, bill=bill, ebill=ebill, scheme=scheme, employer=employer, prior=prior, employer_loc=employer_loc
+        )
+    row = _settlement_row(bill, scheme, employer, computed, external_payments, created_by)
+    _insert(session, row, external_payments)
+    _move_ledger(session, bill, computed, row["external_total"])
+    session.flush()
+    return row
+
+
+def _refuse_a_second_settlement(scheme: t.Scheme, active: list[Active]) -> None:
+    """A scheme holds at most one active settlement (or employer's liability) per bill."""
     for a in active:
         if a.scheme_code == scheme.code:
             holder = "an employer's liability" if a.payer_type == "employer" else "an active settlement"
@@ -244,15 +214,18 @@ def settle_locked_bill(
                 f"{scheme.code} already holds {holder} (sequence {a.sequence}) on this bill; "
                 "reverse it before settling again"
             )
-    vouchers: dict[str, Decimal] = {}
-    if bill.last_sequence:
-        vouchers = dict(
-            session.execute(
-                select(col(db.ExternalPayment.voucher_no), col(db.ExternalPayment.amount)).where(
-                    col(db.ExternalPayment.bill_id) == bill.id, col(db.ExternalPayment.active)
-                )
-            ).all()
-        )
+
+
+def _prior_payments(
+    session: Session,
+    bill: db.Bill,
+    active: list[Active],
+    external_payments: Sequence[ExternalPaymentIn],
+    loc_prefix: tuple[str | int, ...],
+) -> Decimal:
+    """The bill's earlier payments with this request's external ones; refused (422) when a voucher
+    is already recorded on the bill or the payments would exceed the bill's total."""
+    vouchers = _active_vouchers(session, bill) if bill.last_sequence else {}
     errors: list[FieldError] = []
     seen = set(vouchers)
     for i, ext in enumerate(external_payments):
@@ -276,19 +249,28 @@ def settle_locked_bill(
         )
     if errors:
         raise ValidationFailed(errors)
+    return prior
 
-    if scheme.kind in t.TIER_KINDS:
-        computed = _settle_tier(session, bill=bill, ebill=ebill, scheme=scheme, active=active, prior=prior)
-    else:
-        computed = _settle_scheme(
-            session, bill=bill, ebill=ebill, scheme=scheme, employer=employer, prior=prior, employer_loc=employer_loc
-        )
-    result, policy_row = computed.result, computed.policy_row
-    used_ids = [v.id for v in computed.version_rows if v.version in computed.used_versions]
+
+def _active_vouchers(session: Session, bill: db.Bill) -> dict[str, Decimal]:
+    """The bill's active external payments: voucher number -> amount."""
+    p = db.ExternalPayment
+    stmt = select(col(p.voucher_no), col(p.amount)).where(col(p.bill_id) == bill.id, col(p.active))
+    return dict(session.execute(stmt).tuples().all())
+
+
+def _settlement_row(
+    bill: db.Bill,
+    scheme: t.Scheme,
+    employer: t.Employer | None,
+    computed: _Computed,
+    external_payments: Sequence[ExternalPaymentIn],
+    created_by: str,
+) -> dict[str, Any]:
+    """The settlement's row: the bill's and scheme's identity, the engine's figures, the detail."""
+    result = computed.result
     fields = engine_fields(result)
-    now = datetime.now(UTC)
-    sequence = bill.last_sequence + 1
-    row: dict[str, Any] = {
+    return {
         "id": str(uuid.uuid4()),
         "bill_id": bill.id,
         "scheme_code": scheme.code,
@@ -298,10 +280,10 @@ def settle_locked_bill(
         "employer_name": None if employer is None else employer.name,
         "basis_settlement_id": result.basis_settlement_id,
         "compliant_self_pay": result.compliant_self_pay,
-        "sequence": sequence,
+        "sequence": bill.last_sequence + 1,
         "status": "settled",
         "policy_year": result.policy_year,
-        "policy_id": policy_row.id,
+        "policy_id": computed.policy_row.id,
         "patient_id_number": bill.patient_id_number,
         "hospital_code": bill.hospital_code,
         "insuring_region": scheme.pooling_region,
@@ -323,7 +305,7 @@ def settle_locked_bill(
         "fund_payment": result.fund_payment,
         "coordination_reduction": result.coordination_reduction,
         "patient_responsibility": result.patient_responsibility,
-        "external_total": new_external,
+        "external_total": sum((e.amount for e in external_payments), ZERO),
         "detail": {
             "bands": fields["bands"],
             "lines": fields["lines"],
@@ -333,16 +315,20 @@ def settle_locked_bill(
             "catalog_versions": computed.used_versions,
         },
         "created_by": created_by,
-        "created_at": now,
+        "created_at": datetime.now(UTC),
         "reversed_at": None,
     }
+
+
+def _insert(session: Session, row: dict[str, Any], external_payments: Sequence[ExternalPaymentIn]) -> None:
+    """The settlement's row and its external payments."""
     session.execute(insert(db.Settlement).values(row))
     if external_payments:
         session.execute(
             insert(db.ExternalPayment).values(
                 [
                     {
-                        "bill_id": bill.id,
+                        "bill_id": row["bill_id"],
                         "settlement_id": row["id"],
                         "payer": e.payer,
                         "voucher_no": e.voucher_no,
@@ -353,22 +339,26 @@ def settle_locked_bill(
                 ]
             )
         )
-    bill.paid_total = bill.paid_total + result.fund_payment + new_external
-    bill.last_sequence = sequence
-    computed.move(result)
+
+
+def _move_ledger(session: Session, bill: db.Bill, computed: _Computed, new_external: Decimal) -> None:
+    """The bill's paid total and sequence, the accumulator, and the reference rows marked used."""
+    bill.paid_total = bill.paid_total + computed.result.fund_payment + new_external
+    bill.last_sequence += 1
+    computed.move(computed.result)
+    policy_row = computed.policy_row
     if not policy_row.used:
         session.execute(update(db.Policy).where(col(db.Policy.id) == policy_row.id).values(used=True))
+    used_ids = [v.id for v in computed.version_rows if v.version in computed.used_versions]
     if any(not v.used for v in computed.version_rows if v.id in used_ids):
         session.execute(
             update(db.CatalogVersion)
             .where(col(db.CatalogVersion.id).in_(used_ids), col(db.CatalogVersion.used).is_(False))
             .values(used=True)
         )
-    session.flush()
-    return settlement_public(row, preview=preview)
 
 
-def reverse_locked(session: Session, *, bill: db.Bill, settlement_id: str, created_by: str) -> dict[str, Any]:
+def reverse_locked(session: Session, *, bill: db.Bill, settlement_id: str, created_by: str) -> db.Settlement:
     """Reverse the bill's latest active settlement; undo exactly what it did."""
     s = session.scalars(
         select(db.Settlement).where(col(db.Settlement.id) == settlement_id).execution_options(populate_existing=True)
@@ -395,10 +385,7 @@ def reverse_locked(session: Session, *, bill: db.Bill, settlement_id: str, creat
         totals = year_total = lock_year_totals(session, [key])[key]
         if s.compliant_self_pay is not None:
             year_total.compliant_self_pay -= s.compliant_self_pay
-    totals.fund_paid -= s.fund_payment
-    if s.yearly_deductible:
-        column = f"deductible_{s.setting}"
-        setattr(totals, column, getattr(totals, column) - s.yearly_deductible)
+    totals.add(setting=s.setting, fund_paid=-s.fund_payment, yearly_deductible=-s.yearly_deductible)
     bill.paid_total = bill.paid_total - s.fund_payment - s.external_total
     session.execute(
         update(db.ExternalPayment).where(col(db.ExternalPayment.settlement_id) == s.id).values(active=False)
@@ -424,7 +411,7 @@ def reverse_locked(session: Session, *, bill: db.Bill, settlement_id: str, creat
         )
     )
     session.flush()
-    return settlement_public(s.model_dump())
+    return s
 
 
 def find_settlement(session: Session, settlement_id: str) -> db.Settlement:
@@ -450,9 +437,23 @@ def lock_bill_or_404(session: Session, bill_id: str) -> db.Bill:
     return bill
 
 
-def split_sheet(session: Session, bill: db.Bill) -> dict[str, Any]:
-    """The expense split sheet: the bill's active payments in order, externals first per settlement."""
-    payments: list[dict[str, Any]] = []
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """One active payment on a bill: a scheme's, an employer's liability, or an external payer's."""
+
+    sequence: int
+    payer_type: str
+    payer: str | None
+    scheme_code: str | None
+    scheme_kind: str | None
+    employer_code: str | None
+    voucher_no: str | None
+    amount: Decimal
+    settlement_id: str
+
+
+def active_payments(session: Session, bill: db.Bill) -> list[Payment]:
+    """The bill's active payments in order (the split sheet), externals first per settlement."""
     settlements = session.execute(
         select(
             col(db.Settlement.id),
@@ -479,42 +480,13 @@ def split_sheet(session: Session, bill: db.Bill) -> dict[str, Any]:
         .order_by(col(db.ExternalPayment.id))
     ):
         externals.setdefault(sid, []).append((payer, voucher, amount))
-    total = ZERO
+    payments: list[Payment] = []
     for sid, seq, code, fund, kind, payer_type, employer_code, employer_name in settlements:
-        for payer, voucher, amount in externals.get(sid, []):
-            payments.append(
-                {
-                    "sequence": seq,
-                    "payer_type": "external",
-                    "payer": payer,
-                    "scheme_code": None,
-                    "scheme_kind": None,
-                    "employer_code": None,
-                    "voucher_no": voucher,
-                    "amount": money(amount),
-                    "settlement_id": sid,
-                }
-            )
-            total += amount
+        payments += [
+            Payment(seq, "external", payer, None, None, None, voucher, amount, sid)
+            for payer, voucher, amount in externals.get(sid, [])
+        ]
         # An employer's liability is paid by the employer, under the scheme's rules (v2.5).
-        payments.append(
-            {
-                "sequence": seq,
-                "payer_type": payer_type,
-                "payer": employer_name if payer_type == "employer" else code,
-                "scheme_code": code,
-                "scheme_kind": kind,
-                "employer_code": employer_code,
-                "voucher_no": None,
-                "amount": money(fund),
-                "settlement_id": sid,
-            }
-        )
-        total += fund
-    return {
-        "bill_id": bill.id,
-        "medical_total": money(bill.medical_total),
-        "payments": payments,
-        "total_paid": money(total),
-        "patient_responsibility": money(bill.medical_total - total),
-    }
+        payer_name = employer_name if payer_type == "employer" else code
+        payments.append(Payment(seq, payer_type, payer_name, code, kind, employer_code, None, fund, sid))
+    return payments

@@ -3,15 +3,19 @@ path); these models document them, and schemathesis checks that the two agree.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Annotated, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import Field
 
+from app.db import tables as db
 from app.engine import types as t
+from app.engine.money import ZERO
 from app.schemas.common import Out
 from app.schemas.hospitals import PageMeta
-from app.schemas.settlements import SettlementPublic
+from app.schemas.settlements import SettlementPublic, money
 
 MoneyStr = Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", examples=["1234.50"])]
 RatioStr = Annotated[str, Field(pattern=r"^-?\d+\.\d{2,}$", examples=["0.85"])]
@@ -149,6 +153,54 @@ class SplitPublic(Out):
     payments: list[PaymentPublic]
     total_paid: MoneyStr
     patient_responsibility: MoneyStr
+
+
+class Payment(Protocol):
+    """What the split sheet shows of one payment (:class:`app.ledger.settlements.Payment`)."""
+
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def payer_type(self) -> str: ...
+    @property
+    def payer(self) -> str | None: ...
+    @property
+    def scheme_code(self) -> str | None: ...
+    @property
+    def scheme_kind(self) -> str | None: ...
+    @property
+    def employer_code(self) -> str | None: ...
+    @property
+    def voucher_no(self) -> str | None: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def settlement_id(self) -> str: ...
+
+
+def split_public(bill: db.Bill, payments: Sequence[Payment]) -> dict[str, Any]:
+    """The body of a :class:`SplitPublic`: the bill's active payments and what is left."""
+    total = sum((p.amount for p in payments), ZERO)
+    return {
+        "bill_id": bill.id,
+        "medical_total": money(bill.medical_total),
+        "payments": [
+            {
+                "sequence": p.sequence,
+                "payer_type": p.payer_type,
+                "payer": p.payer,
+                "scheme_code": p.scheme_code,
+                "scheme_kind": p.scheme_kind,
+                "employer_code": p.employer_code,
+                "voucher_no": p.voucher_no,
+                "amount": money(p.amount),
+                "settlement_id": p.settlement_id,
+            }
+            for p in payments
+        ],
+        "total_paid": money(total),
+        "patient_responsibility": money(bill.medical_total - total),
+    }
 
 
 class ClaimPublic(Out):

@@ -7,6 +7,7 @@ the two agree.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -110,6 +111,49 @@ class SettlementPublic(Out):
 
 def money(value: Decimal) -> str:
     return f"{value:.2f}"
+
+
+def settlement_public(row: Mapping[str, Any], *, preview: bool = False) -> dict[str, Any]:
+    """The response body of a settlement, from its stored row (the one serializer)."""
+    detail = row["detail"]
+    created, reversed_at = row["created_at"], row["reversed_at"]
+    employer = None
+    if row["payer_type"] == "employer":
+        employer = {"code": row["employer_code"], "name": row["employer_name"]}
+    compliant = row["compliant_self_pay"]
+    return {
+        "settlement_id": None if preview else row["id"],
+        "bill_id": row["bill_id"],
+        "scheme_code": row["scheme_code"],
+        "scheme_kind": row["scheme_kind"],
+        "payer_type": row["payer_type"],
+        "employer": employer,
+        "sequence": row["sequence"],
+        "status": "preview" if preview else row["status"],
+        "policy_year": row["policy_year"],
+        "offsite": row["offsite"],
+        "registered": row["registered"],
+        "medical_total": money(row["medical_total"]),
+        "excluded": money(row["excluded"]),
+        "over_limit": money(row["over_limit"]),
+        "b_self_pay": money(row["b_self_pay"]),
+        "in_scope": money(row["in_scope"]),
+        "deductible": money(row["deductible"]),
+        "bands": detail["bands"],
+        "computed_benefit": money(row["computed_benefit"]),
+        "benefit_after_cap": money(row["benefit_after_cap"]),
+        "prior_payments": money(row["prior_payments"]),
+        "coordination_mode": row["coordination_mode"],
+        "fund_payment": money(row["fund_payment"]),
+        "coordination_reduction": money(row["coordination_reduction"]),
+        "patient_responsibility": money(row["patient_responsibility"]),
+        "external_payments": detail["external_payments"],
+        "lines": detail["lines"],
+        "basis_settlement_id": row["basis_settlement_id"],
+        "compliant_self_pay": None if compliant is None else money(compliant),
+        "created_at": None if preview else created.isoformat(),
+        "reversed_at": None if preview or reversed_at is None else reversed_at.isoformat(),
+    }
 
 
 def engine_fields(r: t.SettlementResult) -> dict[str, Any]:

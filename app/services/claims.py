@@ -9,14 +9,15 @@ from sqlalchemy.orm import Session
 from app.errors import FieldError, ValidationFailed
 from app.ledger.locks import lock_for_settlements
 from app.ledger.settlements import (
+    active_payments,
     find_settlement,
     lock_bill_or_404,
     reverse_locked,
     settle_locked_bill,
-    split_sheet,
 )
 from app.principal import Principal
-from app.schemas.settlements import ClaimCreate, SettlementCreate
+from app.schemas.public import split_public
+from app.schemas.settlements import ClaimCreate, SettlementCreate, settlement_public
 from app.services import bills, idempotency
 from app.services.idempotency import IdemRequest, Reply
 from app.services.scope import check_bill, check_settle
@@ -31,16 +32,15 @@ def create_settlement(
     replay = idempotency.lookup(session, principal, idem)
     if replay is not None:
         return replay
-    out = settle_locked_bill(
+    row = settle_locked_bill(
         session,
         bill=bill,
         scheme_code=body.scheme_code,
         external_payments=body.external_payments,
-        preview=body.dry_run,
         created_by=principal.client_id,
         employer=None if body.employer_liability is None else body.employer_liability.employer.to_engine(),
     )
-    reply = Reply(200 if body.dry_run else 201, out)
+    reply = Reply(200 if body.dry_run else 201, settlement_public(row, preview=body.dry_run))
     if not body.dry_run:
         idempotency.store(session, principal, idem, reply)
     return reply
@@ -54,7 +54,8 @@ def reverse(session: Session, *, principal: Principal, settlement_id: str, idem:
     replay = idempotency.lookup(session, principal, idem)
     if replay is not None:
         return replay
-    reply = Reply(200, reverse_locked(session, bill=bill, settlement_id=settlement_id, created_by=principal.client_id))
+    reversed_row = reverse_locked(session, bill=bill, settlement_id=settlement_id, created_by=principal.client_id)
+    reply = Reply(200, settlement_public(reversed_row.model_dump()))
     idempotency.store(session, principal, idem, reply)
     return reply
 
@@ -77,18 +78,20 @@ def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: Id
     lock_for_settlements(session, bill, body.schemes)
     settlements: list[dict[str, Any]] = []
     for i, code in enumerate(body.schemes):
-        settlements.append(
-            settle_locked_bill(
-                session,
-                bill=bill,
-                scheme_code=code,
-                external_payments=(),
-                preview=body.dry_run,
-                created_by=principal.client_id,
-                scheme_loc=("body", "schemes", i),
-            )
+        settled = settle_locked_bill(
+            session,
+            bill=bill,
+            scheme_code=code,
+            external_payments=(),
+            created_by=principal.client_id,
+            scheme_loc=("body", "schemes", i),
         )
-    out = {"bill": bills.bill_public(bill), "settlements": settlements, "split": split_sheet(session, bill)}
+        settlements.append(settlement_public(settled, preview=body.dry_run))
+    out = {
+        "bill": bills.bill_public(bill),
+        "settlements": settlements,
+        "split": split_public(bill, active_payments(session, bill)),
+    }
     reply = Reply(200 if body.dry_run else 201, out)
     if not body.dry_run:
         idempotency.store(session, principal, idem, reply)

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.db import tables as db
-from app.ledger.settlements import settlement_public
 from app.principal import Principal
+from app.schemas.settlements import settlement_public
 from app.services import paging
 from app.services.scope import settlement_scope
 
