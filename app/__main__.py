@@ -181,7 +181,7 @@ def cmd_example(args: argparse.Namespace) -> int:
                 scheme=ref.engine_scheme(code),
                 member=ref.engine_member(code, bill.patient_id_number),
                 catalogs=ref.engine_catalogs(code),
-                policy=ref.engine_policy(code, bill.discharge_date.year),
+                policy=ref.engine_policy(code, bill.policy_year),
                 prior_payments=prior,
             )
         )

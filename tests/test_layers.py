@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"ledger", "sample"},
     {"schemas"},
     {"db", "engine"},
-    {"errors", "logs", "metrics", "principal", "privacy", "settings", "__init__"},
+    {"clock", "errors", "logs", "metrics", "principal", "privacy", "settings", "__init__"},
 ]
 #: Parts of one layer that must not import each other.
 INDEPENDENT = [{"db", "engine"}, {"ledger", "sample"}]

@@ -13,6 +13,7 @@ from asgi_correlation_id import correlation_id
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import clock
 from app.db.tx import write_transaction
 from app.metrics import REQUESTS
 from app.privacy import mask_id, mask_ids_in
@@ -112,7 +113,7 @@ class Observe:
                     except orjson.JSONDecodeError:
                         body = None
                 entry = {
-                    "at": audit.now(),
+                    "at": clock.now(),
                     "request_id": correlation_id.get(),
                     "client_id": getattr(principal, "client_id", None),
                     "role": getattr(principal, "role", None),

@@ -13,7 +13,7 @@ from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
 from app.db.tx import read_session, write_transaction
 from app.principal import Principal
-from app.schemas.common import RegionCode
+from app.schemas.common import CODE_PATTERN, RegionCode
 from app.schemas.hospitals import HospitalCreate, HospitalPage, RegisteredHospitalPublic
 from app.services import hospitals
 from app.services.paging import DEFAULT_LIMIT
@@ -21,9 +21,7 @@ from app.services.paging import DEFAULT_LIMIT
 router = APIRouter(prefix="/v1/hospitals", tags=["designated hospitals"])
 
 _HOSPITAL = sample("v2/hospitals.json")[0]
-HospitalCode = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", examples=[_HOSPITAL["code"]])
-]
+HospitalCode = Annotated[str, Path(min_length=1, max_length=64, pattern=CODE_PATTERN, examples=[_HOSPITAL["code"]])]
 
 
 def _hospital_links(code: str) -> dict[str, dict[str, object]]:

@@ -16,6 +16,7 @@ from app.api.responses import JSON, reply
 from app.db.tx import read_session, write_transaction
 from app.errors import FieldError, MalformedRequest, ValidationFailed
 from app.principal import Principal
+from app.schemas.common import CODE_PATTERN
 from app.schemas.public import MemberPublic, PolicyPublic, TierPolicyPublic
 from app.schemas.reference import (
     CatalogCreate,
@@ -36,7 +37,7 @@ _CODE = _SCHEME["code"]
 _CATALOG = sample("catalogs.json")[_CODE]
 _POLICY = sample("policies.json")[_CODE]
 _MEMBER = sample("members.json")[_CODE][0]
-_KEY = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+_KEY = CODE_PATTERN
 
 SchemeCode = Annotated[str, Path(min_length=1, max_length=64, pattern=_KEY, examples=[_CODE])]
 Version = Annotated[str, Path(min_length=1, max_length=64, pattern=_KEY, examples=[_CATALOG["version"]])]

@@ -13,6 +13,7 @@ from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
 from app.db.tx import read_session
 from app.principal import Principal
+from app.schemas.common import CODE_PATTERN
 from app.schemas.reports import ClearingPublic, ReconciliationPublic
 from app.services import reports
 
@@ -24,7 +25,7 @@ Period = Annotated[
     str,
     Query(pattern=reports.PERIOD_PATTERN, description="The calendar month, `YYYY-MM` (UTC).", examples=["2026-03"]),
 ]
-HospitalCode = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+HospitalCode = Annotated[str, Query(min_length=1, max_length=64, pattern=CODE_PATTERN)]
 
 
 Day = Annotated[queries.Day, Query(alias="date", description="The UTC calendar day, `YYYY-MM-DD`.")]

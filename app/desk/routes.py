@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from app import clock
 from app.db import tables as db
 from app.db.tx import read_session, write_transaction
 from app.desk import forms, i18n
@@ -119,7 +120,7 @@ async def sign_in(request: Request) -> Response:
     password = password if isinstance(password, str) else ""
     next_path = safe_next(text(form, "next", 500))
     settings = get_settings()
-    now = datetime.now(UTC)
+    now = clock.now()
 
     def check() -> users.SignIn:
         with read_session() as s:
@@ -166,7 +167,7 @@ async def sign_in(request: Request) -> Response:
 @router.post("/sign-out", operation_id="deskSignOut")
 async def sign_out(request: Request, desk: Person) -> Response:
     await checked_form(request, desk.csrf_token)
-    now = datetime.now(UTC)
+    now = clock.now()
     await run_in_threadpool(
         write_transaction, lambda s: users.sign_out(s, token_hash=desk.token_hash, now=now), operation="sign_out"
     )
@@ -507,7 +508,7 @@ def split_page(request: Request, bill_id: str, desk: Person) -> Response:
             "zh": i18n.in_lang("zh_CN"),
             "en": i18n.in_lang("en"),
             "office": office,
-            "printed_on": datetime.now(UTC).date(),
+            "printed_on": clock.now().date(),
         },
         desk=desk,
     )
@@ -518,7 +519,7 @@ def split_page(request: Request, bill_id: str, desk: Person) -> Response:
 
 def _period(value: str | None) -> tuple[str, dict[str, str]]:
     if not value:
-        return datetime.now(UTC).strftime("%Y-%m"), {}
+        return clock.now().strftime("%Y-%m"), {}
     if re.fullmatch(reports.PERIOD_PATTERN, value) is None:
         return value[:7], {"period": _("Enter a month as YYYY-MM.")}
     return value, {}
@@ -574,7 +575,7 @@ def reconciliation_page(
         raise PageError(403, _("The day's reconciliation is a hospital's."))
     code = p.hospital_code if p.role == "hospital" else (hospital_code or "").strip()
     errors: dict[str, str] = {}
-    the_day = datetime.now(UTC).date()
+    the_day = clock.now().date()
     if day:
         try:
             if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", day) is None:

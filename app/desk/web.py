@@ -19,7 +19,6 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from starlette.datastructures import FormData
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from app import clock
 from app.db import tables as db
 from app.db.tx import read_session, write_transaction
 from app.desk import i18n
@@ -142,7 +142,7 @@ def current_desk(request: Request) -> Desk:
     next_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if not token:
         raise SignInRequired(next_path)
-    now = datetime.now(UTC)
+    now = clock.now()
     settings = get_settings()
     with read_session() as s:
         active = users.active_session(s, token=token, now=now, idle_minutes=settings.session_idle_minutes)

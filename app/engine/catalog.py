@@ -59,7 +59,7 @@ def classify_lines(bill: Bill, catalogs: Sequence[CatalogVersion]) -> tuple[Line
     by_day: dict[date, CatalogVersion] = {}
     results = []
     for line in bill.items:
-        day = line.service_date or bill.admission_date
+        day = bill.service_day(line)
         version = by_day.get(day)
         if version is None:
             found = version_in_effect(catalogs, day)

@@ -136,7 +136,7 @@ def check_member(scheme: Scheme, member: Member | None, bill: Bill, employer: Em
 
 def check_policy_year(scheme: Scheme, policy: P | None, bill: Bill) -> P:
     """The policy of the year of the discharge date (else ``no-policy``)."""
-    year = bill.discharge_date.year
+    year = bill.policy_year
     if policy is None or policy.year != year:
         raise NoPolicy(f"{scheme.code} has no policy for {year}, the year of the discharge date")
     return policy

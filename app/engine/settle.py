@@ -33,7 +33,7 @@ def settle(inp: SettlementInput, *, validate: bool = True) -> SettlementResult:
     employer = inp.employer
     check_request(scheme, bill, employer, ("employer_liability",))
     check_member(scheme, member, bill, employer, ("employer_liability",))
-    year = bill.discharge_date.year
+    year = bill.policy_year
     section = policy_section(scheme, policy, bill)
 
     # 2. Lines.

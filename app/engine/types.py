@@ -199,6 +199,15 @@ class Bill:
     def medical_total(self) -> Decimal:
         return sum((line.amount for line in self.items), Decimal("0.00"))
 
+    @property
+    def policy_year(self) -> int:
+        """A bill is settled under the policy of the year of its discharge date."""
+        return self.discharge_date.year
+
+    def service_day(self, line: BillLine) -> date:
+        """The day a line was given: its service date, else the admission date."""
+        return line.service_date or self.admission_date
+
 
 # --- what the ledger knows ------------------------------------------------------------
 

@@ -226,7 +226,7 @@ def load_catalogs(
     A used version's entries come from the process cache (all of them, read once); the others'
     are read for the bill's distinct codes only.  Either way a bounded number of queries.
     """
-    days = [line.service_date or bill.admission_date for line in bill.items]
+    days = [bill.service_day(line) for line in bill.items]
     first, last = min(days), max(days)
     versions = locks.lock_catalog_versions(session, scheme_code, first, last)
     if not versions:

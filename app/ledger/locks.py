@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.db.tables import Bill, CatalogVersion, EmployerYearTotal, Policy, YearTotal
+from app.engine import types as t
 from app.engine.money import ZERO
 
 
@@ -123,7 +124,7 @@ def lock_catalog_versions(session: Session, scheme_code: str, first: date, last:
     return list(session.scalars(locked))
 
 
-def lock_for_settlements(session: Session, bill: Bill, scheme_codes: Iterable[str]) -> None:
+def lock_for_settlements(session: Session, bill: t.Bill, scheme_codes: Iterable[str]) -> None:
     """Take every lock that settling ``bill`` (already locked) under these schemes needs, in the
     fixed order, before the first of them is settled.
 
@@ -133,8 +134,8 @@ def lock_for_settlements(session: Session, bill: Bill, scheme_codes: Iterable[st
     itself then refuses the request, and the transaction is rolled back with what it created.
     """
     codes = sorted(set(scheme_codes))
-    year = bill.discharge_date.year
-    days = [date.fromisoformat(i["service_date"]) if i.get("service_date") else bill.admission_date for i in bill.items]
+    year = bill.policy_year
+    days = [bill.service_day(line) for line in bill.items]
     for code in codes:
         lock_policy(session, code, year)
         lock_catalog_versions(session, code, min(days), max(days))

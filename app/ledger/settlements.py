@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +14,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from app import clock
 from app.db import tables as db
 from app.engine import types as t
 from app.engine.catalog import version_in_effect
@@ -92,7 +92,7 @@ def _settle_tier(
     if basis is not None and scheme.kind == "medical_assistance":
         member = loading.load_member(session, scheme.code, bill.patient_id_number)
         check_member(scheme, member, ebill, None, ())
-    year = bill.discharge_date.year
+    year = ebill.policy_year
     policy_row, policy = (None, None) if basis is None else loading.load_policy(session, scheme, year)
     assert policy is None or isinstance(policy, t.TierPolicy)
     key = YearKey(scheme.code, bill.patient_id_number, year)
@@ -133,7 +133,7 @@ def _settle_scheme(
     """v1 (basic and injury schemes), or an employer's liability under the scheme (v2.5)."""
     member = loading.load_member(session, scheme.code, bill.patient_id_number)
     check_member(scheme, member, ebill, employer, employer_loc)
-    year = bill.discharge_date.year
+    year = ebill.policy_year
     policy_row, policy = loading.load_policy(session, scheme, year)
     assert isinstance(policy, t.Policy)
     policy_section(scheme, policy, ebill)
@@ -158,7 +158,7 @@ def _settle_scheme(
         ),
         validate=False,
     )
-    days = {line.service_date or ebill.admission_date for line in ebill.items}
+    days = {ebill.service_day(line) for line in ebill.items}
     used_versions = sorted({v.version for v in (version_in_effect(catalogs, d) for d in days) if v is not None})
 
     def move(r: t.SettlementResult) -> None:
@@ -315,7 +315,7 @@ def _settlement_row(
             "catalog_versions": computed.used_versions,
         },
         "created_by": created_by,
-        "created_at": datetime.now(UTC),
+        "created_at": clock.now(),
         "reversed_at": None,
     }
 
@@ -390,7 +390,7 @@ def reverse_locked(session: Session, *, bill: db.Bill, settlement_id: str, creat
     session.execute(
         update(db.ExternalPayment).where(col(db.ExternalPayment.settlement_id) == s.id).values(active=False)
     )
-    now = datetime.now(UTC)
+    now = clock.now()
     s.status = "reversed"
     s.reversed_at = now
     session.execute(

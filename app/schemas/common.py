@@ -151,7 +151,9 @@ REGION_PATTERN = validate.REGION_PATTERN.pattern
 #: The form of a resident ID number (its check character and birth date are checked too).
 ID_NUMBER_PATTERN = r"^[0-9]{17}[0-9X]$"
 RegionCode = Annotated[str, Field(pattern=REGION_PATTERN, examples=["511623"])]
-Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+#: A code (scheme, hospital, catalog version, member number, …): in bodies, paths and queries alike.
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=CODE_PATTERN)]
 #: Free text: no NUL character (PostgreSQL text cannot hold it; it would be a 500, not a 422).
 NO_NUL = r"^[^\x00]*$"
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]

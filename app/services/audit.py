@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, text
@@ -87,7 +87,3 @@ def query(
     more = len(rows) > limit
     rows = rows[:limit]
     return {"items": [_public(r) for r in rows], "next_cursor": rows[-1].id if more and rows else None}
-
-
-def now() -> datetime:
-    return datetime.now(UTC)

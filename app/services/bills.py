@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from app import clock
 from app.db import tables as db
 from app.engine import types as t
 from app.engine.money import ZERO, as_money
@@ -172,7 +173,7 @@ def submit(
         paid_total=ZERO,
         last_sequence=0,
         created_by=created_by,
-        created_at=datetime.now(UTC),
+        created_at=clock.now(),
     )
     session.add(row)
     session.flush()

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.errors import FieldError, ValidationFailed
+from app.ledger.loading import bill_to_engine
 from app.ledger.locks import lock_for_settlements
 from app.ledger.settlements import (
     active_payments,
@@ -20,7 +21,7 @@ from app.schemas.public import split_public
 from app.schemas.settlements import ClaimCreate, SettlementCreate, settlement_public
 from app.services import bills, idempotency
 from app.services.idempotency import IdemRequest, Reply
-from app.services.scope import check_bill, check_settle
+from app.services.scope import check_bill, check_scheme
 
 
 def create_settlement(
@@ -28,7 +29,7 @@ def create_settlement(
 ) -> Reply:
     bill = lock_bill_or_404(session, bill_id)
     check_bill(principal, bill, session=session)
-    check_settle(principal, bill, body.scheme_code)
+    check_scheme(principal, body.scheme_code)
     replay = idempotency.lookup(session, principal, idem)
     if replay is not None:
         return replay
@@ -50,7 +51,7 @@ def reverse(session: Session, *, principal: Principal, settlement_id: str, idem:
     peek = find_settlement(session, settlement_id)
     bill = lock_bill_or_404(session, peek.bill_id)
     check_bill(principal, bill, session=session)
-    check_settle(principal, bill, peek.scheme_code)
+    check_scheme(principal, peek.scheme_code)
     replay = idempotency.lookup(session, principal, idem)
     if replay is not None:
         return replay
@@ -73,9 +74,9 @@ def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: Id
     bill = lock_bill_or_404(session, row.id)
     check_bill(principal, bill, session=session)
     for code in body.schemes:
-        check_settle(principal, bill, code)
+        check_scheme(principal, code)
     # The schemes are settled in the given order, but locked in the fixed order (app.ledger.locks).
-    lock_for_settlements(session, bill, body.schemes)
+    lock_for_settlements(session, bill_to_engine(bill), body.schemes)
     settlements: list[dict[str, Any]] = []
     for i, code in enumerate(body.schemes):
         settled = settle_locked_bill(

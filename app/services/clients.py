@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from app import clock
 from app.db import tables as db
 from app.errors import FieldError, NotFound, ValidationFailed
 from app.principal import Principal, Role
@@ -61,7 +61,7 @@ def create(session: Session, *, body: ClientCreate) -> dict[str, Any]:
         hospital_code=body.hospital_code,
         scheme_code=body.scheme_code,
         token_hash=hash_token(token),
-        created_at=datetime.now(UTC),
+        created_at=clock.now(),
         revoked_at=None,
     )
     session.add(row)
@@ -78,7 +78,7 @@ def revoke(session: Session, *, client_id: str) -> dict[str, Any]:
     if row is None:
         raise NotFound("there is no such client")
     if row.revoked_at is None:
-        row.revoked_at = datetime.now(UTC)
+        row.revoked_at = clock.now()
         session.flush()
     return client_public(row)
 

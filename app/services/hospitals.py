@@ -6,13 +6,14 @@ name it was accepted with.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from app import clock
 from app.db import tables as db
 from app.engine.policy import region_prefix
 from app.errors import NotDesignated, NotFound, UnknownHospital
@@ -38,12 +39,12 @@ def put(session: Session, *, code: str, body: HospitalCreate) -> tuple[bool, dic
     row = session.scalars(select(db.Hospital).where(col(db.Hospital.code) == code).with_for_update()).one_or_none()
     created = row is None
     if row is None:
-        row = db.Hospital(code=code, updated_at=datetime.now(UTC), **body.model_dump(exclude={"code"}))
+        row = db.Hospital(code=code, updated_at=clock.now(), **body.model_dump(exclude={"code"}))
         session.add(row)
     else:
         for field, value in body.model_dump(exclude={"code"}).items():
             setattr(row, field, value)
-        row.updated_at = datetime.now(UTC)
+        row.updated_at = clock.now()
     session.flush()
     return created, hospital_public(row)
 

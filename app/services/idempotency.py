@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -28,6 +27,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from app import clock
 from app.db.tables import IdempotencyRecord
 from app.errors import IdempotencyMismatch
 from app.principal import Principal
@@ -92,6 +92,6 @@ def store(session: Session, principal: Principal, idem: IdemRequest | None, repl
             request_hash=idem.request_hash,
             status_code=reply.status,
             response_body=orjson.dumps(reply.body).decode(),
-            created_at=datetime.now(UTC),
+            created_at=clock.now(),
         )
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from app import clock
 from app.db import tables as db
 from app.engine import types as t
 from app.engine.money import format_ratio
@@ -26,10 +27,6 @@ from app.schemas.reference import CatalogCreate, MemberCreate, PolicyCreate, Sch
 from app.schemas.settlements import money
 
 CSV_HEADER = ["code", "name", "category", "class", "self_pay_ratio", "price_cap", "settings", "min_hospital_level"]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def path_key(value: Any, path_value: Any, field: str) -> None:
@@ -112,7 +109,7 @@ def put_scheme(session: Session, *, code: str, body: SchemeCreate) -> tuple[bool
             pooling_region=body.pooling_region,
             coordination=body.coordination,
             supplements=body.supplements,
-            updated_at=_now(),
+            updated_at=clock.now(),
         )
         session.add(row)
     else:
@@ -124,7 +121,7 @@ def put_scheme(session: Session, *, code: str, body: SchemeCreate) -> tuple[bool
             body.coordination,
             body.supplements,
         )
-        row.updated_at = _now()
+        row.updated_at = clock.now()
     session.flush()
     return created, scheme_public(row)
 
@@ -232,7 +229,7 @@ def put_catalog(
             effective_from=body.effective_from,
             effective_to=body.effective_to,
             used=False,
-            updated_at=_now(),
+            updated_at=clock.now(),
         )
         session.add(row)
         session.flush()
@@ -242,7 +239,7 @@ def put_catalog(
                 f"catalog version {version} of {scheme_code} was used by a settlement and cannot be replaced; "
                 "publish a new version"
             )
-        row.effective_from, row.effective_to, row.updated_at = body.effective_from, body.effective_to, _now()
+        row.effective_from, row.effective_to, row.updated_at = body.effective_from, body.effective_to, clock.now()
         session.execute(delete(db.CatalogEntry).where(col(db.CatalogEntry.catalog_version_id) == row.id))
     if body.entries:
         session.execute(
@@ -343,13 +340,18 @@ def put_policy(
     created = row is None
     if row is None:
         row = db.Policy(
-            scheme_code=scheme_code, year=year, annual_cap=body.annual_cap, body=document, used=False, updated_at=_now()
+            scheme_code=scheme_code,
+            year=year,
+            annual_cap=body.annual_cap,
+            body=document,
+            used=False,
+            updated_at=clock.now(),
         )
         session.add(row)
     else:
         if row.used:
             raise Conflict(f"the {year} policy of {scheme_code} was used by a settlement and cannot be replaced")
-        row.annual_cap, row.body, row.updated_at = body.annual_cap, document, _now()
+        row.annual_cap, row.body, row.updated_at = body.annual_cap, document, clock.now()
     session.flush()
     return created, policy_public(row)
 
@@ -423,7 +425,7 @@ def put_member(
             name=body.name,
             coverage=coverage,
             offsite_registrations=registrations,
-            updated_at=_now(),
+            updated_at=clock.now(),
         )
         session.add(row)
     else:
@@ -433,7 +435,7 @@ def put_member(
             coverage,
             registrations,
         )
-        row.updated_at = _now()
+        row.updated_at = clock.now()
     session.flush()
     return created, member_public(row)
 

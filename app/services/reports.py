@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.db import tables as db
+from app.engine.money import ZERO
 from app.errors import FieldError, NotFound, ValidationFailed
 from app.principal import Principal
 from app.schemas.settlements import money
@@ -48,7 +49,6 @@ CLEARING_KEYS = ("scheme_code", "insuring_region", "treatment_region")
 RECONCILIATION_KEYS = ("scheme_code",)
 FIGURES = ("settlements", "reversals", "medical_total", "fund_payment")
 CLEARING_CSV_HEADER = (*CLEARING_KEYS, *FIGURES)
-ZERO = Decimal("0.00")
 #: A report statement (the rows, then the totals row).
 ReportQuery = CompoundSelect[*tuple[Any, ...]]
 

@@ -17,6 +17,8 @@ from app.principal import Principal
 
 
 def check_scheme(principal: Principal, scheme_code: str) -> None:
+    """A scheme office reads, settles and reverses only under its own scheme: to it, no other
+    scheme exists (404)."""
     if principal.role == "scheme_office" and principal.scheme_code != scheme_code:
         raise NotFound(f"there is no scheme {scheme_code}")
 
@@ -81,12 +83,6 @@ def check_settlement_read(principal: Principal, settlement: db.Settlement) -> No
     owner = _settlement_owner(principal)
     if owner is not None and getattr(settlement, owner[0]) != owner[1]:
         raise NotFound("there is no such settlement")
-
-
-def check_settle(principal: Principal, bill: db.Bill, scheme_code: str) -> None:
-    """A scheme office settles and reverses only under its own scheme."""
-    if principal.role == "scheme_office" and principal.scheme_code != scheme_code:
-        raise NotFound(f"there is no scheme {scheme_code}")
 
 
 def check_submit(principal: Principal, hospital_code: str) -> None:

@@ -23,7 +23,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from argon2 import PasswordHasher
@@ -32,6 +32,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from app import clock
 from app.db import tables as db
 from app.errors import Conflict, FieldError, ValidationFailed
 from app.principal import Principal, Role
@@ -81,7 +82,7 @@ def create(session: Session, *, body: UserCreate) -> dict[str, Any]:
         scheme_code=body.scheme_code,
         password_hash=HASHER.hash(body.password.get_secret_value()),
         failed_signins=0,
-        created_at=datetime.now(UTC),
+        created_at=clock.now(),
     )
     session.add(row)
     session.flush()
