@@ -31,7 +31,8 @@ from app.ledger.locks import (
     lock_employer_year_totals,
     lock_year_totals,
 )
-from app.schemas.settlements import ExternalPaymentIn, engine_fields, money
+from app.schemas.common import money
+from app.schemas.settlements import ExternalPaymentIn, engine_fields
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,9 +138,15 @@ RatioBelowOneIn = Annotated[
 #: An off-site ratio delta, in ratio points (usually <= 0).
 DeltaIn = Annotated[Decimal, Lax, DecimalForm, AfterValidator(_delta), WithJsonSchema(_DELTA_SCHEMA)]
 
+
+def money(value: Decimal) -> str:
+    """Money as every response (and a settlement's stored detail) shows it: exactly two decimals."""
+    return f"{value:.2f}"
+
+
 _MONEY_OUT_SCHEMA = {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["1234.50"]}
-#: Money in a response: a string with exactly two decimals.
-MoneyOut = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str), WithJsonSchema(_MONEY_OUT_SCHEMA)]
+#: Money in a response (the one money-out type): a string with exactly two decimals.
+MoneyOut = Annotated[Decimal, PlainSerializer(money, return_type=str), WithJsonSchema(_MONEY_OUT_SCHEMA)]
 RatioOut = Annotated[
     Decimal,
     PlainSerializer(format_ratio, return_type=str),

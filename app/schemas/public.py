@@ -6,36 +6,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import Field
 
 from app.db import tables as db
 from app.engine import types as t
 from app.engine.money import ZERO
-from app.schemas.common import Out
+from app.schemas.common import MoneyOut, Out, RatioOut, money
 from app.schemas.hospitals import PageMeta
-from app.schemas.settlements import SettlementPublic, money
-
-MoneyStr = Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", examples=["1234.50"])]
-RatioStr = Annotated[str, Field(pattern=r"^-?\d+\.\d{2,}$", examples=["0.85"])]
+from app.schemas.settlements import SettlementPublic
 
 
 class DeductiblePublic(Out):
     basis: Literal["per_admission", "per_year"]
-    by_level: dict[str, MoneyStr] | None
-    offsite_by_level: dict[str, MoneyStr] | None
-    amount: MoneyStr | None
+    by_level: dict[str, MoneyOut] | None
+    offsite_by_level: dict[str, MoneyOut] | None
+    amount: MoneyOut | None
 
 
 class BandRulePublic(Out):
-    up_to: MoneyStr | None
-    ratio_by_level: dict[str, RatioStr]
+    up_to: MoneyOut | None
+    ratio_by_level: dict[str, RatioOut]
 
 
 class OffsiteDeltaPublic(Out):
-    registered: RatioStr
-    unregistered: RatioStr
+    registered: RatioOut
+    unregistered: RatioOut
 
 
 class SettingPolicyPublic(Out):
@@ -47,14 +44,14 @@ class SettingPolicyPublic(Out):
 class PolicyPublic(Out):
     scheme_code: str
     year: int
-    annual_cap: MoneyStr
+    annual_cap: MoneyOut
     inpatient: SettingPolicyPublic | None
     outpatient: SettingPolicyPublic | None
 
 
 class TierBandRulePublic(Out):
-    up_to: MoneyStr | None
-    ratio: RatioStr
+    up_to: MoneyOut | None
+    ratio: RatioOut
 
 
 class TierPolicyPublic(Out):
@@ -62,8 +59,8 @@ class TierPolicyPublic(Out):
 
     scheme_code: str
     year: int
-    annual_cap: MoneyStr
-    threshold: MoneyStr
+    annual_cap: MoneyOut
+    threshold: MoneyOut
     bands: list[TierBandRulePublic]
 
 
@@ -103,8 +100,8 @@ class BillItemPublic(Out):
     name: str
     category: t.Category
     quantity: str
-    unit_price: MoneyStr
-    amount: MoneyStr
+    unit_price: MoneyOut
+    amount: MoneyOut
     service_date: date | None
 
 
@@ -129,8 +126,8 @@ class BillPublic(Out):
     discharge_date: date
     diagnoses: list[str]
     items: list[BillItemPublic]
-    medical_total: MoneyStr
-    paid_total: MoneyStr = Field(description="Active payments so far (schemes, employers and external payers).")
+    medical_total: MoneyOut
+    paid_total: MoneyOut = Field(description="Active payments so far (schemes, employers and external payers).")
     work_injury: WorkInjuryPublic | None = Field(description="A determined work injury (v2.4), else null")
     created_at: datetime
 
@@ -143,16 +140,16 @@ class PaymentPublic(Out):
     scheme_kind: t.SchemeKind | None = Field(description="The kind of that scheme (schemes and employers)")
     employer_code: str | None = Field(description="The liable employer's unified social credit code (employers)")
     voucher_no: str | None
-    amount: MoneyStr
+    amount: MoneyOut
     settlement_id: str | None
 
 
 class SplitPublic(Out):
     bill_id: str
-    medical_total: MoneyStr
+    medical_total: MoneyOut
     payments: list[PaymentPublic]
-    total_paid: MoneyStr
-    patient_responsibility: MoneyStr
+    total_paid: MoneyOut
+    patient_responsibility: MoneyOut
 
 
 class Payment(Protocol):

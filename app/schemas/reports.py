@@ -9,8 +9,7 @@ import datetime as dt
 
 from pydantic import Field
 
-from app.schemas.common import Out
-from app.schemas.public import MoneyStr
+from app.schemas.common import MoneyOut, Out
 
 
 class ReportTotals(Out):
@@ -18,8 +17,8 @@ class ReportTotals(Out):
 
     settlements: int = Field(ge=0, description="Settlements made in the period.")
     reversals: int = Field(ge=0, description="Reversals made in the period.")
-    medical_total: MoneyStr = Field(description="Settlements' medical totals minus reversed ones (net).")
-    fund_payment: MoneyStr = Field(description="Settlements' fund payments minus reversed ones (net).")
+    medical_total: MoneyOut = Field(description="Settlements' medical totals minus reversed ones (net).")
+    fund_payment: MoneyOut = Field(description="Settlements' fund payments minus reversed ones (net).")
 
 
 class ClearingRow(Out):
@@ -28,8 +27,8 @@ class ClearingRow(Out):
     treatment_region: str
     settlements: int = Field(ge=0, description="Settlements made in the month (reversed later or not).")
     reversals: int = Field(ge=0, description="Reversals made in the month (of settlements of any month).")
-    medical_total: MoneyStr = Field(description="Net: settlements made in the month minus reversals made in it.")
-    fund_payment: MoneyStr = Field(description="Net: settlements made in the month minus reversals made in it.")
+    medical_total: MoneyOut = Field(description="Net: settlements made in the month minus reversals made in it.")
+    fund_payment: MoneyOut = Field(description="Net: settlements made in the month minus reversals made in it.")
 
 
 class ClearingPublic(Out):
@@ -45,8 +44,8 @@ class ReconciliationRow(Out):
     scheme_code: str
     settlements: int = Field(ge=0, description="Settlements the hospital's bills got that day.")
     reversals: int = Field(ge=0, description="Reversals made that day (of settlements of any day).")
-    medical_total: MoneyStr = Field(description="Net: settlements made that day minus reversals made that day.")
-    fund_payment: MoneyStr = Field(description="Net: settlements made that day minus reversals made that day.")
+    medical_total: MoneyOut = Field(description="Net: settlements made that day minus reversals made that day.")
+    fund_payment: MoneyOut = Field(description="Net: settlements made that day minus reversals made that day.")
 
 
 class ReconciliationPublic(Out):

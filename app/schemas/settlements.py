@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field
@@ -17,7 +16,7 @@ from pydantic import Field
 from app.engine import types as t
 from app.engine.money import format_ratio
 from app.schemas.bills import BillCreate, EmployerIn
-from app.schemas.common import Code, In, MoneyIn, MoneyOut, Name, Out, RatioOut
+from app.schemas.common import Code, In, MoneyIn, MoneyOut, Name, Out, RatioOut, money
 
 SettlementStatus = Literal["settled", "preview", "reversed"]
 
@@ -107,10 +106,6 @@ class SettlementPublic(Out):
     compliant_self_pay: MoneyOut | None = Field(description="Tiers: the compliant self-pay of v2.3 step 1, else null")
     created_at: datetime | None
     reversed_at: datetime | None
-
-
-def money(value: Decimal) -> str:
-    return f"{value:.2f}"
 
 
 def settlement_public(row: Mapping[str, Any], *, preview: bool = False) -> dict[str, Any]:

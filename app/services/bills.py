@@ -24,7 +24,7 @@ from app.ledger.loading import work_injury_document
 from app.principal import Principal
 from app.privacy import mask_id
 from app.schemas.bills import BillCreate, HospitalIn
-from app.schemas.settlements import money
+from app.schemas.common import money
 from app.services import hospitals, paging
 from app.services.idempotency import Reply
 from app.services.scope import bill_scope

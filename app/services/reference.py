@@ -23,8 +23,8 @@ from app.engine.money import format_ratio
 from app.engine.validate import id_number_errors
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.privacy import mask_id
+from app.schemas.common import money
 from app.schemas.reference import CatalogCreate, MemberCreate, PolicyCreate, SchemeCreate, TierPolicyCreate
-from app.schemas.settlements import money
 
 CSV_HEADER = ["code", "name", "category", "class", "self_pay_ratio", "price_cap", "settings", "min_hospital_level"]
 

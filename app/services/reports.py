@@ -40,7 +40,7 @@ from app.db import tables as db
 from app.engine.money import ZERO
 from app.errors import FieldError, NotFound, ValidationFailed
 from app.principal import Principal
-from app.schemas.settlements import money
+from app.schemas.common import money
 
 #: ``YYYY-MM`` (the query parameter declares the same pattern, so FastAPI refuses others with 422).
 #: ``[0-9]``, not ``\d``: the validators' ``\d`` would also take other scripts' digits (``２０２６``).
