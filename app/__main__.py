@@ -1,4 +1,4 @@
-"""Command line: ``python -m app {migrate,load-sample,create-user,sample-users,serve,openapi,example}``."""
+"""Command line: ``python -m app {migrate,load-sample,create-user,sample-users,serve,openapi,example,check-ledger}``."""
 
 from __future__ import annotations
 
@@ -194,6 +194,20 @@ def cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_ledger(args: argparse.Namespace) -> int:
+    """The ledger's invariants (``app.ledger.invariants``) against the configured database: exit 0
+    when they all hold, 1 with each violation (ID numbers masked) when not."""
+    from app.db.session import get_engine
+    from app.ledger.invariants import check_database
+    from app.privacy import mask_ids_in
+
+    report = check_database(get_engine())
+    for violation in report.violations:
+        print(mask_ids_in(violation))
+    print(f"{report.checks} facts checked, {len(report.violations)} violations", file=sys.stderr)
+    return 1 if report.violations else 0
+
+
 def cmd_openapi(args: argparse.Namespace) -> int:
     from app.main import app
 
@@ -209,6 +223,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sample-users": cmd_sample_users,
     "serve": cmd_serve,
     "openapi": cmd_openapi,
+    "check-ledger": cmd_check_ledger,
     "example": cmd_example,
 }
 
@@ -235,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     sample = sub.add_parser("sample-users", help="create make run's sample clerks (password from stdin)")
     sample.add_argument("--password-stdin", action="store_true")
     sub.add_parser("openapi", help="print the OpenAPI document")
+    sub.add_parser("check-ledger", help="check the ledger's invariants in the database (exit 1 on a violation)")
     sub.add_parser("example", help="print the split of the sample bill (pure engine, no database)")
     args = parser.parse_args(argv)
     return COMMANDS[args.command](args)

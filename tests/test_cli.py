@@ -89,3 +89,30 @@ def test_create_user_reads_the_password_from_stdin(
     with read_session() as s:
         names = sorted(u.username for u in s.scalars(select(db.AppUser)))
     assert names == ["hospital-clerk", "li-ming", "nrcms-clerk"]
+
+
+def test_check_ledger_reports_a_broken_ledger(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import update
+
+    from app.db import tables as db
+    from app.db.tx import write_transaction
+    from app.main import app
+
+    assert main(["load-sample"]) == 0
+    with TestClient(app) as client:
+        r = client.post("/v1/claims", json={"bill": bill_1(), "schemes": [NRCMS]}, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        bill_id = r.json()["bill"]["bill_id"]
+    capsys.readouterr()
+    assert main(["check-ledger"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and err.endswith(" violations\n") and ", 0 violations" in err
+    # A ledger moved behind the service's back: the bill's paid total no longer matches.
+    write_transaction(
+        lambda s: s.execute(update(db.Bill).where(db.Bill.id == bill_id).values(paid_total=db.Bill.paid_total + 1)),
+        operation="test",
+    )
+    assert main(["check-ledger"]) == 1
+    out, err = capsys.readouterr()
+    assert out == f"bill {bill_id}: ledger 4816.00 != active payments 4815.00\n"
+    assert ", 1 violations" in err

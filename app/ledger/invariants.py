@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -36,6 +36,16 @@ from app.engine.money import ZERO
 class Report:
     checks: int = 0
     violations: list[str] = field(default_factory=list)
+
+
+def check_database(engine: Engine) -> Report:
+    """:func:`check` on one snapshot of the database, so that settlements committed meanwhile
+    never show as a half-written ledger: PostgreSQL at REPEATABLE READ, read only; SQLite's read
+    transaction is a snapshot already (WAL).  ``python -m app check-ledger`` runs it."""
+    if engine.dialect.name == "postgresql":
+        engine = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    with Session(engine) as session, session.begin():
+        return check(session)
 
 
 def check(session: Session) -> Report:
