@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
+from app.db.tx import write_transaction
+from app.settings import get_settings
 from tests.api_helpers import ADMIN, bill_1
 
 
@@ -44,9 +50,25 @@ def test_metrics_after_a_settlement(loaded: TestClient) -> None:
     assert delta("settle_http_request_duration_seconds_count", route=route, method="POST", status="201") == 2
     assert delta("settle_http_request_duration_seconds_count", route=route, method="POST", status="409") == 1
     assert delta("settle_db_transaction_seconds_count", operation="settle") >= 2
-    names = {name for name, _ in after}
-    assert {"settle_db_pool_connections_in_use", "settle_db_pool_size"} <= names
-    assert any(
-        n.startswith("settle_db_retries")
-        for n in {f.name for f in text_string_to_metric_families(loaded.get("/metrics").text)}
-    )
+    # The pool's gauges hold values: its configured size, and every connection was given back.
+    settings = get_settings()
+    sqlite = settings.database_url.startswith("sqlite")
+    size = 1 if sqlite else settings.db_pool_size + settings.db_max_overflow
+    assert after[("settle_db_pool_size", frozenset())] == size
+    assert delta("settle_db_pool_connections_in_use") == 0
+
+
+def test_a_retried_transaction_is_counted(loaded: TestClient) -> None:
+    """A write transaction run again after a lock conflict adds one to its operation and reason."""
+    key = ("settle_db_retries_total", frozenset({("operation", "metrics-test"), ("reason", "database_is_locked")}))
+    before = samples(loaded).get(key, 0.0)
+    attempts: list[int] = []
+
+    def busy_once(session: Session) -> int:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OperationalError("UPDATE bill", None, sqlite3.OperationalError("database is locked"))
+        return len(attempts)
+
+    assert write_transaction(busy_once, operation="metrics-test") == 2
+    assert samples(loaded)[key] - before == 1
