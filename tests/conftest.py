@@ -13,7 +13,6 @@ import os
 import uuid
 from collections.abc import Iterator
 
-os.environ.setdefault("SETTLE_ADMIN_TOKEN", "test-admin-token")
 os.environ.setdefault("SETTLE_LOG_JSON", "true")
 
 import pytest
@@ -23,8 +22,8 @@ from sqlalchemy.engine import make_url
 from app.db.migrate import upgrade
 from app.db.session import reset_engine
 from app.settings import get_settings
+from tests.support.db import truncate, use_database
 
-ADMIN_TOKEN = os.environ["SETTLE_ADMIN_TOKEN"]
 PG_URL = os.environ.get("SETTLE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("SETTLE_TEST_REQUIRE_POSTGRES") == "1"
 
@@ -61,35 +60,6 @@ def require_postgres() -> None:
     pytest.skip(message)
 
 
-TABLES_IN_DELETE_ORDER = (
-    "user_session",
-    "app_user",
-    "audit_record",
-    "client",
-    "idempotency_record",
-    "external_payment",
-    "reversal",
-    "settlement",
-    "year_total",
-    "bill",
-    "member",
-    "policy",
-    "catalog_entry",
-    "catalog_version",
-    "scheme",
-)
-
-
-def _extra_tables(url: str) -> list[str]:
-    """Tables added by later migrations, emptied too (everything but alembic_version)."""
-    engine = create_engine(url)
-    from sqlalchemy import inspect
-
-    names = [n for n in inspect(engine).get_table_names() if n != "alembic_version" and n not in TABLES_IN_DELETE_ORDER]
-    engine.dispose()
-    return names
-
-
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'settle.db'}"
@@ -111,24 +81,6 @@ def postgres_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
-
-
-def truncate(url: str) -> None:
-    engine = create_engine(url)
-    tables = [*_extra_tables(url), *TABLES_IN_DELETE_ORDER]
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f'DELETE FROM "{table}"'))
-    engine.dispose()
-
-
-def use_database(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SETTLE_DATABASE_URL", url)
-    get_settings.cache_clear()
-    reset_engine()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -153,7 +105,7 @@ def pg_url(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> I
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    from tests.figures import FIGURES
+    from tests.support.figures import FIGURES
 
     if FIGURES:
         terminalreporter.section("figures")

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from app.__main__ import main
 from app.sample import SAMPLE_DIR
-from tests.api_helpers import ADMIN, bill_1
+from tests.support.api import ADMIN, bill_1
 
 NRCMS, SI, MA = "NRCMS-511623", "SI-511623", "MA-511623"
 

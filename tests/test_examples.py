@@ -18,7 +18,7 @@ from app.engine import settle
 from app.engine.types import SettlementInput
 from app.sample import SAMPLE_DIR, ReferenceSet, load_bill, load_reference
 from app.schemas.settlements import engine_fields
-from tests.shared import examples_dir
+from tests.support.paths import examples_dir
 
 NRCMS, UEBMI = "NRCMS-511623", "UEBMI-321100"
 

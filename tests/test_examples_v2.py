@@ -17,27 +17,12 @@ from app.engine import settle
 from app.engine import types as t
 from app.engine.tier import settle_tier
 from app.errors import DomainError
-from app.sample import ReferenceSet, load_reference
-from app.schemas.bills import BillCreate
+from app.sample import ReferenceSet
 from app.schemas.settlements import engine_fields
-from tests.api_helpers import expected_v2, v2_bill, v2_dir
-from tests.shared import examples_dir
+from tests.support.api import expected_v2
+from tests.support.examples import ORDER, assert_matches, engine_bill, v2_reference
 
 ZERO = Decimal("0.00")
-
-
-def v2_reference() -> ReferenceSet:
-    """v1's reference data with v2's layered over it: an entry with the same key replaces the earlier."""
-    v1, v2 = load_reference(examples_dir()), load_reference(v2_dir())
-    members = {code: dict(entries) for code, entries in v1.members.items()}
-    for code, entries in v2.members.items():
-        members.setdefault(code, {}).update(dict(entries))
-    return ReferenceSet(
-        schemes={**v1.schemes, **v2.schemes},
-        catalogs={**v1.catalogs, **v2.catalogs},
-        policies={**v1.policies, **v2.policies},
-        members={code: list(entries.items()) for code, entries in members.items()},
-    )
 
 
 @dataclass
@@ -110,10 +95,6 @@ class Book:
         return result
 
 
-def engine_bill(name: str) -> t.Bill:
-    return BillCreate.model_validate(v2_bill(name, fill_hospital=True)).to_engine()
-
-
 def response_fields(result: t.SettlementResult, scheme: t.Scheme, employer: t.Employer | None) -> dict[str, Any]:
     out = engine_fields(result)
     out["scheme_kind"] = scheme.kind
@@ -121,20 +102,6 @@ def response_fields(result: t.SettlementResult, scheme: t.Scheme, employer: t.Em
     if employer is not None:
         out["employer"] = {"code": employer.code, "name": employer.name}
     return out
-
-
-def assert_matches(got: dict[str, Any], want: dict[str, Any], context: str) -> None:
-    """Every field of the expected settlement, lines field by field."""
-    for name, value in want.items():
-        if name == "lines":
-            assert len(got["lines"]) == len(value), context
-            for ours, theirs in zip(got["lines"], value, strict=True):
-                assert {k: ours[k] for k in theirs} == theirs, (context, theirs["line_no"])
-        else:
-            assert got[name] == value, (context, name)
-
-
-ORDER = ("E_one_stop_bill_3", "E2_later_in_the_year_bill_5", "F_work_injury_bill_2", "G_employer_liability_bill_4")
 
 
 def test_every_v2_scenario_is_covered() -> None:

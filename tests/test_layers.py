@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.shared import REPO
+from tests.support.paths import REPO
 
 APP = REPO / "app"
 

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 
 from app.db.migrate import upgrade
-from tests.api_helpers import ADMIN, bill_1, register_hospitals, sample_hospitals
-from tests.conftest import ADMIN_TOKEN
-from tests.figures import report
+from tests.support.api import ADMIN, bill_1, register_hospitals, sample_hospitals
+from tests.support.db import ADMIN_TOKEN
+from tests.support.figures import report
 
 
 def free_port() -> int:

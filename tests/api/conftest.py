@@ -16,7 +16,7 @@ def client(db_url: str) -> Iterator[TestClient]:
 
 @pytest.fixture
 def loaded(client: TestClient) -> TestClient:
-    from tests.api_helpers import load_examples_over_http
+    from tests.support.api import load_examples_over_http
 
     load_examples_over_http(client)
     return client

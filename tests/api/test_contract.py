@@ -7,32 +7,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.test_end_to_end import ledger_state
-from tests.api_helpers import ADMIN, bill_1
+from tests.support.api import ADMIN, bill_1, ledger_state, post_bill, problem, settle
 
 NRCMS, UEBMI = "NRCMS-511623", "UEBMI-321100"
-
-
-def post_bill(client: TestClient, bill: dict[str, Any] | None = None) -> str:
-    r = client.post("/v1/bills", json=bill or bill_1(), headers=ADMIN)
-    assert r.status_code in (200, 201), r.text
-    bill_id: str = r.json()["bill_id"]
-    return bill_id
-
-
-def settle(client: TestClient, bill_id: str, body: dict[str, Any], key: str | None = None):
-    headers = {**ADMIN, **({"Idempotency-Key": key} if key else {})}
-    return client.post(f"/v1/bills/{bill_id}/settlements", json=body, headers=headers)
-
-
-def problem(r, status: int, name: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = r.json()
-    assert body["type"].endswith("/" + name), body
-    assert body["status"] == status
-    assert body["title"] and body["detail"]
-    return body
 
 
 def test_bill_repost_same_content_200_other_content_409(loaded: TestClient) -> None:

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.test_contract import NRCMS, problem
-from tests.api_helpers import ADMIN, bill_1
-from tests.shared import examples_dir
+from tests.support.api import ADMIN, bill_1, problem
+from tests.support.paths import examples_dir
+
+NRCMS = "NRCMS-511623"
 
 
 def _catalog() -> dict[str, Any]:

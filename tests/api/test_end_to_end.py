@@ -3,33 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.orm import Session
-from sqlmodel import col
 
-from app.db import tables as db
-from app.ledger import invariants
-from tests.api_helpers import ADMIN, bill_1, expected_bill_1
-
-
-def ledger_state(url: str) -> dict[str, Any]:
-    """The ledger as stored, read through the table models (money as Decimal on both databases)."""
-    engine = create_engine(url)
-    with Session(engine) as session:
-        bills = dict(session.execute(select(col(db.Bill.id), col(db.Bill.paid_total))).all())
-        totals = [
-            (t.scheme_code, t.fund_paid, t.deductible_inpatient, t.deductible_outpatient)
-            for t in session.scalars(select(db.YearTotal))
-        ]
-        active = session.scalar(select(func.count()).where(col(db.Settlement.status) == "settled"))
-        reversals = session.scalar(select(func.count()).select_from(db.Reversal))
-        report = invariants.check(session)
-    engine.dispose()
-    assert report.violations == []
-    return {"bills": bills, "totals": totals, "active": active, "reversals": reversals}
+from tests.support.api import ADMIN, bill_1, expected_bill_1, ledger_state
 
 
 def test_scenario_a_over_http_then_reverse_everything(loaded: TestClient, db_url: str) -> None:

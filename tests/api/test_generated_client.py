@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api_helpers import ADMIN, bill_1, expected_bill_1, expected_v2, load_v2_over_http, sample_hospitals, v2_bill
-from tests.shared import REPO, examples_dir
-from tests.test_examples_v2 import assert_matches
+from tests.support.api import ADMIN, bill_1, expected_bill_1, expected_v2, load_v2_over_http, sample_hospitals, v2_bill
+from tests.support.examples import assert_matches
+from tests.support.paths import REPO, examples_dir
 
 PACKAGE = "settle_generated_client"
 

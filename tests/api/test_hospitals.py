@@ -7,8 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.test_contract import problem
-from tests.api_helpers import ADMIN, bill_1, sample_hospitals
+from tests.support.api import ADMIN, bill_1, problem, sample_hospitals
 
 LINSHUI = "H511623001"  # level 2 in 511623, designated from 2019-01-01 (v2/hospitals.json)
 

@@ -8,9 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.test_contract import post_bill, problem, settle
-from tests.api.test_end_to_end import ledger_state
-from tests.api_helpers import ADMIN, bill_1
+from tests.support.api import ADMIN, bill_1, ledger_state, post_bill, problem, settle
 
 NRCMS, UEBMI = "NRCMS-511623", "UEBMI-321100"
 

@@ -15,9 +15,7 @@ from sqlmodel import col
 from stdnum.cn import ric
 
 from app.db import tables as db
-from tests.api.test_contract import problem
-from tests.api.test_reports import new_client
-from tests.api_helpers import ADMIN, bill_1
+from tests.support.api import ADMIN, bill_1, new_client, problem
 
 NRCMS, UEBMI = "NRCMS-511623", "UEBMI-321100"
 LINSHUI, ZHENJIANG = "H511623001", "H321102001"  # both in v2/hospitals.json

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.db.tx import write_transaction
 from app.settings import get_settings
-from tests.api_helpers import ADMIN, bill_1
+from tests.support.api import ADMIN, bill_1
 
 
 def samples(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from app.main import app
-from tests.shared import REPO
+from tests.support.paths import REPO
 
 REQUIRED_OPERATIONS = {
     ("put", "/v1/schemes/{scheme_code}"),

@@ -27,8 +27,8 @@ from app.schemas.public import (
 from app.schemas.reference import CatalogPublic, SchemePublic
 from app.schemas.reports import ClearingPublic, ReconciliationPublic
 from app.schemas.settlements import SettlementPublic
-from tests.api_helpers import ADMIN, bill_1
-from tests.shared import examples_dir
+from tests.support.api import ADMIN, bill_1
+from tests.support.paths import examples_dir
 
 NRCMS, UEBMI = "NRCMS-511623", "UEBMI-321100"
 

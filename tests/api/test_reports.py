@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.db import tables as db
-from tests.api_helpers import ADMIN, bill_1, register_hospitals
+from tests.support.api import ADMIN, bill_1, new_client, register_hospitals
 
 NRCMS, UEBMI = "NRCMS-511623", "UEBMI-321100"
 H_A: dict[str, Any] = {"code": "H511623001", "name": "Linshui County People's Hospital", "level": 2, "region": "511623"}
@@ -57,16 +57,6 @@ HEADER = "scheme_code,insuring_region,treatment_region,settlements,reversals,med
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def new_client(client: TestClient, body: dict[str, Any]) -> dict[str, str]:
-    r = client.post("/v1/clients", json=body, headers=ADMIN)
-    assert r.status_code == 201, r.text
-    return bearer(r.json()["token"])
 
 
 class Ledger:

@@ -22,9 +22,9 @@ from schemathesis.engine import events, from_schema
 from schemathesis.engine.statistic import Statistic
 
 from app.main import app
-from tests.api_helpers import ADMIN, bill_1, load_examples_over_http
-from tests.figures import report
-from tests.shared import REPO
+from tests.support.api import ADMIN, bill_1, load_examples_over_http
+from tests.support.figures import report
+from tests.support.paths import REPO
 
 #: Cases per operation and phase; the run (both databases) stays well under 3 minutes on 2 cores.
 MAX_EXAMPLES = int(os.environ.get("SETTLE_SCHEMATHESIS_EXAMPLES", "15"))

@@ -7,9 +7,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.test_end_to_end import ledger_state
-from tests.api_helpers import ADMIN, expected_v2, load_v2_over_http, v2_bill
-from tests.test_examples_v2 import ORDER, assert_matches
+from tests.support.api import ADMIN, expected_v2, ledger_state, load_v2_over_http, v2_bill
+from tests.support.examples import ORDER, assert_matches
 
 
 def problem_name(r: Any) -> str:

@@ -13,9 +13,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from app.db import tables as db
-from tests.api.test_contract import problem
-from tests.api.test_end_to_end import ledger_state
-from tests.api_helpers import ADMIN, expected_v2, load_v2_over_http, v2_bill
+from tests.support.api import ADMIN, expected_v2, ledger_state, load_v2_over_http, problem, v2_bill
 
 NRCMS, SI, MA, UEBMI, WI = "NRCMS-511623", "SI-511623", "MA-511623", "UEBMI-321100", "WI-321100"
 EMPLOYER = {"code": "91321102MA1N7D4Q8W", "name": "Zhenjiang Jianan Construction Co. (sample)"}
@@ -222,7 +220,7 @@ def test_idempotency_bodies_of_v1_requests_hash_as_before() -> None:
     """A key stored before v2 still matches the same request: null v2 fields are not hashed."""
     from app.api.routes_bills import canonical_body
     from app.schemas.settlements import ClaimCreate, SettlementCreate
-    from tests.api_helpers import bill_1
+    from tests.support.api import bill_1
 
     assert canonical_body(SettlementCreate(scheme_code=NRCMS)) == {
         "scheme_code": NRCMS,

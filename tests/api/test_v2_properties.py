@@ -32,7 +32,7 @@ from app.principal import ADMIN as ADMIN_PRINCIPAL
 from app.schemas.bills import BillCreate
 from app.schemas.settlements import SettlementCreate
 from app.services import bills, claims
-from tests.api_helpers import load_v2_over_http, v2_bill
+from tests.support.api import load_v2_over_http, v2_bill
 
 SCHEMES = ("NRCMS-511623", "SI-511623", "MA-511623", "UEBMI-321100", "WI-321100")
 EMPLOYERS = (

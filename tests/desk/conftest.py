@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import truncate
-from tests.desk.helpers import seed
-from tests.shared import REPO
+from tests.desk.helpers import Site, seed
+from tests.support.db import truncate
 
 CHROMIUM = os.environ.get("SETTLE_TEST_CHROMIUM", "/usr/bin/chromium")
 REQUIRE_BROWSER = os.environ.get("CI") == "true" or os.environ.get("SETTLE_TEST_REQUIRE_BROWSER") == "1"
@@ -32,7 +30,6 @@ LAUNCH_ARGS = [
     "--disable-sync",
 ]
 #: Screenshots and the printed split sheet, per backend: ``.artifacts/desk/<backend>/``.
-ARTIFACTS = Path(os.environ.get("SETTLE_TEST_ARTIFACTS", REPO / ".artifacts")) / "desk"
 
 
 def _missing_browser(reason: str) -> None:
@@ -53,24 +50,6 @@ def browser() -> Iterator[Any]:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
         yield b
         b.close()
-
-
-class Site:
-    """A real server (uvicorn, one worker) on a free loopback port, seeded over HTTP."""
-
-    def __init__(self, backend: str, db_url: str, server: Any, bill: dict[str, Any]) -> None:
-        self.backend = backend
-        self.db_url = db_url
-        self.server = server
-        self.bill = bill
-        self.base = server.base_url
-        self.shots = ARTIFACTS / backend
-        self.shots.mkdir(parents=True, exist_ok=True)
-
-    def api(self) -> httpx.Client:
-        from tests.api_helpers import ADMIN
-
-        return httpx.Client(base_url=self.base, headers=ADMIN, timeout=30.0)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
 
-from tests.api_helpers import ADMIN, bill_1, load_examples_over_http
+from tests.support.api import ADMIN, bill_1, load_examples_over_http
+from tests.support.paths import REPO
 
 PASSWORD = "correct horse battery"
 CLERK = "nrcms-clerk"
@@ -57,3 +60,22 @@ def csrf_of(html: str) -> str:
 def parse_amount(text: str) -> Decimal:
     """An amount as the page shows it (``11,700.00``), back to a Decimal."""
     return Decimal(text.strip().replace(",", ""))
+
+
+ARTIFACTS = Path(os.environ.get("SETTLE_TEST_ARTIFACTS", REPO / ".artifacts")) / "desk"
+
+
+class Site:
+    """A real server (uvicorn, one worker) on a free loopback port, seeded over HTTP."""
+
+    def __init__(self, backend: str, db_url: str, server: Any, bill: dict[str, Any]) -> None:
+        self.backend = backend
+        self.db_url = db_url
+        self.server = server
+        self.bill = bill
+        self.base = server.base_url
+        self.shots = ARTIFACTS / backend
+        self.shots.mkdir(parents=True, exist_ok=True)
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base, headers=ADMIN, timeout=30.0)

@@ -26,8 +26,7 @@ from sqlalchemy import create_engine, func, select
 
 from app.db import tables as db
 from app.desk import i18n
-from tests.desk.conftest import Site
-from tests.desk.helpers import CLERK, HOSPITAL_CLERK, OTHER_CLERK, PASSWORD, UEBMI_CLERK, parse_amount
+from tests.desk.helpers import CLERK, HOSPITAL_CLERK, OTHER_CLERK, PASSWORD, UEBMI_CLERK, Site, parse_amount
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

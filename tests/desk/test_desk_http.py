@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from app.db import tables as db
 from app.db.tx import read_session
 from app.settings import get_settings
-from tests.api_helpers import ADMIN, bill_1
 from tests.desk.helpers import CLERK, HOSPITAL_CLERK, NRCMS, OTHER_CLERK, PASSWORD, UEBMI_CLERK, csrf_of, seed
+from tests.support.api import ADMIN, bill_1
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from app.errors import (
     ValidationFailed,
     WorkInjuryRefused,
 )
-from tests.test_examples_v2 import engine_bill, v2_reference
+from tests.support.examples import engine_bill, v2_reference
 
 SI = t.Scheme("SI-X", "serious illness", "serious_illness", "511623", "repeat_capped", "NRCMS-X")
 MA = t.Scheme("MA-X", "assistance", "medical_assistance", "511623", "repeat_capped", "NRCMS-X")

@@ -18,7 +18,7 @@ from app.db import tables as db
 from app.logs import configure_logging
 from app.main import app
 from app.settings import get_settings
-from tests.api_helpers import ADMIN, bill_1, load_examples_over_http
+from tests.support.api import ADMIN, bill_1, load_examples_over_http
 
 RAW_ID = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 

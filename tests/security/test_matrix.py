@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import app
-from tests.api_helpers import ADMIN, bill_1, load_examples_over_http, register_hospitals, sample_hospitals
-from tests.figures import report
+from tests.support.api import ADMIN, bill_1, load_examples_over_http, register_hospitals, sample_hospitals
+from tests.support.figures import report
 
 OWN_HOSPITAL, FOREIGN_HOSPITAL = "H511623001", "H320000002"
 OWN_SCHEME, FOREIGN_SCHEME = "NRCMS-511623", "UEBMI-321100"

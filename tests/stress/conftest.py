@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from app.db.migrate import upgrade
-from tests.conftest import truncate
 from tests.stress.harness import Server
+from tests.support.db import truncate
 
 
 @pytest.fixture

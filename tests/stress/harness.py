@@ -47,9 +47,9 @@ from stdnum.cn import ric
 
 from app.db import tables as db
 from app.ledger import invariants
-from tests.api_helpers import bill_1, load_v2_over_http, v2_bill
-from tests.conftest import ADMIN_TOKEN
-from tests.shared import REPO, examples_dir
+from tests.support.api import bill_1, load_v2_over_http, v2_bill
+from tests.support.db import ADMIN_TOKEN
+from tests.support.paths import REPO, examples_dir
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 #: The client id of SETTLE_ADMIN_TOKEN: idempotency records are kept per client.

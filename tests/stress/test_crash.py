@@ -27,7 +27,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.figures import report
 from tests.stress.harness import (
     Answer,
     Call,
@@ -42,6 +41,7 @@ from tests.stress.harness import (
     v2_mix,
     verify,
 )
+from tests.support.figures import report
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from sqlmodel import col
 
 from app.db import tables as db
 from app.ledger import invariants
-from tests.api_helpers import ADMIN, bill_1, expected_v2, load_examples_over_http, load_v2_over_http, v2_bill
+from tests.support.api import ADMIN, bill_1, expected_v2, load_examples_over_http, load_v2_over_http, v2_bill
 
 NRCMS, SI, MA = "NRCMS-511623", "SI-511623", "MA-511623"
 

@@ -24,8 +24,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.figures import report
 from tests.stress.harness import Load, Mix, Server, Tally, cap_bound, seed, summary, tally, v2_mix, verify
+from tests.support.figures import report
 
 pytestmark = pytest.mark.slow
 

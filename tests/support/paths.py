@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("SETTLE_SHARED_DIR", REPO.parent / "shared"))
 EXAMPLES = SHARED / "examples"
 

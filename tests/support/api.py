@@ -7,9 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
 
-from tests.conftest import ADMIN_TOKEN
-from tests.shared import examples_dir
+from app.db import tables as db
+from app.ledger import invariants
+from tests.support.db import ADMIN_TOKEN
+from tests.support.paths import examples_dir
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -97,3 +102,52 @@ def load_v2_over_http(client: TestClient, headers: dict[str, str] = ADMIN) -> No
         for m in members:
             r = client.put(f"/v1/schemes/{code}/members/{m['member_no']}", json=m, headers=headers)
             assert r.status_code in (200, 201), r.text
+
+
+def post_bill(client: TestClient, bill: dict[str, Any] | None = None) -> str:
+    r = client.post("/v1/bills", json=bill or bill_1(), headers=ADMIN)
+    assert r.status_code in (200, 201), r.text
+    bill_id: str = r.json()["bill_id"]
+    return bill_id
+
+
+def settle(client: TestClient, bill_id: str, body: dict[str, Any], key: str | None = None):
+    headers = {**ADMIN, **({"Idempotency-Key": key} if key else {})}
+    return client.post(f"/v1/bills/{bill_id}/settlements", json=body, headers=headers)
+
+
+def problem(r, status: int, name: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = r.json()
+    assert body["type"].endswith("/" + name), body
+    assert body["status"] == status
+    assert body["title"] and body["detail"]
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def new_client(client: TestClient, body: dict[str, Any]) -> dict[str, str]:
+    r = client.post("/v1/clients", json=body, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    return bearer(r.json()["token"])
+
+
+def ledger_state(url: str) -> dict[str, Any]:
+    """The ledger as stored, read through the table models (money as Decimal on both databases)."""
+    engine = create_engine(url)
+    with Session(engine) as session:
+        bills = dict(session.execute(select(col(db.Bill.id), col(db.Bill.paid_total))).all())
+        totals = [
+            (t.scheme_code, t.fund_paid, t.deductible_inpatient, t.deductible_outpatient)
+            for t in session.scalars(select(db.YearTotal))
+        ]
+        active = session.scalar(select(func.count()).where(col(db.Settlement.status) == "settled"))
+        reversals = session.scalar(select(func.count()).select_from(db.Reversal))
+        report = invariants.check(session)
+    engine.dispose()
+    assert report.violations == []
+    return {"bills": bills, "totals": totals, "active": active, "reversals": reversals}
