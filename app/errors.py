@@ -34,6 +34,8 @@ class DomainError(Exception):
     problem: ClassVar[str] = "about:blank"
     title: ClassVar[str] = "Error"
     status: ClassVar[int] = 400
+    #: Seconds for the ``Retry-After`` header (503s), or None.
+    retry_after: ClassVar[int | None] = None
 
     def __init__(self, detail: str, *, errors: Sequence[FieldError] = ()) -> None:
         super().__init__(detail)
@@ -157,6 +159,29 @@ class Busy(DomainError):
     problem = "busy"
     title = "The service is busy; retry the request"
     status = 503
+    retry_after = 1
+
+
+class Unavailable(DomainError):
+    """The database is unreachable (down, restarting, connection lost); nothing was written."""
+
+    problem = "unavailable"
+    title = "The database is unavailable; retry the request"
+    status = 503
+    retry_after = 2
+
+    def __init__(self, log_fields: dict[str, Any], detail: str) -> None:
+        super().__init__(detail)
+        #: What the one log line of this failure says (event, operation, reason, phase, error).
+        self.log_fields = log_fields
+
+
+class OutcomeUnknown(Unavailable):
+    """The connection was lost while the transaction was committing: it may or may not have
+    been committed.  Resending with the same Idempotency-Key replays the outcome if it was,
+    and carries the request out once if it was not."""
+
+    title = "The database connection was lost while committing; resend with the same Idempotency-Key"
 
 
 class UnknownHospital(DomainError):

@@ -1,5 +1,10 @@
 """One middleware observes every request: an access log line, the latency histogram, and the
-audit record of every write and every read of a settlement (refusals included)."""
+audit record of every write and every read of a settlement (refusals included).
+
+The audit record is written in its own transaction after the response.  When the database
+cannot take it (down, restarting: the very outage that made the write fail), it is not lost
+silently and not retried for long (that would hold the client's connection): the whole record
+goes to the log as one ``audit_unwritten`` line, from which it can be restored."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import clock
 from app.db.tx import write_transaction
+from app.errors import DomainError, Unavailable
 from app.metrics import REQUESTS
 from app.privacy import mask_id, mask_ids_in
 from app.services import audit
@@ -130,6 +136,13 @@ class Observe:
 def _write_audit(entry: dict[str, Any]) -> None:
     entry["outcome"] = audit.outcome_of(entry["status_code"])
     try:
-        write_transaction(lambda s: audit.record(s, entry=entry), operation="audit")
+        write_transaction(lambda s: audit.record(s, entry=entry), operation="audit", log_unavailable=False)
+    except DomainError as exc:  # the database is unavailable or stayed busy
+        record = {**entry, "at": entry["at"].isoformat(), "path": mask_ids_in(entry["path"])}
+        reason = exc.log_fields.get("reason") if isinstance(exc, Unavailable) else exc.problem
+        log.warning(
+            "audit record not written; it is in this line",
+            extra={"event": "audit_unwritten", "reason": reason, "audit": record},
+        )
     except Exception:
         log.exception("could not write the audit record of %s", entry["operation"])

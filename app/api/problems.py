@@ -14,11 +14,13 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
-from app.errors import PROBLEM_BASE, DomainError, MalformedRequest, NotFound
+from app.db.session import unavailable_reason
+from app.errors import PROBLEM_BASE, DomainError, MalformedRequest, NotFound, Unavailable
 from app.privacy import mask_ids_in
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ def problem_response(
 
 
 def domain_problem(exc: DomainError, instance: str | None = None) -> Response:
-    headers = {"Retry-After": "1"} if exc.status == 503 else None
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
     if exc.status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
     return problem_response(
@@ -142,6 +144,23 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    """A database error outside ``write_transaction`` (reads, token lookups): the database being
+    away is a 503 ``unavailable`` logged as one line; anything else is a bug (500)."""
+    reason = unavailable_reason(exc)
+    if reason is None:
+        return await _on_unexpected(request, exc)
+    route = request.scope.get("route")
+    fields = {
+        "event": "db_unavailable",
+        "operation": getattr(route, "operation_id", None) or request.url.path,
+        "reason": reason,
+        "phase": "read",
+    }
+    log.warning("database unavailable", extra=fields)
+    return domain_problem(Unavailable(fields, "the database could not be reached; retry the request"), request.url.path)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return problem_response(
@@ -157,6 +176,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    # A handler of its own keeps these out of Starlette's last-resort handler, which would log
+    # them a second time with a traceback (uvicorn) after the app's 500.
+    app.add_exception_handler(SQLAlchemyError, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

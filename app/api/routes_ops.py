@@ -1,14 +1,21 @@
-"""Operations: liveness, readiness, metrics."""
+"""Operations: liveness, readiness, metrics.
+
+Liveness (``/healthz``) never touches the database, so an outage does not get every pod
+restarted; readiness (``/readyz``) answers 503 ``unavailable`` with ``Retry-After`` while the
+database cannot be reached, within the connect (or pool) timeout of ``app.db.session``.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
-from app.api.problems import problem_response, problem_responses
+from app.api.problems import domain_problem, problem_responses
 from app.api.responses import JSON, reply
-from app.db.session import get_engine
+from app.db.session import get_engine, unavailable_reason
+from app.errors import Unavailable
 from app.metrics import exposition
 from app.schemas.public import Health, Readiness
 
@@ -32,14 +39,9 @@ def readyz() -> JSON:
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except Exception:
-        return problem_response(  # type: ignore[return-value]
-            problem="busy",
-            title="The database is not reachable",
-            status=503,
-            detail="the database did not answer",
-            instance="/readyz",
-        )
+    except SQLAlchemyError as exc:
+        fields = {"event": "db_unavailable", "operation": "readyz", "reason": unavailable_reason(exc)}
+        return domain_problem(Unavailable(fields, "the database did not answer"), "/readyz")  # type: ignore[return-value]
     return reply(200, {"status": "ready", "database": engine.dialect.name})
 
 

@@ -1,19 +1,95 @@
-"""Database engine and sessions.
+"""Database engine and sessions, and what counts as "the database is away".
 
 SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
 ``BEGIN IMMEDIATE`` (see :func:`app.db.tx.write_transaction`), so writers queue on the
-database lock instead of failing half-way.  PostgreSQL is reached through psycopg 3.
+database lock instead of failing half-way.  ``synchronous=NORMAL``: in WAL mode a commit is in
+the WAL file when it returns, so a killed server loses nothing committed (``tests/faults``); a
+power cut or an OS crash may lose the last commits, never corrupt the file.
+
+PostgreSQL is reached through psycopg 3.  When PostgreSQL restarts, fails over or ends a
+backend, the service must neither hang nor answer 500:
+
+- a connection attempt gives up after :data:`CONNECT_TIMEOUT_S`, a wait for a free pooled
+  connection after :data:`POOL_TIMEOUT_S`;
+- the pool never hands out a connection the server has closed, without a round trip per
+  checkout (no ``pool_pre_ping``): an idle connection whose socket is readable has heard from
+  the server while nobody asked, which in practice is its goodbye ("terminating connection due
+  to administrator command / unexpected postmaster exit / immediate shutdown") followed by EOF;
+  :func:`_idle_connection_dead` sees that with one ``poll(2)`` and the pool replaces it.  A
+  connection that dies while in use fails its statement; SQLAlchemy then flags the error as a
+  disconnect and invalidates every connection of the pool opened before it;
+- :func:`unavailable_reason` tells such errors (connection refused, "the database system is
+  starting up", a terminated backend, a closed connection, a pool timeout) from bugs: they
+  become a 503 ``unavailable`` problem with ``Retry-After`` (``app.db.tx``,
+  ``app.api.problems``), never a 500.
 """
 
 from __future__ import annotations
 
+import select
 from functools import lru_cache
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.settings import Settings, get_settings
+
+#: Seconds a new PostgreSQL connection may take (libpq ``connect_timeout``; 2 is its minimum).
+CONNECT_TIMEOUT_S = 5
+#: Seconds a request waits for a pooled connection when all are in use.
+POOL_TIMEOUT_S = 10
+#: SQLSTATEs of a lost or refused connection: class 08 (connection exception) and these.
+_UNAVAILABLE_SQLSTATES = {
+    "57P01": "admin_shutdown",  # pg_terminate_backend, smart/fast shutdown
+    "57P02": "crash_shutdown",  # another backend crashed, the server restarts
+    "57P03": "cannot_connect_now",  # starting up, shutting down, in recovery
+    "53300": "too_many_connections",
+}
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """Why this error means the database is unreachable (not a bug of the request), or None.
+
+    The reason is a short code for logs and metrics: a SQLSTATE name, ``pool_timeout``,
+    ``connection_lost`` (the server closed the connection) or ``connect_failed`` (refused,
+    timed out, or refused by a server that is starting up or shutting down)."""
+    if isinstance(exc, PoolTimeout):
+        return "pool_timeout"
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:
+        if sqlstate in _UNAVAILABLE_SQLSTATES:
+            return _UNAVAILABLE_SQLSTATES[sqlstate]
+        if sqlstate.startswith("08"):
+            return "connection_exception"
+    if exc.connection_invalidated:
+        return "connection_lost"
+    if sqlstate is None and isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError):
+        # No SQLSTATE: libpq's own failure (refused, timed out, "the database system is
+        # starting up" at connect, "server closed the connection unexpectedly", closed).
+        return "connect_failed" if str(orig).startswith("connection failed") else "connection_lost"
+    return None
+
+
+def _idle_connection_dead(dbapi_conn: Any) -> bool:
+    """Whether a pooled psycopg connection is known dead without asking the server."""
+    if not isinstance(dbapi_conn, psycopg.Connection):
+        return False
+    if dbapi_conn.closed or dbapi_conn.broken:
+        return True
+    try:
+        fd = dbapi_conn.pgconn.socket
+    except psycopg.OperationalError:
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
 
 
 def is_sqlite(url: str) -> bool:
@@ -52,9 +128,20 @@ def make_engine(settings: Settings) -> Engine:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
-        connect_args={"options": f"-c lock_timeout={int(settings.pg_lock_timeout_ms)}"},
+        pool_timeout=POOL_TIMEOUT_S,
+        pool_pre_ping=False,
+        connect_args={
+            "options": f"-c lock_timeout={int(settings.pg_lock_timeout_ms)}",
+            "connect_timeout": CONNECT_TIMEOUT_S,
+        },
     )
+
+    # Registered before the pool gauge's listener: a connection refused here is not counted.
+    @event.listens_for(engine, "checkout")
+    def _refuse_dead(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        if _idle_connection_dead(dbapi_conn):
+            raise DisconnectionError("the server closed this pooled connection")  # the pool reconnects
+
     _observe_pool(engine, settings.db_pool_size + settings.db_max_overflow)
     return engine
 

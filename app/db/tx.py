@@ -10,6 +10,18 @@ unique-key race with a concurrent writer is rolled back whole and run again from
 up to ``SETTLE_DB_RETRY_ATTEMPTS`` times with jittered backoff; past that the client gets a
 503 ``busy`` problem.  Because ``fn`` re-reads everything under its locks on each attempt, a
 retry sees the winner's committed state (and answers 409 or replays an idempotent response).
+
+When the database goes away (``app.db.session.unavailable_reason``):
+
+- no connection could be had (refused, starting up, pool timeout): 503 ``unavailable`` at once,
+  with ``Retry-After``; waiting inside the request would only hold the client longer;
+- the connection died *before the commit* (backend terminated, server restarted): the server
+  rolled the transaction back, so it is run again on a new connection, invisibly, at most
+  ``LOST_CONNECTION_ATTEMPTS`` times in all;
+- the connection died *during the commit*: the outcome is unknown, so it is not retried; the
+  client gets a 503 saying so, and its resend with the same Idempotency-Key is safe.
+
+Each of these 503s is logged once, as one line (``db_unavailable`` / ``db_commit_unknown``).
 """
 
 from __future__ import annotations
@@ -23,17 +35,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.db.session import get_engine
-from app.errors import Busy
+from app.db.session import get_engine, unavailable_reason
+from app.errors import Busy, OutcomeUnknown, Unavailable
 from app.metrics import DB_RETRIES, LOCK_WAIT
 from app.settings import get_settings
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+#: Attempts of a transaction whose connection was lost before it committed (each on a new one).
+LOST_CONNECTION_ATTEMPTS = 3
 #: PostgreSQL SQLSTATEs worth a retry: serialization failure, deadlock, lock timeout, unique race.
 _PG_RETRY = {"40001", "40P01", "55P03", "23505"}
 _SQLITE_RETRY = ("database is locked", "database is busy", "unique constraint failed")
@@ -77,47 +91,114 @@ def _writer_turn(sqlite: bool, timeout_s: float) -> Iterator[None]:
         _sqlite_writers.release()
 
 
-def write_transaction(fn: Callable[[Session], T], *, operation: str, commit: bool = True) -> T:
+def write_transaction(
+    fn: Callable[[Session], T], *, operation: str, commit: bool = True, log_unavailable: bool = True
+) -> T:
+    """Run ``fn`` in one transaction, retried as the module says.  ``log_unavailable=False``:
+    the caller logs the database's absence itself (the audit, whose record goes in its line)."""
     settings = get_settings()
     engine = get_engine()
     sqlite = engine.dialect.name == "sqlite"
     bind = engine.execution_options(sqlite_begin="IMMEDIATE") if sqlite else engine
     attempts = settings.db_retry_attempts
     started = time.perf_counter()
+    lost = 0
     for attempt in range(1, attempts + 1):
         session = Session(bind=bind, expire_on_commit=False, autoflush=False)
+        phase = "connect"
         try:
             with _writer_turn(sqlite, settings.sqlite_busy_timeout_ms / 1000):
                 session.begin()
+                session.connection()  # the connection (and on SQLite the write lock) first
+                phase = "run"
                 result = fn(session)
                 if commit:
+                    phase = "commit"
                     session.commit()
                 else:
                     session.rollback()
             LOCK_WAIT.labels(operation).observe(time.perf_counter() - started)
             return result
-        except (OperationalError, IntegrityError) as exc:
-            session.rollback()
-            reason = retry_reason(exc)
+        except SQLAlchemyError as exc:
+            _discard(session)
+            down = unavailable_reason(exc)
+            if down is not None:
+                lost += 1
+                if phase != "run" or lost == LOST_CONNECTION_ATTEMPTS or attempt == attempts:
+                    failure = _unavailable(exc, operation=operation, reason=down, phase=phase, attempt=attempt)
+                    if log_unavailable:
+                        log.warning("database unavailable", extra=failure.log_fields)
+                    raise failure from exc
+                _note_retry(operation, down, attempt)
+                _backoff(attempt)
+                continue
+            reason = retry_reason(exc) if isinstance(exc, DBAPIError) else None
             if reason is None:
                 raise
-            DB_RETRIES.labels(operation, reason).inc()
-            log.info(
-                "db retry", extra={"event": "db_retry", "operation": operation, "reason": reason, "attempt": attempt}
-            )
+            _note_retry(operation, reason, attempt)
             if attempt == attempts:
                 log.warning("giving up after %d attempts: %s (%s)", attempt, operation, reason)
                 raise Busy(
                     f"the ledger stayed contended for {operation} after {attempt} attempts; nothing was "
                     "written, retry the request (with the same Idempotency-Key)"
                 ) from exc
-            time.sleep(min(0.2, 0.005 * 2**attempt) * random.uniform(0.5, 1.5))
+            _backoff(attempt)
         except BaseException:
-            session.rollback()
+            _discard(session)
             raise
         finally:
             session.close()
     raise AssertionError("unreachable")
+
+
+def _note_retry(operation: str, reason: str, attempt: int) -> None:
+    DB_RETRIES.labels(operation, reason).inc()
+    log.info("db retry", extra={"event": "db_retry", "operation": operation, "reason": reason, "attempt": attempt})
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(min(0.2, 0.005 * 2**attempt) * random.uniform(0.5, 1.5))
+
+
+def _discard(session: Session) -> None:
+    """Roll back; on a connection that turns out dead, drop it instead of returning it to the pool."""
+    try:
+        session.rollback()
+    except SQLAlchemyError:
+        session.invalidate()
+
+
+def _unavailable(exc: SQLAlchemyError, *, operation: str, reason: str, phase: str, attempt: int) -> Unavailable:
+    """The 503 for a database that went away, with the fields of its one log line.
+
+    Lost before the commit was sent, the transaction was rolled back by the server: nothing was
+    written.  Lost *while committing*, nobody can tell whether the server committed it; it is
+    not retried blindly: the client is told so, and resending with the same Idempotency-Key is
+    safe either way (a committed write's response was stored in the same transaction and is
+    replayed, an uncommitted one is carried out once)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    unknown = phase == "commit"
+    fields = {
+        "event": "db_commit_unknown" if unknown else "db_unavailable",
+        "operation": operation,
+        "reason": reason,
+        "phase": phase,
+        "attempt": attempt,
+        "error": lines[0][:200] if lines else type(cause).__name__,
+    }
+    if unknown:
+        return OutcomeUnknown(
+            fields,
+            f"the connection to the database was lost while {operation} was committing: it may or may not "
+            "have been carried out; resend it with the same Idempotency-Key, which returns the first outcome "
+            "if it was and carries it out once if it was not",
+        )
+    return Unavailable(
+        fields,
+        f"the database could not be reached for {operation}; nothing was written: retry the request "
+        "(with the same Idempotency-Key)",
+    )
 
 
 def read_session() -> Session:
