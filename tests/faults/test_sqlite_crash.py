@@ -1,0 +1,81 @@
+"""SQLite: the server SIGKILLed under load loses no acknowledged write and leaves the ledger whole.
+
+SQLite lives in the server's process, so of the PostgreSQL faults only the crash applies: the
+whole process group (supervisor and both workers) is killed in the middle of a keyed load, with
+transactions open and commits under way (:func:`tests.stress.test_crash.crash_cycle`: load,
+kill, restart on the same file, check before anything is retried, resend what was in flight,
+replay a sample).  The settings this relies on, stated in the README and checked here: WAL
+journal, ``synchronous=NORMAL`` (a commit is in the WAL file when it returns; only a power cut
+or an OS crash could lose the last ones).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.db.migrate import upgrade
+from app.db.session import make_engine
+from app.settings import Settings
+from tests.figures import report
+from tests.stress.harness import Load, Mix, Recorder, Server, seed, summary, tally, verify
+from tests.stress.test_crash import crash_cycle
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 16
+#: More than the cycle's kill point (``tests.stress.test_crash.KILL_AFTER`` answers).
+OPS = 900
+
+
+def test_sqlite_settings_are_the_stated_ones(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'settle.db'}"
+    engine = make_engine(Settings(database_url=url))
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_server_killed_under_load(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'settle.db'}"
+    upgrade(url)
+    server = Server(url, tmp_path / "server")
+    try:
+        server.start()
+        with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
+            seeded = seed(client, persons=4, bills_per_person=3)
+        rec = Recorder()
+        load = Load(
+            server.base_url, seeded, ops=OPS, clients=CLIENTS, rng_seed=31, mix=Mix(keyed=1.0, abandon=0.04), rec=rec
+        )
+        cycle = crash_cycle(server, load, url)
+        server.stop()
+        final = verify(url, rec, complete=True)
+    finally:
+        server.stop()
+
+    t = tally(rec.answers)
+    after = cycle["after_restart"]
+    extra = (
+        f" kills=1 in_flight_writes={cycle['in_flight']} lost_answers_replayed={cycle['lost_answers_replayed']}"
+        f" replayed_acked={cycle['replayed']} checks_after_restart={after.checks}"
+        f" violations_after_restart={len(after.violations)} acked_settlements={len(rec.acked_settlements)}"
+        f" reversals={len(rec.acked_reversals)} load_s={cycle['load_s']:.1f}"
+    )
+    print()
+    report(summary("crash[sqlite]", t, clients=CLIENTS, retries=server.log_retries(), verdict=final, extra=extra))
+    for v in [*after.violations, *final.violations][:20]:
+        report(f"crash[sqlite] VIOLATION: {v}")
+
+    assert t.unexpected == []
+    assert after.violations == []
+    assert cycle["unresolved"] == [], "writes in flight at the kill still without an answer after the restart"
+    assert cycle["differing"] == [], "replays of acknowledged writes that differ from the first answer"
+    assert final.violations == []
+    assert rec.acked_settlements, "no settlement was acknowledged before the kill"
