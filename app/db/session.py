@@ -49,14 +49,22 @@ _UNAVAILABLE_SQLSTATES = {
     "57P03": "cannot_connect_now",  # starting up, shutting down, in recovery
     "53300": "too_many_connections",
 }
+#: Reasons after which a new attempt on a new connection can succeed at once: the connection was
+#: lost (its backend terminated, even while it was being opened, or the server closed it), not
+#: refused.  The others (``connect_failed``, ``cannot_connect_now``, ``pool_timeout``, ...) say
+#: the database is not there now.
+LOST_CONNECTION = frozenset(
+    {"admin_shutdown", "crash_shutdown", "connection_exception", "connection_lost", "terminated_at_connect"}
+)
 
 
 def unavailable_reason(exc: BaseException) -> str | None:
     """Why this error means the database is unreachable (not a bug of the request), or None.
 
     The reason is a short code for logs and metrics: a SQLSTATE name, ``pool_timeout``,
-    ``connection_lost`` (the server closed the connection) or ``connect_failed`` (refused,
-    timed out, or refused by a server that is starting up or shutting down)."""
+    ``connection_lost`` (the server closed the connection), ``terminated_at_connect`` (a backend
+    terminated while its connection was being opened) or ``connect_failed`` (refused, timed out,
+    or refused by a server that is starting up or shutting down)."""
     if isinstance(exc, PoolTimeout):
         return "pool_timeout"
     if not isinstance(exc, DBAPIError):
@@ -72,8 +80,12 @@ def unavailable_reason(exc: BaseException) -> str | None:
         return "connection_lost"
     if sqlstate is None and isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError):
         # No SQLSTATE: libpq's own failure (refused, timed out, "the database system is
-        # starting up" at connect, "server closed the connection unexpectedly", closed).
-        return "connect_failed" if str(orig).startswith("connection failed") else "connection_lost"
+        # starting up" at connect, "server closed the connection unexpectedly", closed).  A
+        # server's FATAL at connect comes as text only; a localized one reads as connect_failed.
+        message = str(orig)
+        if not message.startswith("connection failed"):
+            return "connection_lost"
+        return "terminated_at_connect" if "terminating connection" in message else "connect_failed"
     return None
 
 

@@ -15,9 +15,9 @@ When the database goes away (``app.db.session.unavailable_reason``):
 
 - no connection could be had (refused, starting up, pool timeout): 503 ``unavailable`` at once,
   with ``Retry-After``; waiting inside the request would only hold the client longer;
-- the connection died *before the commit* (backend terminated, server restarted): the server
-  rolled the transaction back, so it is run again on a new connection, invisibly, at most
-  ``LOST_CONNECTION_ATTEMPTS`` times in all;
+- the connection died *before the commit* (backend terminated, even while the connection was
+  being opened; server restarted): the server rolled the transaction back, so it is run again on
+  a new connection, invisibly, at most ``LOST_CONNECTION_ATTEMPTS`` times in all;
 - the connection died *during the commit*: the outcome is unknown, so it is not retried; the
   client gets a 503 saying so, and its resend with the same Idempotency-Key is safe.
 
@@ -38,7 +38,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.db.session import get_engine, unavailable_reason
+from app.db.session import LOST_CONNECTION, get_engine, unavailable_reason
 from app.errors import Busy, OutcomeUnknown, Unavailable
 from app.metrics import DB_RETRIES, LOCK_WAIT
 from app.settings import get_settings
@@ -124,7 +124,8 @@ def write_transaction(
             down = unavailable_reason(exc)
             if down is not None:
                 lost += 1
-                if phase != "run" or lost == LOST_CONNECTION_ATTEMPTS or attempt == attempts:
+                again = phase != "commit" and down in LOST_CONNECTION
+                if not again or lost == LOST_CONNECTION_ATTEMPTS or attempt == attempts:
                     failure = _unavailable(exc, operation=operation, reason=down, phase=phase, attempt=attempt)
                     if log_unavailable:
                         log.warning("database unavailable", extra=failure.log_fields)

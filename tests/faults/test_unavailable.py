@@ -31,6 +31,7 @@ from tests.support.db import truncate, use_database
 from tests.stress.harness import free_port
 
 REFUSED = 'connection to server at "127.0.0.1", port 1 failed: Connection refused'
+TERMINATED = 'connection to server at "127.0.0.1", port 1 failed: FATAL:  terminating connection due to admin command'
 
 
 def _wrapped(orig: Exception) -> OperationalError:
@@ -41,6 +42,7 @@ def _wrapped(orig: Exception) -> OperationalError:
     ("error", "reason"),
     [
         (_wrapped(psycopg.OperationalError(f"connection failed: {REFUSED}")), "connect_failed"),
+        (_wrapped(psycopg.OperationalError(f"connection failed: {TERMINATED}")), "terminated_at_connect"),
         (_wrapped(psycopg.OperationalError("consuming input failed: server closed the connection")), "connection_lost"),
         (_wrapped(psycopg.errors.AdminShutdown("terminating connection")), "admin_shutdown"),
         (_wrapped(psycopg.errors.CannotConnectNow("the database system is starting up")), "cannot_connect_now"),
