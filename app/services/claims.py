@@ -68,10 +68,14 @@ def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: Id
         return replay
     if len(set(body.schemes)) != len(body.schemes):
         raise ValidationFailed([FieldError(("body", "schemes"), "a scheme may appear only once")])
-    _bill_reply, row = bills.submit(
-        session, body=body.bill, created_by=principal.client_id, loc_prefix=("body", "bill")
-    )
+    bill_reply, row = bills.submit(session, body=body.bill, created_by=principal.client_id, loc_prefix=("body", "bill"))
     bill = lock_bill_or_404(session, row.id)
+    if bill_reply.status == 200 and idem is not None:
+        # The bill was there already: the same claim with this key, sent at the same moment, may
+        # have committed it after the lookup above.  Under the bill's lock its record is visible.
+        replay = idempotency.lookup(session, principal, idem)
+        if replay is not None:
+            return replay
     check_bill(principal, bill, session=session)
     for code in body.schemes:
         check_scheme(principal, code)
