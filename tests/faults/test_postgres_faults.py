@@ -53,7 +53,6 @@ from app.db.migrate import upgrade
 from app.db.session import LOST_CONNECTION, POOL_TIMEOUT_S
 from app.errors import PROBLEM_BASE, OutcomeUnknown
 from tests.faults.private_pg import PrivatePostgres
-from tests.figures import report
 from tests.stress.harness import (
     AUTH,
     Answer,
@@ -66,12 +65,13 @@ from tests.stress.harness import (
     Server,
     Verdict,
     Worker,
+    made_at,
     seed,
     summary,
     tally,
     verify,
 )
-from tests.stress.test_crash import _made_at
+from tests.support.figures import report
 
 pytestmark = pytest.mark.slow
 
@@ -255,7 +255,7 @@ def settle_leftovers(server: Server, seeded: Seed, rec: Recorder, fault: Fault, 
         {
             a.call.key
             for a in answers_since(rec, mark)
-            if a.status is not None and a.status < 300 and (made := _made_at(a)) is not None and made < sent_at
+            if a.status is not None and a.status < 300 and (made := made_at(a)) is not None and made < sent_at
         }
     )
 

@@ -2,11 +2,11 @@
 
 SQLite lives in the server's process, so of the PostgreSQL faults only the crash applies: the
 whole process group (supervisor and both workers) is killed in the middle of a keyed load, with
-transactions open and commits under way (:func:`tests.stress.test_crash.crash_cycle`: load,
-kill, restart on the same file, check before anything is retried, resend what was in flight,
-replay a sample).  The settings this relies on, stated in the README and checked here: WAL
-journal, ``synchronous=NORMAL`` (a commit is in the WAL file when it returns; only a power cut
-or an OS crash could lose the last ones).
+transactions open and commits under way (:func:`tests.stress.harness.crash_cycle`, as in
+``tests/stress/test_crash.py``: load, kill, restart on the same file, check before anything is
+retried, resend what was in flight, replay a sample).  The settings this relies on, stated in the
+README and checked here: WAL journal, ``synchronous=NORMAL`` (a commit is in the WAL file when it
+returns; only a power cut or an OS crash could lose the last ones).
 """
 
 from __future__ import annotations
@@ -20,15 +20,16 @@ from sqlalchemy import text
 from app.db.migrate import upgrade
 from app.db.session import make_engine
 from app.settings import Settings
-from tests.figures import report
-from tests.stress.harness import Load, Mix, Recorder, Server, seed, summary, tally, verify
-from tests.stress.test_crash import crash_cycle
+from tests.stress.harness import Load, Mix, Recorder, Server, crash_cycle, seed, summary, tally, verify
+from tests.support.figures import report
 
 pytestmark = pytest.mark.slow
 
 CLIENTS = 16
-#: More than the cycle's kill point (``tests.stress.test_crash.KILL_AFTER`` answers).
+#: Kill when this many answers have come back; the load plans more.
+KILL_AFTER = 500
 OPS = 900
+DEADLINE = 90.0
 
 
 def test_sqlite_settings_are_the_stated_ones(tmp_path: Path) -> None:
@@ -54,7 +55,7 @@ def test_sqlite_server_killed_under_load(tmp_path: Path) -> None:
         load = Load(
             server.base_url, seeded, ops=OPS, clients=CLIENTS, rng_seed=31, mix=Mix(keyed=1.0, abandon=0.04), rec=rec
         )
-        cycle = crash_cycle(server, load, url)
+        cycle = crash_cycle(server, load, url, kill_after=KILL_AFTER, deadline=DEADLINE)
         server.stop()
         final = verify(url, rec, complete=True)
     finally:

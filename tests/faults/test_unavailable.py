@@ -22,13 +22,13 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from app.db.session import _idle_connection_dead, make_engine, reset_engine, unavailable_reason
-from app.errors import PROBLEM_BASE, OutcomeUnknown, Unavailable
 from app.db.tx import LOST_CONNECTION_ATTEMPTS, write_transaction
+from app.errors import PROBLEM_BASE, OutcomeUnknown, Unavailable
 from app.main import create_app
 from app.settings import Settings, get_settings
+from tests.stress.harness import free_port
 from tests.support.api import ADMIN, bill_1
 from tests.support.db import truncate, use_database
-from tests.stress.harness import free_port
 
 REFUSED = 'connection to server at "127.0.0.1", port 1 failed: Connection refused'
 TERMINATED = 'connection to server at "127.0.0.1", port 1 failed: FATAL:  terminating connection due to admin command'

@@ -19,22 +19,18 @@ the database holds exactly the settlements and reversals the clients were told a
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.stress.harness import (
-    Answer,
-    Call,
     Load,
     Mix,
     Recorder,
     Server,
     Verdict,
+    crash_cycle,
     seed,
     summary,
     tally,
@@ -51,92 +47,6 @@ CLIENTS = 32
 #: Kill when this many answers have come back in a cycle (well inside its load).
 KILL_AFTER = 500
 DEADLINE = 90.0
-
-
-def _made_at(a: Answer) -> datetime | None:
-    """When the write answered by ``a`` was made (its settlement created, or reversed)."""
-    body: Any = a.body
-    if not isinstance(body, dict):
-        return None
-    if a.call.op == "claim":
-        body = body["settlements"][0]
-    stamp = body.get("reversed_at") if a.call.op == "reverse" else body.get("created_at")
-    return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
-
-
-def crash_cycle(server: Server, load: Load, db_url: str) -> dict[str, Any]:
-    """Load, SIGKILL mid-way, restart, check, retry what was in flight, replay a sample."""
-    rec = load.rec
-    start = rec.count()
-    killed: dict[str, Any] = {}
-
-    def kill_midway(running: Load) -> None:
-        if not killed and running.rec.count() - start >= KILL_AFTER:
-            killed["at"] = datetime.now(UTC)
-            running.stop.set()
-            server.kill()
-
-    load.run(deadline=DEADLINE, on_progress=kill_midway)
-    assert killed, "the load ended before the kill"
-    assert not load.timed_out
-    seconds = load.elapsed
-
-    in_flight: dict[str, Call] = {}
-    for a in rec.answers[start:]:
-        if a.status is None and a.call.key is not None:
-            in_flight.setdefault(a.call.key, a.call)
-    assert in_flight, "no write was in flight at the kill"
-
-    server.start()
-    after_restart = verify(db_url, rec, complete=False)
-    assert server.log_problems(first=len(server.logs) - 1) == [], "the restarted server logged errors"
-
-    # The writes in flight at the kill, again with their keys, two clients at once.
-    mark = rec.count()
-    load.resend(server.base_url, list(in_flight.values()), copies=2, deadline=DEADLINE)
-    for _round in range(3):  # a 503 busy is an answer to retry, like no answer at all
-        pending = [c for k, c in in_flight.items() if all(a.status in (None, 503) for a in rec.by_key[k])]
-        if not pending:
-            break
-        load.resend(server.base_url, pending, copies=1, deadline=DEADLINE)
-    retried = rec.answers[mark:]
-    unresolved = [k for k in in_flight if all(a.status in (None, 503) for a in rec.by_key[k])]
-    # A retry that answers with what was made before the kill is a replay of a lost answer.
-    lost = {
-        a.call.key
-        for a in retried
-        if a.status is not None and a.status < 300 and (made := _made_at(a)) is not None and made < killed["at"]
-    }
-    abandoned = {a.call.key for a in rec.answers[start:mark] if a.error == "abandoned"}
-
-    # A sample of the writes acknowledged before the kill, again with their keys.
-    acked = {
-        a.call.key: a.call
-        for a in rec.answers[start:mark]
-        if a.call.key is not None and a.status is not None and a.status < 300 and a.call.is_write
-    }
-    sample = random.Random(len(acked)).sample(sorted(acked.items()), min(60, len(acked)))
-    mark = rec.count()
-    load.resend(server.base_url, [c for _k, c in sample], copies=1, deadline=DEADLINE)
-    replays = rec.answers[mark:]
-    # Compared with the first success: a refusal is not stored, so a key refused first (a 409
-    # to one of two clients) and carried out later replays the later success.
-    differing = [
-        f"{a.call.op} {a.call.key}: {[(x.status, _made_at(x)) for x in rec.by_key[a.call.key or '']]}"
-        for a in replays
-        if (a.status, a.body)
-        != next((x.status, x.body) for x in rec.by_key[a.call.key or ""] if x.status and x.status < 300)
-    ]
-    return {
-        "load_s": seconds,
-        "in_flight": len(in_flight),
-        "lost_answers_replayed": len(lost),
-        "killed_in_flight_replayed": len(lost - abandoned),
-        "after_restart": after_restart,
-        "unresolved": unresolved,
-        "replayed": len(replays),
-        "differing": differing,
-    }
 
 
 def test_crash_postgresql(stress_pg: str, server_factory: Callable[[str], Server]) -> None:
@@ -156,7 +66,7 @@ def test_crash_postgresql(stress_pg: str, server_factory: Callable[[str], Server
             mix=Mix(keyed=1.0, abandon=0.04),
         )
         load.rec = rec
-        cycles.append(crash_cycle(server, load, stress_pg))
+        cycles.append(crash_cycle(server, load, stress_pg, kill_after=KILL_AFTER, deadline=DEADLINE))
     metric = server.metric_retries()
     server.stop()
     final = verify(stress_pg, rec, complete=True)
