@@ -8,7 +8,11 @@ Sections (``--only`` takes a comma-separated list of them; ``http`` = ``echo,pg,
 - ``pg``: settlements over HTTP on PostgreSQL: open loop at 20/s (a baseline without queueing),
   250, 500 and 1,000/s, then saturation (closed loop, 64 concurrent) and UEBMI as the second
   payer; includes ``e2e``;
-- ``sqlite``: the same on SQLite.
+- ``sqlite``: the same on SQLite;
+- ``claims``: ``POST /v1/claims`` (:mod:`bench.claims`): statements, round trips and transactions
+  per claim (counted), claims/s and server CPU per claim at 2, 32 and 64 concurrent, and the
+  database's ceiling (pgbench replaying one claim's statements); ``--code DIR`` (repeatable) runs
+  it over other checkouts too, side by side.
 
 ``--quick`` runs each phase for 2 s instead of 10 s (a smoke run, about two minutes).
 A full run takes about 5 to 6 minutes.
@@ -29,7 +33,7 @@ from bench.common import machine
 from bench.http_load import Config, generators, log
 from bench.report import Results, render
 
-SECTIONS = ("engine", "e2e", "echo", "pg", "sqlite")
+SECTIONS = ("engine", "e2e", "echo", "pg", "sqlite", "claims")
 DEFAULT_OUT = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -64,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-uebmi", action="store_true", help="skip the UEBMI second-payer phase")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the results (markdown)")
     parser.add_argument("--no-write", action="store_true", help="print the figures only")
+    parser.add_argument(
+        "--code",
+        type=Path,
+        action="append",
+        help="claims: a checkout to measure, side by side (repeatable; default this one)",
+    )
     args = parser.parse_args(argv)
     only: set[str] = args.only
 
@@ -103,8 +113,16 @@ def main(argv: list[str] | None = None) -> int:
                     results.notes.append(f"The {key} section failed:\n\n```\n{traceback.format_exc()}```")
                     traceback.print_exc()
 
+    claims_text = ""
+    if "claims" in only:
+        from bench import claims
+
+        seconds = 2.0 if cfg.quick else 8.0
+        codes = [str(c) for c in (args.code or [])]
+        claims_text = claims.run_text(codes, seconds=seconds, profile=False)
+
     results.elapsed_s = time.perf_counter() - started
-    text = render(results)
+    text = render(results) + ("\n" + claims_text if claims_text else "")
     print(text)
     if not args.no_write:
         args.out.write_text(text, encoding="utf-8")

@@ -274,10 +274,14 @@ def closed_loop(
     concurrency: int,
     seconds: float,
     client: ClientKind,
+    bodies: Sequence[bytes] = (),
+    idempotency: bool = False,
 ) -> Phase:
+    """``bodies``: one per path (request ``i`` sends ``bodies[i]``) instead of ``body``."""
     start = time.time() + 1.0
     n = gens.count
     per = max(1, concurrency // n)
+    body_shares = [list(bodies[p::n]) for p in range(n)] if bodies else [[] for _ in range(n)]
     jobs = [
         Job(
             server.base_url,
@@ -290,8 +294,10 @@ def closed_loop(
             concurrency=per,
             client=client,
             server_pgid=server.pgid,
+            bodies=body_shares[p],
+            idempotency=idempotency,
         )
-        for share in _split(paths, n)
+        for p, share in enumerate(_split(paths, n))
     ]
     return _summarize(name, "closed", gens.run(jobs), offered=None, concurrency=per * n, seconds=seconds)
 

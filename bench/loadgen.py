@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -59,6 +60,10 @@ class Job:
     client: ClientKind = "httpx"
     #: Process group of the server: its CPU time is read at the start and the end of the job.
     server_pgid: int | None = None
+    #: When given, request ``i`` sends ``bodies[i]`` (one per path) instead of ``body``.
+    bodies: list[bytes] = field(default_factory=list)
+    #: Send a fresh ``Idempotency-Key`` with every request.
+    idempotency: bool = False
 
 
 @dataclass
@@ -83,7 +88,7 @@ class JobResult:
 
 
 class Connection(Protocol):
-    async def post(self, path: str, body: bytes) -> int: ...
+    async def post(self, path: str, body: bytes, key: str | None = None) -> int: ...
 
     async def get(self, path: str) -> int: ...
 
@@ -99,8 +104,9 @@ class HttpxConnection:
             timeout=httpx.Timeout(job.timeout),
         )
 
-    async def post(self, path: str, body: bytes) -> int:
-        return (await self.client.post(path, content=body)).status_code
+    async def post(self, path: str, body: bytes, key: str | None = None) -> int:
+        headers = {"Idempotency-Key": key} if key else None
+        return (await self.client.post(path, content=body, headers=headers)).status_code
 
     async def get(self, path: str) -> int:
         return (await self.client.get(path)).status_code
@@ -153,8 +159,9 @@ class RawConnection:
             await self.close()
             raise
 
-    async def post(self, path: str, body: bytes) -> int:
-        head = b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n" % (path.encode(), self.headers, len(body))
+    async def post(self, path: str, body: bytes, key: str | None = None) -> int:
+        extra = b"Idempotency-Key: %s\r\n" % key.encode() if key else b""
+        head = b"POST %s HTTP/1.1\r\n%s%sContent-Length: %d\r\n\r\n" % (path.encode(), self.headers, extra, len(body))
         return await self._exchange(head, body)
 
     async def get(self, path: str) -> int:
@@ -208,11 +215,13 @@ async def _run(job: Job) -> JobResult:
 
 
 async def _request(
-    job: Job, pool: asyncio.Queue[Connection], path: str, result: JobResult, t0: float, sent: float
+    job: Job, pool: asyncio.Queue[Connection], index: int, result: JobResult, t0: float, sent: float
 ) -> None:
     connection = await pool.get()
+    body = job.bodies[index] if job.bodies else job.body
+    key = uuid.uuid4().hex if job.idempotency else None
     try:
-        status = await connection.post(path, job.body)
+        status = await connection.post(job.paths[index], body, key)
     except (httpx.HTTPError, OSError, TimeoutError, ValueError, asyncio.IncompleteReadError) as exc:
         status = NO_ANSWER
         result.errors[type(exc).__name__] += 1
@@ -233,7 +242,7 @@ async def _open(job: Job, pool: asyncio.Queue[Connection]) -> JobResult:
         wait = scheduled - (time.perf_counter() - t0)
         if wait > 0:
             await asyncio.sleep(wait)
-        tasks.append(asyncio.create_task(_request(job, pool, job.paths[i], result, t0, scheduled)))
+        tasks.append(asyncio.create_task(_request(job, pool, i, result, t0, scheduled)))
     result.issued_until = time.perf_counter() - t0
     if tasks:
         _done, pending = await asyncio.wait(tasks, timeout=job.timeout + 2.0)
@@ -247,15 +256,15 @@ async def _open(job: Job, pool: asyncio.Queue[Connection]) -> JobResult:
 
 async def _closed(job: Job, pool: asyncio.Queue[Connection]) -> JobResult:
     result = JobResult()
-    paths = iter(job.paths)
+    indexes = iter(range(len(job.paths)))
     t0 = time.perf_counter()
 
     async def worker() -> None:
         while time.perf_counter() - t0 < job.duration:
-            path = next(paths, None)
-            if path is None:
+            index = next(indexes, None)
+            if index is None:
                 return
-            await _request(job, pool, path, result, t0, time.perf_counter() - t0)
+            await _request(job, pool, index, result, t0, time.perf_counter() - t0)
 
     await asyncio.gather(*(worker() for _ in range(job.concurrency)))
     result.issued_until = time.perf_counter() - t0

@@ -26,8 +26,10 @@ PG_BENCH_DB = "settle_bench_http"
 
 
 class Server:
-    def __init__(self, app: str, workdir: Path, env: Mapping[str, str], *, workers: int = 2) -> None:
+    def __init__(self, app: str, workdir: Path, env: Mapping[str, str], *, workers: int = 2, repo: Path = REPO) -> None:
         self.app = app
+        #: The checkout whose ``app`` is served (another commit's worktree, for a before/after run).
+        self.repo = repo
         self.workdir = workdir
         self.env = dict(env)
         self.workers = workers
@@ -62,7 +64,7 @@ class Server:
         command += ["--workers", str(self.workers), "--no-access-log", "--log-level", "warning"]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                command, cwd=self.repo, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         self._wait_ready(timeout)
 
@@ -130,8 +132,8 @@ class Server:
 
 
 @contextmanager
-def served(app: str, workdir: Path, env: Mapping[str, str]) -> Iterator[Server]:
-    server = Server(app, workdir, env)
+def served(app: str, workdir: Path, env: Mapping[str, str], *, repo: Path = REPO) -> Iterator[Server]:
+    server = Server(app, workdir, env, repo=repo)
     server.start()
     try:
         yield server
