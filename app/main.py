@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -32,6 +35,13 @@ most two decimals.  Errors are RFC 9457 problems.  Request bodies are limited to
 """
 
 
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """A worker's thread pool sized to its core (``SETTLE_WORKER_THREADS``)."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = get_settings().worker_threads
+    yield
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings)
@@ -44,6 +54,7 @@ def create_app() -> FastAPI:
         redoc_url=None,  # app.api.docs serves it, without the bundle's one outside image
         # Swagger UI would otherwise fetch a validity badge from an outside validator.
         swagger_ui_parameters={"validatorUrl": None},
+        lifespan=lifespan,
     )
     problems.install(app)
     app.include_router(reference_router)

@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     #: Connection pool per worker process (PostgreSQL).
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)
+    #: Threads of a worker process that run the synchronous endpoints, their dependencies and the
+    #: audit write (anyio's default thread limiter; its own default is 40).  A worker runs Python on
+    #: one core at a time: 40 threads trade the GIL back and forth while their transactions hold
+    #: row locks, so every transaction's locked section stretches; a few threads keep one busy
+    #: while others wait for the database.  Requests beyond them wait in the event loop, holding
+    #: no lock and no connection.
+    worker_threads: int = Field(6, ge=1)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: JSON log lines (production) or plain text.
