@@ -1,10 +1,15 @@
 """One middleware observes every request: an access log line, the latency histogram, and the
 audit record of every write and every read of a settlement (refusals included).
 
-The audit record is written in its own transaction after the response.  When the database
-cannot take it (down, restarting: the very outage that made the write fail), it is not lost
-silently and not retried for long (that would hold the client's connection): the whole record
-goes to the log as one ``audit_unwritten`` line, from which it can be restored."""
+A write that commits (an API operation whose transaction returns a :class:`Reply`: bills, claims,
+settlements, reversals) has its audit record inserted in that same transaction, just before the
+commit (``app.db.tx.BEFORE_COMMIT``): the ledger never holds a write the audit trail misses,
+and it costs no transaction of its own.  Every other audited request (refusals, errors, dry runs,
+reads of settlements, the reference data's and the administrators' writes, the desk) gets its
+record after the response, in a transaction of its own.  When the database cannot take that one
+(down, restarting: the very outage that made the write fail), it is not lost silently and not
+retried for long (that would hold the client's connection): the whole record goes to the log as
+one ``audit_unwritten`` line, from which it can be restored."""
 
 from __future__ import annotations
 
@@ -19,11 +24,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import clock
-from app.db.tx import write_transaction
+from app.db.tx import BEFORE_COMMIT, write_transaction
 from app.errors import DomainError, Unavailable
 from app.metrics import REQUESTS
 from app.privacy import mask_id, mask_ids_in
 from app.services import audit
+from app.services.idempotency import Reply
 
 log = logging.getLogger("app.request")
 
@@ -86,9 +92,33 @@ class Observe:
                 captured.append(message.get("body", b""))
             await send(message)
 
+        written_in_transaction = False
+
+        def audit_in_transaction(session: Any, result: Any) -> Any:
+            """The record of this request, in the transaction of its write (see the module)."""
+            if written_in_transaction or not self.audit:
+                return None
+            reply = result[0] if isinstance(result, tuple) and result else result
+            operation = getattr(scope.get("route"), "operation_id", None)
+            if not isinstance(reply, Reply) or not operation or scope["method"] not in WRITE_METHODS:
+                return None
+            if operation.startswith(DESK_PREFIX):
+                return None
+            entry = self._entry(scope, operation, reply.status, reply.body)
+            entry["outcome"] = audit.outcome_of(entry["status_code"])
+            audit.record(session, entry=entry, own_transaction=False)
+
+            def committed() -> None:
+                nonlocal written_in_transaction
+                written_in_transaction = True
+
+            return committed
+
+        hook = BEFORE_COMMIT.set(audit_in_transaction)
         try:
             await self.app(scope, receive, observing_send)
         finally:
+            BEFORE_COMMIT.reset(hook)
             elapsed = time.perf_counter() - start
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
@@ -111,26 +141,32 @@ class Observe:
                 },
             )
             audited = method in WRITE_METHODS or operation in AUDITED_READS
-            if self.audit and operation and (audited or operation.startswith(DESK_PREFIX)):
+            needed = audited or (operation or "").startswith(DESK_PREFIX)
+            if self.audit and operation and needed and not written_in_transaction:
                 body: Any = None
                 if captured and method == "POST":
                     try:
                         body = orjson.loads(b"".join(captured))
                     except orjson.JSONDecodeError:
                         body = None
-                entry = {
-                    "at": clock.now(),
-                    "request_id": correlation_id.get(),
-                    "client_id": getattr(principal, "client_id", None),
-                    "role": getattr(principal, "role", None),
-                    "operation": operation,
-                    "method": method,
-                    "path": scope.get("path", "") + (f"?{query}" if query else ""),
-                    "object_id": scope.get("state", {}).get("audit_object_id")
-                    or _object_id(scope.get("path_params", {}), body),
-                    "status_code": status,
-                }
-                await run_in_threadpool(_write_audit, entry)
+                await run_in_threadpool(_write_audit, self._entry(scope, operation, status, body))
+
+    @staticmethod
+    def _entry(scope: Scope, operation: str, status: int, body: Any) -> dict[str, Any]:
+        principal = scope.get("state", {}).get("principal")
+        query = safe_query(scope.get("query_string", b""))
+        return {
+            "at": clock.now(),
+            "request_id": correlation_id.get(),
+            "client_id": getattr(principal, "client_id", None),
+            "role": getattr(principal, "role", None),
+            "operation": operation,
+            "method": scope["method"],
+            "path": scope.get("path", "") + (f"?{query}" if query else ""),
+            "object_id": scope.get("state", {}).get("audit_object_id")
+            or _object_id(scope.get("path_params", {}), body),
+            "status_code": status,
+        }
 
 
 def _write_audit(entry: dict[str, Any]) -> None:

@@ -33,7 +33,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -48,6 +49,14 @@ log = logging.getLogger(__name__)
 
 #: Attempts of a transaction whose connection was lost before it committed (each on a new one).
 LOST_CONNECTION_ATTEMPTS = 3
+
+#: Set per request by the request observer (``app.api.observe``): called with the session and
+#: ``fn``'s result just before the commit; it may add the request's audit record to the
+#: transaction and returns what to call once the commit succeeded (or None).
+BEFORE_COMMIT: ContextVar[Callable[[Session, Any], Callable[[], None] | None] | None] = ContextVar(
+    "before_commit", default=None
+)
+
 #: PostgreSQL SQLSTATEs worth a retry: serialization failure, deadlock, lock timeout, unique race.
 _PG_RETRY = {"40001", "40P01", "55P03", "23505"}
 _SQLITE_RETRY = ("database is locked", "database is busy", "unique constraint failed")
@@ -113,8 +122,12 @@ def write_transaction(
                 phase = "run"
                 result = fn(session)
                 if commit:
+                    hook = BEFORE_COMMIT.get()
+                    committed = hook(session, result) if hook is not None else None
                     phase = "commit"
                     session.commit()
+                    if committed is not None:
+                        committed()
                 else:
                     session.rollback()
             LOCK_WAIT.labels(operation).observe(time.perf_counter() - started)

@@ -23,11 +23,15 @@ def outcome_of(status: int) -> str:
     return "refused"
 
 
-def record(session: Session, *, entry: dict[str, Any]) -> None:
-    """Insert one record.  On PostgreSQL its commit does not wait for the WAL flush: the record
-    is written after the response anyway, so a crash may already lose it; this keeps the audit
-    from doubling the fsyncs of every write."""
-    if session.get_bind().dialect.name == "postgresql":
+def record(session: Session, *, entry: dict[str, Any], own_transaction: bool = True) -> None:
+    """Insert one record.
+
+    A write's record is inserted in the write's own transaction (``own_transaction=False``,
+    :mod:`app.api.observe`): committed with it or not at all.  A record in a transaction of its
+    own (a refusal, a read, a dry run: nothing else was committed) does not make its commit wait
+    for the WAL flush on PostgreSQL: it is written after the response, so a crash may lose it
+    anyway; this keeps the audit from doubling the fsyncs."""
+    if own_transaction and session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     object_id = entry.get("object_id")
     entry = {

@@ -135,6 +135,44 @@ def test_audit_records_writes_settlement_reads_and_refusals(client: TestClient) 
     assert set(spec["/v1/audit"]) == {"get"}
 
 
+def test_a_committed_writes_audit_record_is_in_its_own_transaction(
+    client: TestClient, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record of a bill, a claim, a settlement and a reversal commits with the write itself:
+    with the separate after-the-response audit write broken, they are all still recorded (and
+    only once), while a refusal, which commits nothing, is recorded by that separate write."""
+    import app.api.observe
+
+    load_examples_over_http(client)
+    late: list[str] = []
+    monkeypatch.setattr(app.api.observe, "_write_audit", lambda entry: late.append(entry["operation"]))
+    bill_id = client.post("/v1/bills", json=bill_1(), headers=ADMIN).json()["bill_id"]
+    settled = client.post(f"/v1/bills/{bill_id}/settlements", json={"scheme_code": "NRCMS-511623"}, headers=ADMIN)
+    sid = settled.json()["settlement_id"]
+    assert client.post(f"/v1/settlements/{sid}/reversal", json={"reason": "test"}, headers=ADMIN).status_code == 200
+    claim = {"bill": {**bill_1(), "bill_no": "AUDIT-CLAIM-1"}, "schemes": ["NRCMS-511623"]}
+    claimed = client.post("/v1/claims", json=claim, headers={**ADMIN, "Idempotency-Key": "audit-1"})
+    assert claimed.status_code == 201
+    replayed = client.post("/v1/claims", json=claim, headers={**ADMIN, "Idempotency-Key": "audit-1"})
+    assert replayed.status_code == 201 and replayed.json() == claimed.json()
+    refused = client.post(f"/v1/bills/{bill_id}/settlements", json={"scheme_code": "NO-SUCH"}, headers=ADMIN)
+    assert refused.status_code in (404, 422)
+    assert late == ["createSettlement"]
+
+    with Session(create_engine(db_url)) as s:
+        rows = s.query(db.AuditRecord).order_by(db.AuditRecord.id).all()
+    written = [(r.operation, r.object_id, r.status_code, r.outcome) for r in rows if r.operation != "putScheme"]
+    claimed_bill = claimed.json()["bill"]["bill_id"]
+    assert [w for w in written if w[0] in ("submitBill", "createSettlement", "reverseSettlement", "submitClaim")] == [
+        ("submitBill", bill_id, 201, "ok"),
+        ("createSettlement", sid, 201, "ok"),
+        ("reverseSettlement", sid, 200, "ok"),
+        ("submitClaim", claimed_bill, 201, "ok"),
+        ("submitClaim", claimed_bill, 201, "ok"),
+    ]
+    assert all(r.request_id and r.client_id == "admin" for r in rows if r.operation == "submitClaim")
+
+
 def test_no_raw_id_number_in_logs_errors_or_audit(client: TestClient) -> None:
     stream = io.StringIO()
     handler = configure_logging(get_settings(), stream)
