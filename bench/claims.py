@@ -90,24 +90,27 @@ def probe(n: int, profile: bool, pgbench_seconds: float, top: int) -> dict[str, 
             run_inline()
         app = create_app()
         engine = get_engine()
-        counts = {"statements": 0, "tx_ends": 0, "checkouts": 0}
+        counts = {"statements": 0, "begins": 0, "autocommit": 0, "checkouts": 0}
         captured: list[tuple[str, Any]] = []
         capturing = False
 
         @event.listens_for(engine, "before_cursor_execute")
-        def _statement(_c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, many: bool) -> None:
+        def _statement(conn: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, many: bool) -> None:
             counts["statements"] += 1
+            raw = conn.connection.dbapi_connection
+            if raw.autocommit:
+                counts["autocommit"] += 1
+            elif raw.info.transaction_status == 0:
+                # psycopg sends BEGIN first; the transaction ends with a COMMIT or a ROLLBACK
+                # (SQLAlchemy's, or the pool's reset when the connection is returned).
+                counts["begins"] += 1
             if capturing:
                 captured.append((statement, parameters if not many else list(parameters)))
 
         def _end(conn: Any) -> None:
-            # psycopg sends COMMIT/ROLLBACK (and, before the first statement, BEGIN) only when a
-            # transaction is open on the connection.
             raw = conn.connection.dbapi_connection
-            if raw is not None and raw.info.transaction_status != 0:
-                counts["tx_ends"] += 1
-                if capturing:
-                    captured.append(("COMMIT", None))
+            if capturing and raw is not None and raw.info.transaction_status != 0:
+                captured.append(("COMMIT", None))
 
         event.listen(engine, "commit", _end)
         event.listen(engine, "rollback", _end)
@@ -167,15 +170,17 @@ def probe(n: int, profile: bool, pgbench_seconds: float, top: int) -> dict[str, 
             engine.dispose()
             time.sleep(0.5)
             xacts = _xacts(PG_URL, PROBE_DB) - before
-            # A pre-ping is one autocommit statement: a transaction of its own for PostgreSQL, one
-            # round trip; every other transaction costs its BEGIN and its COMMIT/ROLLBACK too.
+            # A pre-ping is one autocommit statement (a transaction of its own for PostgreSQL), one
+            # round trip; so is any other autocommit statement; every other transaction costs its
+            # BEGIN and its COMMIT/ROLLBACK besides its statements.
             pings = counts["checkouts"] if pre_ping else 0
             out.update(
                 statements=counts["statements"] / n,
                 pings=pings / n,
-                transactions=(xacts - pings) / n,
-                transactions_with_pings=xacts / n,
-                round_trips=(counts["statements"] + pings + 2 * (xacts - pings)) / n,
+                transactions=counts["begins"] / n,
+                autocommit_statements=counts["autocommit"] / n,
+                transactions_server=(xacts - pings) / n,
+                round_trips=(counts["statements"] + pings + 2 * counts["begins"]) / n,
                 pre_ping=pre_ping,
                 wall_ms=wall / n * 1000,
                 process_cpu_ms=cpu / n * 1000,
@@ -425,11 +430,16 @@ def render(codes: list[Path], figures: dict[Path, dict[str, Any]], echo: Any, ma
 
     row("SQL statements per claim (counted)", lambda f: f"{f['probe']['statements']:.1f}")
     row("round trips per claim (counted)", lambda f: f"{f['probe']['round_trips']:.1f}")
+    row("transactions per claim (BEGIN ... COMMIT, counted)", lambda f: f"{f['probe']['transactions']:.2f}")
     row(
-        "transactions per claim (PostgreSQL's count, pre-pings apart)",
-        lambda f: f"{f['probe']['transactions']:.2f} (+{f['probe']['pings']:.0f} pings)",
+        "autocommit statements per claim (pre-pings apart)",
+        lambda f: f"{f['probe'].get('autocommit_statements', 0):.2f}",
     )
-    row("pool pre-ping", lambda f: "on" if f["probe"]["pre_ping"] else "off")
+    row("pre-pings per claim", lambda f: f"{f['probe']['pings']:.0f}")
+    row(
+        "transactions per claim as PostgreSQL counts them (pg_stat_database, pre-pings apart)",
+        lambda f: f"{f['probe']['transactions_server']:.2f}",
+    )
     for k, label in ((0, "2 concurrent"), (1, "32 concurrent"), (2, "64 concurrent")):
         row(f"claims/s, {label}", lambda f, k=k: f"{f['http'][k].achieved:,.0f}")
         row(

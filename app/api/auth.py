@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.db.tx import read_session
+from app.db.tx import one_statement_session
 from app.errors import Forbidden, Unauthorized
 from app.principal import ADMIN, Principal, Role
 from app.services.clients import principal_for_token
@@ -33,7 +33,8 @@ def authenticate(token: str) -> Principal | None:
         and hmac.compare_digest(token.encode(), admin.get_secret_value().encode())
     ):
         return ADMIN
-    with read_session() as session:
+    # Looked up on every request (a revoked token is refused at once), in one round trip.
+    with one_statement_session() as session:
         return principal_for_token(session, token)
 
 

@@ -218,3 +218,19 @@ def _unavailable(exc: SQLAlchemyError, *, operation: str, reason: str, phase: st
 def read_session() -> Session:
     """A session for reads (no locks, no writes)."""
     return Session(bind=get_engine(), expire_on_commit=False, autoflush=False)
+
+
+@contextmanager
+def one_statement_session() -> Iterator[Session]:
+    """A session for a single read statement.  On PostgreSQL it runs in autocommit: one round
+    trip, without a BEGIN and a ROLLBACK around it (one statement sees one snapshot anyway)."""
+    engine = get_engine()
+    if engine.dialect.name != "postgresql":
+        with read_session() as session:
+            yield session
+        return
+    with (
+        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+        Session(bind=conn, expire_on_commit=False, autoflush=False) as session,
+    ):
+        yield session

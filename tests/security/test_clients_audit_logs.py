@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from app.db import tables as db
 from app.logs import configure_logging
@@ -160,7 +161,7 @@ def test_a_committed_writes_audit_record_is_in_its_own_transaction(
     assert late == ["createSettlement"]
 
     with Session(create_engine(db_url)) as s:
-        rows = s.query(db.AuditRecord).order_by(db.AuditRecord.id).all()
+        rows = list(s.scalars(select(db.AuditRecord).order_by(col(db.AuditRecord.id))))
     written = [(r.operation, r.object_id, r.status_code, r.outcome) for r in rows if r.operation != "putScheme"]
     claimed_bill = claimed.json()["bill"]["bill_id"]
     assert [w for w in written if w[0] in ("submitBill", "createSettlement", "reverseSettlement", "submitClaim")] == [
