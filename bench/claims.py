@@ -202,6 +202,22 @@ def probe(n: int, profile: bool, pgbench_seconds: float, top: int) -> dict[str, 
                 (round(ct / total * 100, 1), where(key))
                 for key, (_cc, _nc, _tt, ct, _c) in sorted(raw.items(), key=lambda kv: kv[1][3], reverse=True)[:top]
             ]
+            from collections import defaultdict
+
+            from bench.profile_settle import package
+
+            app_dir = str(Path(os.getcwd()) / "app") + os.sep
+            out["profile_app"] = [
+                (round(ct / total * 100, 1), where(key))
+                for key, (_cc, _nc, _tt, ct, _c) in sorted(raw.items(), key=lambda kv: kv[1][3], reverse=True)
+                if key[0].startswith(app_dir)
+            ][:top]
+            by_package: dict[str, float] = defaultdict(float)
+            for key, (_cc, _nc, tt, _ct, _c) in raw.items():
+                by_package[package(key[0])] += tt
+            out["profile_packages"] = [
+                (round(t / total * 100, 1), name) for name, t in sorted(by_package.items(), key=lambda kv: -kv[1])[:12]
+            ]
             out["profile_own"] = [
                 (round(tt / total * 100, 1), where(key))
                 for key, (_cc, _nc, tt, _ct, _c) in sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
@@ -476,7 +492,11 @@ def render(codes: list[Path], figures: dict[Path, dict[str, Any]], echo: Any, ma
                 "cumulative:",
                 "",
             ]
-            out += [f"- {pct:.1f} % `{w}`" for pct, w in p["profile_cumulative"]]
+            out += [f"- {pct:.1f} % `{w}`" for pct, w in p["profile_cumulative"][:5]]
+            out += ["", "the app's own functions, cumulative:", ""]
+            out += [f"- {pct:.1f} % `{w}`" for pct, w in p.get("profile_app", [])]
+            out += ["", "own time by package:", ""]
+            out += [f"- {pct:.1f} % {w}" for pct, w in p.get("profile_packages", [])]
             out += ["", "own time:", ""]
             out += [f"- {pct:.1f} % `{w}`" for pct, w in p["profile_own"]]
     return "\n".join(out) + "\n"
