@@ -31,12 +31,11 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)
     #: Threads of a worker process that run the synchronous endpoints, their dependencies and the
-    #: audit write (anyio's default thread limiter; its own default is 40).  A worker runs Python on
-    #: one core at a time: 40 threads trade the GIL back and forth while their transactions hold
-    #: row locks, so every transaction's locked section stretches; a few threads keep one busy
-    #: while others wait for the database.  Requests beyond them wait in the event loop, holding
-    #: no lock and no connection.
-    worker_threads: int = Field(6, ge=1)
+    #: audit write (anyio's default thread limiter, set at startup).  A worker runs Python on one
+    #: core at a time, so many threads trade the GIL while their transactions hold row locks; but
+    #: on the shared 2-core bench machine 6 threads settled fewer claims/s than anyio's 40 (see
+    #: bench/RESULTS.md), so the default stays 40 until a quieter measurement says otherwise.
+    worker_threads: int = Field(40, ge=1)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: JSON log lines (production) or plain text.
