@@ -73,7 +73,11 @@ def _lock_or_create(session: Session, table: type[Any], keys: Iterable[Any]) -> 
     found: dict[Any, Any] = {}
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    held = _held(session)
     for key in sorted(set(keys)):
+        if (table, key) in held:
+            found[key] = held[(table, key)]
+            continue
         where = [getattr(table, name) == value for name, value in asdict(key).items()]
         stmt: Select[Any] = select(table).where(*where).with_for_update()
         row = session.scalars(stmt).one_or_none()
@@ -81,8 +85,18 @@ def _lock_or_create(session: Session, table: type[Any], keys: Iterable[Any]) -> 
             extra = {"compliant_self_pay": ZERO} if table is YearTotal else {}
             session.execute(insert(table).values(**asdict(key), **_ZEROS, **extra).on_conflict_do_nothing())
             row = session.scalars(stmt).one()
-        found[key] = row
+        found[key] = held[(table, key)] = row
     return found
+
+
+def _held(session: Session) -> dict[Any, Any]:
+    """What this transaction already locked (or read as used, hence immutable), by what it asked
+    for: asked again (``lock_for_settlements`` first, then the settlement itself), it is not read
+    again.  The session is the transaction's own (``write_transaction`` opens one per attempt), a
+    locked row cannot change under it, the accumulators are the same ORM objects the settlement
+    moves, and a used reference row never changes."""
+    held: dict[Any, Any] = session.info.setdefault("locks_held", {})
+    return held
 
 
 def lock_year_totals(session: Session, keys: Iterable[YearKey]) -> dict[YearKey, YearTotal]:
@@ -100,12 +114,17 @@ def lock_employer_year_totals(
 def lock_policy(session: Session, scheme_code: str, year: int) -> Policy | None:
     """The scheme's policy for ``year`` (step 2 of the order), locked unless already used (``used``
     never goes back to false); None when there is none."""
+    held = _held(session)
+    if ("policy", scheme_code, year) in held:
+        row: Policy | None = held[("policy", scheme_code, year)]
+        return row
     stmt = select(Policy).where(col(Policy.scheme_code) == scheme_code, col(Policy.year) == year)
     row = session.scalars(stmt).one_or_none()
-    if row is None or row.used:
-        return row
-    locked = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
-    return session.scalars(locked).one_or_none()
+    if row is not None and not row.used:
+        locked = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
+        row = session.scalars(locked).one_or_none()
+    held[("policy", scheme_code, year)] = row
+    return row
 
 
 def lock_catalog_versions(session: Session, scheme_code: str, first: date, last: date) -> list[CatalogVersion]:
@@ -116,12 +135,16 @@ def lock_catalog_versions(session: Session, scheme_code: str, first: date, last:
         col(CatalogVersion.effective_from) <= last,
         or_(col(CatalogVersion.effective_to).is_(None), col(CatalogVersion.effective_to) >= first),
     )
+    held = _held(session)
+    if ("catalogs", scheme_code, first, last) in held:
+        return list(held[("catalogs", scheme_code, first, last)])
     stmt = select(CatalogVersion).where(*where).order_by(col(CatalogVersion.id))
     rows = list(session.scalars(stmt))
-    if all(v.used for v in rows):
-        return rows
-    locked = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
-    return list(session.scalars(locked))
+    if not all(v.used for v in rows):
+        locked = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
+        rows = list(session.scalars(locked))
+    held[("catalogs", scheme_code, first, last)] = rows
+    return list(rows)
 
 
 def lock_for_settlements(session: Session, bill: t.Bill, scheme_codes: Iterable[str]) -> None:
