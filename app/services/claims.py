@@ -69,7 +69,9 @@ def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: Id
     if len(set(body.schemes)) != len(body.schemes):
         raise ValidationFailed([FieldError(("body", "schemes"), "a scheme may appear only once")])
     bill_reply, row = bills.submit(session, body=body.bill, created_by=principal.client_id, loc_prefix=("body", "bill"))
-    bill = lock_bill_or_404(session, row.id)
+    # A bill this transaction has just inserted is invisible to every other one until it commits
+    # (a concurrent twin waits on the unique key, then retries): it needs no lock, nor a re-read.
+    bill = row if bill_reply.status == 201 else lock_bill_or_404(session, row.id)
     if bill_reply.status == 200 and idem is not None:
         # The bill was there already: the same claim with this key, sent at the same moment, may
         # have committed it after the lookup above.  Under the bill's lock its record is visible.
