@@ -19,7 +19,7 @@ from app.metrics import observe_settlement
 from app.principal import Principal
 from app.schemas.bills import BillCreate
 from app.schemas.common import NO_NUL, Code
-from app.schemas.public import BillPage, BillPublic, ClaimPublic, SettlementPage, SplitPublic, split_public
+from app.schemas.public import BillPage, BillPublic, ClaimPublic, SettlementPage, SplitPublic, bill_public, split_public
 from app.schemas.settlements import ClaimCreate, SettlementCreate, SettlementPublic, settlement_public
 from app.services import bills, claims, settlement_list
 from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest
@@ -152,7 +152,7 @@ def get_bill(bill_id: Id, principal: Settler) -> JSON:
     with read_session() as s:
         row = bills.get(s, bill_id)
         check_bill(principal, row, session=s)
-        return reply(200, bills.bill_public(row))
+        return reply(200, bill_public(row))
 
 
 @router.get(

@@ -55,7 +55,7 @@ from app.ledger.settlements import active_payments, bill_settlements, find_settl
 from app.metrics import observe_settlement
 from app.principal import Principal
 from app.privacy import mask_id
-from app.schemas.public import split_public
+from app.schemas.public import bill_public, split_public
 from app.schemas.settlements import SettlementCreate, settlement_public
 from app.services import bills, claims, reports, users
 from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest
@@ -299,7 +299,7 @@ def bill_view(principal: Principal, bill_id: str) -> dict[str, Any]:
         latest = active[-1] if active else None
         own = principal.scheme_code
         return {
-            "bill": bills.bill_public(bill),
+            "bill": bill_public(bill),
             "settlements": visible,
             "classified": [v for v in visible if v["status"] == "settled"],
             "split": split,

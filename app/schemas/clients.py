@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field, model_validator
 
+from app.db import tables as db
 from app.principal import Role
 from app.schemas.common import Code, In, Name, Out
 
@@ -58,3 +60,31 @@ class AuditRecordPublic(Out):
 class AuditPage(Out):
     items: list[AuditRecordPublic]
     next_cursor: int | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+
+
+def client_public(row: db.Client) -> dict[str, Any]:
+    return {
+        "client_id": row.id,
+        "name": row.name,
+        "role": row.role,
+        "hospital_code": row.hospital_code,
+        "scheme_code": row.scheme_code,
+        "created_at": row.created_at.isoformat(),
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+    }
+
+
+def audit_record_public(r: db.AuditRecord) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "at": r.at.isoformat(),
+        "request_id": r.request_id,
+        "client_id": r.client_id,
+        "role": r.role,
+        "operation": r.operation,
+        "method": r.method,
+        "path": r.path,
+        "object_id": r.object_id,
+        "status_code": r.status_code,
+        "outcome": r.outcome,
+    }

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from pydantic import Field, model_validator
 
+from app.db import tables as db
 from app.schemas.common import Code, In, IsoDate, Level, Name, Out, RegionCode
 
 
@@ -39,3 +41,14 @@ class PageMeta(Out):
 
 class HospitalPage(PageMeta):
     items: list[RegisteredHospitalPublic]
+
+
+def hospital_public(row: db.Hospital) -> dict[str, Any]:
+    return {
+        "code": row.code,
+        "name": row.name,
+        "level": row.level,
+        "region": row.region,
+        "designated_from": row.designated_from.isoformat(),
+        "designated_to": row.designated_to.isoformat() if row.designated_to else None,
+    }

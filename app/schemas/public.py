@@ -1,5 +1,7 @@
-"""Response shapes for OpenAPI.  Handlers build plain dicts (no re-validation on the hot
-path); these models document them, and schemathesis checks that the two agree."""
+"""Response shapes for OpenAPI, each with the function that renders it beside it (``bill_public``,
+``split_public``, …).  Renderers build plain dicts (no re-validation on the hot path); the
+models document them, and ``tests/api/test_renderers.py`` and schemathesis check that the two
+agree."""
 
 from __future__ import annotations
 
@@ -12,9 +14,12 @@ from pydantic import Field
 
 from app.db import tables as db
 from app.engine import types as t
-from app.engine.money import ZERO
+from app.engine.money import ZERO, format_ratio
+from app.engine.validate import plain
+from app.privacy import mask_id
 from app.schemas.common import MoneyOut, Out, RatioOut, money
 from app.schemas.hospitals import PageMeta
+from app.schemas.reference import PolicyCreate, TierPolicyCreate
 from app.schemas.settlements import SettlementPublic
 
 
@@ -221,3 +226,79 @@ class BillPage(PageMeta):
 
 class SettlementPage(PageMeta):
     items: list[SettlementPublic]
+
+
+def bill_public(row: db.Bill) -> dict[str, Any]:
+    """A bill as clients see it; the resident ID number is masked."""
+    return {
+        "bill_id": row.id,
+        "hospital": {
+            "code": row.hospital_code,
+            "name": row.hospital_name,
+            "level": row.hospital_level,
+            "region": row.hospital_region,
+        },
+        "bill_no": row.bill_no,
+        "patient": {"id_number": mask_id(row.patient_id_number), "name": row.patient_name},
+        "setting": row.setting,
+        "admission_date": row.admission_date.isoformat(),
+        "discharge_date": row.discharge_date.isoformat(),
+        "diagnoses": list(row.diagnoses),
+        # Bills stored before quantities were kept as sent hold a normalized form ("1E+1").
+        "items": [{**i, "quantity": plain(Decimal(i["quantity"]))} for i in row.items],
+        "medical_total": money(row.medical_total),
+        "paid_total": money(row.paid_total),
+        "work_injury": row.work_injury,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def member_public(row: db.Member) -> dict[str, Any]:
+    return {
+        "scheme_code": row.scheme_code,
+        "member_no": row.member_no,
+        "id_number": mask_id(row.id_number),
+        "name": row.name,
+        "coverage": row.coverage,
+        "offsite_registrations": row.offsite_registrations,
+    }
+
+
+def policy_public(row: db.Policy) -> dict[str, Any]:
+    out: dict[str, Any] = {"scheme_code": row.scheme_code, "year": row.year, "annual_cap": money(row.annual_cap)}
+    if "threshold" in row.body:  # a tier's (v2.3)
+        tier = TierPolicyCreate.model_validate(row.body)
+        out["threshold"] = money(tier.threshold)
+        out["bands"] = [
+            {"up_to": None if b.up_to is None else money(b.up_to), "ratio": format_ratio(b.ratio)} for b in tier.bands
+        ]
+        return out
+    body = PolicyCreate.model_validate(row.body)
+    for setting in ("inpatient", "outpatient"):
+        section = getattr(body, setting)
+        out[setting] = None if section is None else _section_public(section.model_dump())
+    return out
+
+
+def _section_public(section: dict[str, Any]) -> dict[str, Any]:
+    d = section["deductible"]
+
+    def levels(m: dict[str, Any] | None, fmt: Any) -> dict[str, str] | None:
+        return None if m is None else {k: fmt(v) for k, v in m.items()}
+
+    return {
+        "deductible": {
+            "basis": d["basis"],
+            "by_level": levels(d["by_level"], money),
+            "offsite_by_level": levels(d["offsite_by_level"], money),
+            "amount": None if d["amount"] is None else money(d["amount"]),
+        },
+        "bands": [
+            {
+                "up_to": None if b["up_to"] is None else money(b["up_to"]),
+                "ratio_by_level": levels(b["ratio_by_level"], format_ratio),
+            }
+            for b in section["bands"]
+        ],
+        "offsite_ratio_delta": {k: format_ratio(v) for k, v in section["offsite_ratio_delta"].items()},
+    }

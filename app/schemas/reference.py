@@ -5,14 +5,17 @@ Their shapes are those of ``shared/examples``.  Each converts to the engine's fr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 from pydantic.config import JsonDict
 
+from app.db import tables as db
 from app.engine import types as t
+from app.engine.money import format_ratio
 from app.schemas.common import (
     ID_NUMBER_PATTERN,
     Code,
@@ -29,6 +32,7 @@ from app.schemas.common import (
     RatioIn,
     RatioOut,
     RegionCode,
+    money,
 )
 
 LevelKey = Literal["1", "2", "3"]
@@ -350,3 +354,37 @@ class MemberCreate(In):
                 t.Registration(r.destination_region, r.from_, r.to) for r in self.offsite_registrations
             ),
         )
+
+
+def scheme_public(row: db.Scheme) -> dict[str, Any]:
+    return {
+        "code": row.code,
+        "name": row.name,
+        "kind": row.kind,
+        "pooling_region": row.pooling_region,
+        "coordination": row.coordination,
+        "supplements": row.supplements,
+    }
+
+
+def render_catalog(version: db.CatalogVersion, entries: Iterable[db.CatalogEntry]) -> dict[str, Any]:
+    """The body of a :class:`CatalogPublic`: the version and its entries, in the order given."""
+    return {
+        "scheme_code": version.scheme_code,
+        "version": version.version,
+        "effective_from": version.effective_from.isoformat(),
+        "effective_to": version.effective_to.isoformat() if version.effective_to else None,
+        "entries": [
+            {
+                "code": e.code,
+                "name": e.name,
+                "category": e.category,
+                "class": e.klass,
+                "self_pay_ratio": None if e.self_pay_ratio is None else format_ratio(e.self_pay_ratio),
+                "price_cap": None if e.price_cap is None else money(e.price_cap),
+                "settings": e.settings.split("|") if e.settings else None,
+                "min_hospital_level": e.min_hospital_level,
+            }
+            for e in entries
+        ],
+    }

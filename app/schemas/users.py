@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
 
+from app.db import tables as db
 from app.principal import Role
 from app.schemas.clients import ClientCreate
 from app.schemas.common import Out
@@ -33,3 +35,15 @@ class UserPublic(Out):
     hospital_code: str | None
     scheme_code: str | None
     created_at: datetime
+
+
+def user_public(row: db.AppUser) -> dict[str, Any]:
+    return {
+        "user_id": row.id,
+        "username": row.username,
+        "name": row.display_name,
+        "role": row.role,
+        "hospital_code": row.hospital_code,
+        "scheme_code": row.scheme_code,
+        "created_at": row.created_at.isoformat(),
+    }

@@ -11,6 +11,7 @@ from sqlmodel import col
 
 from app.db import tables as db
 from app.privacy import mask_ids_in
+from app.schemas.clients import audit_record_public
 
 MAX_PAGE = 500
 
@@ -40,22 +41,6 @@ def record(session: Session, *, entry: dict[str, Any], own_transaction: bool = T
         "object_id": None if object_id is None else mask_ids_in(object_id)[:200],
     }
     session.execute(insert(db.AuditRecord).values(**entry))
-
-
-def _public(r: db.AuditRecord) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "at": r.at.isoformat(),
-        "request_id": r.request_id,
-        "client_id": r.client_id,
-        "role": r.role,
-        "operation": r.operation,
-        "method": r.method,
-        "path": r.path,
-        "object_id": r.object_id,
-        "status_code": r.status_code,
-        "outcome": r.outcome,
-    }
 
 
 def query(
@@ -90,4 +75,4 @@ def query(
     rows = list(session.scalars(stmt))
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [_public(r) for r in rows], "next_cursor": rows[-1].id if more and rows else None}
+    return {"items": [audit_record_public(r) for r in rows], "next_cursor": rows[-1].id if more and rows else None}

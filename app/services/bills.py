@@ -6,7 +6,6 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -25,6 +24,7 @@ from app.principal import Principal
 from app.privacy import mask_id
 from app.schemas.bills import BillCreate, HospitalIn
 from app.schemas.common import money
+from app.schemas.public import bill_public
 from app.services import hospitals, paging
 from app.services.idempotency import Reply
 from app.services.scope import bill_scope
@@ -67,31 +67,6 @@ def _content_hash(bill: t.Bill, items: list[dict[str, Any]]) -> str:
     if bill.work_injury is not None:  # absent otherwise, so v1 bills keep their hash
         doc["work_injury"] = work_injury_document(bill.work_injury)
     return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def bill_public(row: db.Bill) -> dict[str, Any]:
-    """A bill as clients see it; the resident ID number is masked."""
-    return {
-        "bill_id": row.id,
-        "hospital": {
-            "code": row.hospital_code,
-            "name": row.hospital_name,
-            "level": row.hospital_level,
-            "region": row.hospital_region,
-        },
-        "bill_no": row.bill_no,
-        "patient": {"id_number": mask_id(row.patient_id_number), "name": row.patient_name},
-        "setting": row.setting,
-        "admission_date": row.admission_date.isoformat(),
-        "discharge_date": row.discharge_date.isoformat(),
-        "diagnoses": list(row.diagnoses),
-        # Bills stored before quantities were kept as sent hold a normalized form ("1E+1").
-        "items": [{**i, "quantity": plain(Decimal(i["quantity"]))} for i in row.items],
-        "medical_total": money(row.medical_total),
-        "paid_total": money(row.paid_total),
-        "work_injury": row.work_injury,
-        "created_at": row.created_at.isoformat(),
-    }
 
 
 def validated(

@@ -17,7 +17,7 @@ from app.ledger.settlements import (
     settle_locked_bill,
 )
 from app.principal import Principal
-from app.schemas.public import split_public
+from app.schemas.public import bill_public, split_public
 from app.schemas.settlements import ClaimCreate, SettlementCreate, settlement_public
 from app.services import bills, idempotency
 from app.services.idempotency import IdemRequest, Reply
@@ -95,7 +95,7 @@ def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: Id
         )
         settlements.append(settlement_public(settled, preview=body.dry_run))
     out = {
-        "bill": bills.bill_public(bill),
+        "bill": bill_public(bill),
         "settlements": settlements,
         "split": split_public(bill, active_payments(session, bill)),
     }

@@ -15,7 +15,7 @@ from app import clock
 from app.db import tables as db
 from app.errors import FieldError, NotFound, ValidationFailed
 from app.principal import Principal, Role
-from app.schemas.clients import ClientCreate
+from app.schemas.clients import ClientCreate, client_public
 
 TOKEN_PREFIX = "stl_"  # noqa: S105 (a prefix, not a secret)
 
@@ -27,18 +27,6 @@ def hash_token(token: str) -> str:
 def new_token() -> str:
     """256 bits from the OS's CSPRNG, URL-safe."""
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
-
-
-def client_public(row: db.Client) -> dict[str, Any]:
-    return {
-        "client_id": row.id,
-        "name": row.name,
-        "role": row.role,
-        "hospital_code": row.hospital_code,
-        "scheme_code": row.scheme_code,
-        "created_at": row.created_at.isoformat(),
-        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
-    }
 
 
 def create(session: Session, *, body: ClientCreate) -> dict[str, Any]:

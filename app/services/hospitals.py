@@ -18,20 +18,9 @@ from app.db import tables as db
 from app.engine.policy import region_prefix
 from app.errors import NotDesignated, NotFound, UnknownHospital
 from app.principal import Principal
-from app.schemas.hospitals import HospitalCreate
+from app.schemas.hospitals import HospitalCreate, hospital_public
 from app.services import paging
 from app.services.reference import path_key
-
-
-def hospital_public(row: db.Hospital) -> dict[str, Any]:
-    return {
-        "code": row.code,
-        "name": row.name,
-        "level": row.level,
-        "region": row.region,
-        "designated_from": row.designated_from.isoformat(),
-        "designated_to": row.designated_to.isoformat() if row.designated_to else None,
-    }
 
 
 def put(session: Session, *, code: str, body: HospitalCreate) -> tuple[bool, dict[str, Any]]:

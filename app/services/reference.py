@@ -19,12 +19,18 @@ from sqlmodel import col
 from app import clock
 from app.db import tables as db
 from app.engine import types as t
-from app.engine.money import format_ratio
 from app.engine.validate import id_number_errors
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
-from app.privacy import mask_id
-from app.schemas.common import money
-from app.schemas.reference import CatalogCreate, MemberCreate, PolicyCreate, SchemeCreate, TierPolicyCreate
+from app.schemas.public import member_public, policy_public
+from app.schemas.reference import (
+    CatalogCreate,
+    MemberCreate,
+    PolicyCreate,
+    SchemeCreate,
+    TierPolicyCreate,
+    render_catalog,
+    scheme_public,
+)
 
 CSV_HEADER = ["code", "name", "category", "class", "self_pay_ratio", "price_cap", "settings", "min_hospital_level"]
 
@@ -47,17 +53,6 @@ def _scheme(session: Session, code: str, *, lock: bool = False) -> db.Scheme:
 
 
 # --- schemes ----------------------------------------------------------------------------
-
-
-def scheme_public(row: db.Scheme) -> dict[str, Any]:
-    return {
-        "code": row.code,
-        "name": row.name,
-        "kind": row.kind,
-        "pooling_region": row.pooling_region,
-        "coordination": row.coordination,
-        "supplements": row.supplements,
-    }
 
 
 def _check_kind_change(session: Session, row: db.Scheme, kind: str) -> None:
@@ -181,30 +176,13 @@ def parse_catalog_csv(text: str, *, effective_from: date | None, effective_to: d
 
 
 def catalog_public(session: Session, version: db.CatalogVersion) -> dict[str, Any]:
-    rows = session.scalars(
+    """The version rendered with its entries, read in code order."""
+    entries = session.scalars(
         select(db.CatalogEntry)
         .where(col(db.CatalogEntry.catalog_version_id) == version.id)
         .order_by(col(db.CatalogEntry.code))
     )
-    return {
-        "scheme_code": version.scheme_code,
-        "version": version.version,
-        "effective_from": version.effective_from.isoformat(),
-        "effective_to": version.effective_to.isoformat() if version.effective_to else None,
-        "entries": [
-            {
-                "code": e.code,
-                "name": e.name,
-                "category": e.category,
-                "class": e.klass,
-                "self_pay_ratio": None if e.self_pay_ratio is None else format_ratio(e.self_pay_ratio),
-                "price_cap": None if e.price_cap is None else money(e.price_cap),
-                "settings": e.settings.split("|") if e.settings else None,
-                "min_hospital_level": e.min_hospital_level,
-            }
-            for e in rows
-        ],
-    }
+    return render_catalog(version, entries)
 
 
 def put_catalog(
@@ -277,46 +255,6 @@ def get_catalog(session: Session, *, scheme_code: str, version: str) -> dict[str
 # --- policies ---------------------------------------------------------------------------
 
 
-def policy_public(row: db.Policy) -> dict[str, Any]:
-    out: dict[str, Any] = {"scheme_code": row.scheme_code, "year": row.year, "annual_cap": money(row.annual_cap)}
-    if "threshold" in row.body:  # a tier's (v2.3)
-        tier = TierPolicyCreate.model_validate(row.body)
-        out["threshold"] = money(tier.threshold)
-        out["bands"] = [
-            {"up_to": None if b.up_to is None else money(b.up_to), "ratio": format_ratio(b.ratio)} for b in tier.bands
-        ]
-        return out
-    body = PolicyCreate.model_validate(row.body)
-    for setting in ("inpatient", "outpatient"):
-        section = getattr(body, setting)
-        out[setting] = None if section is None else _section_public(section.model_dump())
-    return out
-
-
-def _section_public(section: dict[str, Any]) -> dict[str, Any]:
-    d = section["deductible"]
-
-    def levels(m: dict[str, Any] | None, fmt: Any) -> dict[str, str] | None:
-        return None if m is None else {k: fmt(v) for k, v in m.items()}
-
-    return {
-        "deductible": {
-            "basis": d["basis"],
-            "by_level": levels(d["by_level"], money),
-            "offsite_by_level": levels(d["offsite_by_level"], money),
-            "amount": None if d["amount"] is None else money(d["amount"]),
-        },
-        "bands": [
-            {
-                "up_to": None if b["up_to"] is None else money(b["up_to"]),
-                "ratio_by_level": levels(b["ratio_by_level"], format_ratio),
-            }
-            for b in section["bands"]
-        ],
-        "offsite_ratio_delta": {k: format_ratio(v) for k, v in section["offsite_ratio_delta"].items()},
-    }
-
-
 def put_policy(
     session: Session, *, scheme_code: str, year: int, body: PolicyCreate | TierPolicyCreate
 ) -> tuple[bool, dict[str, Any]]:
@@ -366,17 +304,6 @@ def get_policy(session: Session, *, scheme_code: str, year: int) -> dict[str, An
 
 
 # --- members ----------------------------------------------------------------------------
-
-
-def member_public(row: db.Member) -> dict[str, Any]:
-    return {
-        "scheme_code": row.scheme_code,
-        "member_no": row.member_no,
-        "id_number": mask_id(row.id_number),
-        "name": row.name,
-        "coverage": row.coverage,
-        "offsite_registrations": row.offsite_registrations,
-    }
 
 
 def put_member(

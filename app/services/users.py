@@ -36,7 +36,7 @@ from app import clock
 from app.db import tables as db
 from app.errors import Conflict, FieldError, ValidationFailed
 from app.principal import Principal, Role
-from app.schemas.users import UserCreate
+from app.schemas.users import UserCreate, user_public
 
 HASHER = PasswordHasher()
 #: Verified against when the username is unknown, so that costs the same time.
@@ -53,18 +53,6 @@ def principal_of(user: db.AppUser) -> Principal:
         hospital_code=user.hospital_code,
         scheme_code=user.scheme_code,
     )
-
-
-def user_public(row: db.AppUser) -> dict[str, Any]:
-    return {
-        "user_id": row.id,
-        "username": row.username,
-        "name": row.display_name,
-        "role": row.role,
-        "hospital_code": row.hospital_code,
-        "scheme_code": row.scheme_code,
-        "created_at": row.created_at.isoformat(),
-    }
 
 
 def create(session: Session, *, body: UserCreate) -> dict[str, Any]:
