@@ -23,10 +23,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_load_sample(args: argparse.Namespace) -> int:
     from app.sample_loader import load_sample
 
-    counts, skipped = load_sample()
+    counts = load_sample()
     print("sample data loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()), file=sys.stderr)
-    for entry in skipped:
-        print(f"  not loaded (this version does not support it yet): {entry}", file=sys.stderr)
     return 0
 
 

@@ -13,13 +13,11 @@ from app.sample import SAMPLE_DIR, load_layers
 from app.services import hospitals, reference
 
 
-def load_sample(folder: Path = SAMPLE_DIR) -> tuple[dict[str, int], list[str]]:
+def load_sample(folder: Path = SAMPLE_DIR) -> dict[str, int]:
     """Put v1's sample and then v2's over it (:func:`app.sample.load_layers`): the hospitals,
     schemes and members are created or replaced as by ``PUT``; the catalog versions and policies
     that are missing are created and existing ones kept (they may already have been used by a
-    settlement, and then cannot be replaced), so ``make run`` can be run again.
-
-    Returns the counts and the entries this version of the service cannot take yet."""
+    settlement, and then cannot be replaced), so ``make run`` can be run again."""
     sample = load_layers(folder)
 
     def load(session: Session) -> dict[str, int]:
@@ -54,7 +52,7 @@ def load_sample(folder: Path = SAMPLE_DIR) -> tuple[dict[str, int], list[str]]:
             counts["members"] += 1
         return counts
 
-    return write_transaction(load, operation="load_sample"), sample.skipped
+    return write_transaction(load, operation="load_sample")
 
 
 def _exists(session: Session, getter: Callable[..., object], **keys: object) -> bool:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from app.engine import types as t
 from app.schemas.bills import BillCreate
@@ -22,7 +20,6 @@ from app.schemas.reference import CatalogCreate, MemberCreate, PolicyCreate, Sch
 SAMPLE_DIR = Path(__file__).parent
 #: The layers, loaded in this order: an entry of a later one replaces the earlier one's.
 LAYERS = (".", "v2")
-M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -99,28 +96,11 @@ class Layered:
     catalogs: dict[tuple[str, str], CatalogCreate]
     policies: dict[tuple[str, int], PolicyCreate | TierPolicyCreate]
     members: dict[tuple[str, str], MemberCreate]
-    #: Entries this version of the service cannot take (a scheme kind it does not know yet),
-    #: with the reason; what belongs to a skipped scheme is skipped with it.
-    skipped: list[str]
 
 
 def load_layers(folder: Path = SAMPLE_DIR) -> Layered:
-    """v1's files, then ``v2/``'s over them (``shared/examples/README.md``).
-
-    Hook: an entry the request models refuse is reported in ``skipped`` instead of failing the
-    whole load, so the sample loads as far as the service's schema goes (v2's tier and injury
-    schemes need the scheme kinds of rules v2.2); once they are known nothing is skipped.
-    """
-    skipped: list[str] = []
-
-    def parse(model: type[M], data: Any, where: str) -> M | None:
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            skipped.append(f"{where}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
-            return None
-
+    """v1's files, then ``v2/``'s over them (``shared/examples/README.md``).  Every entry is
+    parsed by its request model: an entry the service would refuse fails the load."""
     hospitals: dict[str, HospitalCreate] = {}
     schemes: dict[str, SchemeCreate] = {}
     catalogs: dict[tuple[str, str], CatalogCreate] = {}
@@ -129,32 +109,16 @@ def load_layers(folder: Path = SAMPLE_DIR) -> Layered:
     for layer in (folder / name for name in LAYERS):
         if (layer / "hospitals.json").is_file():
             for h in _read(layer, "hospitals.json"):
-                if (hospital := parse(HospitalCreate, h, f"hospital {h['code']}")) is not None:
-                    hospitals[h["code"]] = hospital
+                hospitals[h["code"]] = HospitalCreate.model_validate(h)
         for s in _read(layer, "schemes.json"):
-            if (scheme := parse(SchemeCreate, s, f"scheme {s['code']}")) is not None:
-                schemes[s["code"]] = scheme
+            schemes[s["code"]] = SchemeCreate.model_validate(s)
         for code, v in _read(layer, "catalogs.json").items():
             for c in _as_list(v):
-                if (catalog := parse(CatalogCreate, c, f"catalog {code}/{c['version']}")) is not None:
-                    catalogs[code, c["version"]] = catalog
+                catalogs[code, c["version"]] = CatalogCreate.model_validate(c)
         for code, v in _read(layer, "policies.json").items():
             for p in _as_list(v):
-                if (policy := parse(policy_model(p), p, f"policy {code}/{p['year']}")) is not None:
-                    policies[code, int(p["year"])] = policy
+                policies[code, int(p["year"])] = policy_model(p).model_validate(p)
         for code, v in _read(layer, "members.json").items():
             for m in v:
-                if (member := parse(MemberCreate, m, f"member {code}/{m['member_no']}")) is not None:
-                    members[code, m["member_no"]] = member
-    orphans = [
-        (what, key)
-        for what, keys in (("catalog", list(catalogs)), ("policy", list(policies)), ("member", list(members)))
-        for key in keys
-        if key[0] not in schemes
-    ]
-    for what, (code, name) in orphans:
-        skipped.append(f"{what} {code}/{name}: its scheme was not loaded")
-    catalogs = {k: v for k, v in catalogs.items() if k[0] in schemes}
-    policies = {k: v for k, v in policies.items() if k[0] in schemes}
-    members = {k: v for k, v in members.items() if k[0] in schemes}
-    return Layered(hospitals, schemes, catalogs, policies, members, skipped)
+                members[code, m["member_no"]] = MemberCreate.model_validate(m)
+    return Layered(hospitals, schemes, catalogs, policies, members)
