@@ -69,7 +69,7 @@ def probe(n: int, profile: bool, pgbench_seconds: float, top: int) -> dict[str, 
 
     from sqlalchemy import event
 
-    from bench.common import ADMIN_TOKEN, NRCMS, PG_URL, member_body, resident_id, scratch_postgres
+    from bench.common import ADMIN_TOKEN, PG_URL, resident_id, scratch_postgres
 
     out: dict[str, Any] = {"n": n}
     with scratch_postgres(PROBE_DB) as url:
@@ -81,7 +81,7 @@ def probe(n: int, profile: bool, pgbench_seconds: float, top: int) -> dict[str, 
         from app.db.session import get_engine
         from app.main import create_app
         from app.settings import get_settings
-        from bench.http_load import ADMIN, create_hospital_client, load_reference_over_http
+        from bench.http_load import create_hospital_client, enrol_members, load_reference_over_http
 
         get_settings.cache_clear()
         if profile:
@@ -138,13 +138,7 @@ def probe(n: int, profile: bool, pgbench_seconds: float, top: int) -> dict[str, 
         with TestClient(profiled) as client:
             load_reference_over_http(client)
             _client_id, token = create_hospital_client(client)
-            for i, id_number in enumerate(patients):
-                r = client.put(
-                    f"/v1/schemes/{NRCMS}/members/Q{i:08d}",
-                    json=member_body(f"Q{i:08d}", id_number, NRCMS),
-                    headers=ADMIN,
-                )
-                assert r.status_code in (200, 201), r.text
+            enrol_members(client, patients, prefix="Q")
             auth = {"Authorization": f"Bearer {token}"}
 
             def post(i: int) -> dict[str, Any]:

@@ -395,6 +395,14 @@ def create_hospital_client(client: httpx.Client) -> tuple[str, str]:
     return str(created["client_id"]), str(created["token"])
 
 
+def enrol_members(client: httpx.Client, patients: Sequence[str], *, prefix: str) -> None:
+    """Each patient a member of the NRCMS sample scheme, member numbers ``<prefix>00000000`` on."""
+    for n, id_number in enumerate(patients):
+        member_no = f"{prefix}{n:08d}"
+        body = member_body(member_no, id_number, NRCMS)
+        _check(client.put(f"/v1/schemes/{NRCMS}/members/{member_no}", json=body, headers=ADMIN), 200, 201)
+
+
 async def _put_members(base_url: str, members: Sequence[tuple[str, str, str]], concurrency: int = 16) -> None:
     queue = iter(members)
     limits = httpx.Limits(max_connections=concurrency)

@@ -180,8 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from app.main import create_app
         from app.settings import get_settings
-        from bench.common import member_body
-        from bench.http_load import ADMIN, create_hospital_client, insert_bills, load_reference_over_http
+        from bench.http_load import create_hospital_client, enrol_members, insert_bills, load_reference_over_http
 
         get_settings.cache_clear()
         run_inline()
@@ -216,13 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         with TestClient(profiled) as client:
             load_reference_over_http(client)
             client_id, token = create_hospital_client(client)
-            for n, id_number in enumerate(patients):
-                r = client.put(
-                    f"/v1/schemes/{NRCMS}/members/P{n:08d}",
-                    json=member_body(f"P{n:08d}", id_number, NRCMS),
-                    headers=ADMIN,
-                )
-                assert r.status_code in (200, 201), r.text
+            enrol_members(client, patients, prefix="P")
             bills = insert_bills(url, client_id, patients, len(patients), prefix="P")
             auth = {"Authorization": f"Bearer {token}"}
             body = {"scheme_code": NRCMS}
