@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, Column, Index, Table, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.db.types import Money, Ratio, UtcDateTime
@@ -434,3 +434,9 @@ class UserSession(SQLModel, table=True):
     created_at: datetime = timestamp()
     last_seen_at: datetime = timestamp()
     ended_at: datetime | None = timestamp(default=None)
+
+
+def core_table(model: type[SQLModel]) -> Table:
+    """A table model's Core table, for the Core statements of the hot paths (no ORM unit of work)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table

@@ -29,14 +29,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date
+from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, Table, TextualSelect, Update, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from app.db.tables import Bill, CatalogVersion, EmployerYearTotal, Policy, YearTotal
+from app.db.tables import Accumulates, Bill, CatalogVersion, EmployerYearTotal, Policy, YearTotal, core_table
 from app.engine import types as t
 from app.engine.money import ZERO
 
@@ -60,32 +62,99 @@ class EmployerYearKey:
     year: int
 
 
-_ZEROS = {"fund_paid": ZERO, "deductible_inpatient": ZERO, "deductible_outpatient": ZERO}
+@dataclass(eq=False)
+class Totals(Accumulates):
+    """An accumulator row as read under its lock.  The settlement (or reversal) moves it in memory
+    and writes it back with :func:`save_totals`: the same row, the same values as an ORM flush,
+    without the ORM's entity loading and unit of work on the hot path."""
+
+    table: Table
+    key: Any
+    fund_paid: Decimal
+    deductible_inpatient: Decimal
+    deductible_outpatient: Decimal
+    #: A tier's yearly compliant self-pay axis (``year_total`` only).
+    compliant_self_pay: Decimal = ZERO
 
 
-def _lock_or_create(session: Session, table: type[Any], keys: Iterable[Any]) -> dict[Any, Any]:
+def _amount_columns(table: Table) -> list[str]:
+    return [c.name for c in table.columns if not c.primary_key]
+
+
+@cache
+def _pg_lock_or_create(table: Table) -> TextualSelect:
+    """One statement: lock the row if it exists, else insert it (ignoring a concurrent creator).
+
+    The ``found`` part locks an existing row straight away (``FOR UPDATE``); only when there is
+    none does ``made`` insert it, ``ON CONFLICT DO NOTHING``.  No row back means a concurrent
+    transaction created it meanwhile: the caller then locks it with a plain ``FOR UPDATE``."""
+    keys = [c.name for c in table.primary_key.columns]
+    amounts = _amount_columns(table)
+    where = " AND ".join(f"{k} = :{k}" for k in keys)
+    listed = ", ".join(amounts)
+    # Table and column names from the metadata, values as bound parameters.
+    sql = (
+        f"WITH found AS (SELECT {listed} FROM {table.name} WHERE {where} FOR UPDATE), "  # noqa: S608
+        f"made AS (INSERT INTO {table.name} ({', '.join(keys)}, {listed}) "
+        f"SELECT {', '.join(f':{k}' for k in keys)}, {', '.join('0' for _ in amounts)} "
+        f"WHERE NOT EXISTS (SELECT FROM found) ON CONFLICT DO NOTHING RETURNING {listed}) "
+        f"SELECT {listed} FROM found UNION ALL SELECT {listed} FROM made"
+    )
+    return text(sql).columns(*(table.c[a] for a in amounts))
+
+
+@cache
+def _select_locked(table: Table) -> Select[Any]:
+    keys = [c.name for c in table.primary_key.columns]
+    stmt = select(*(table.c[a] for a in _amount_columns(table)))
+    return stmt.where(*(table.c[k] == bindparam(k) for k in keys)).with_for_update()
+
+
+@cache
+def _update_totals(table: Table) -> Update:
+    keys = [c.name for c in table.primary_key.columns]
+    return (
+        update(table)
+        .where(*(table.c[k] == bindparam(f"k_{k}") for k in keys))
+        .values({a: bindparam(a, type_=table.c[a].type) for a in _amount_columns(table)})
+    )
+
+
+def save_totals(session: Session, totals: Totals) -> None:
+    """Write a moved accumulator back (its row is locked by this transaction)."""
+    params = {f"k_{k}": v for k, v in asdict(totals.key).items()}
+    params.update({a: getattr(totals, a) for a in _amount_columns(totals.table)})
+    session.connection().execute(_update_totals(totals.table), params)
+
+
+def _lock_or_create(session: Session, table: type[Any], keys: Iterable[Any]) -> dict[Any, Totals]:
     """Lock the accumulator rows of ``keys`` one by one in key order, creating those that are missing.
 
     An existing row is locked straight away: inserting first (``ON CONFLICT DO NOTHING``)
     would make PostgreSQL wait for the row's current holder once for the insert and again
-    for the lock, and lets later arrivals overtake in between.
+    for the lock, and lets later arrivals overtake in between.  On PostgreSQL the lock and
+    the creation are one statement (:func:`_pg_lock_or_create`).
     """
-    found: dict[Any, Any] = {}
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    found: dict[Any, Totals] = {}
+    conn = session.connection()
+    pg = conn.dialect.name == "postgresql"
+    tbl = core_table(table)
     held = _held(session)
     for key in sorted(set(keys)):
         if (table, key) in held:
             found[key] = held[(table, key)]
             continue
-        where = [getattr(table, name) == value for name, value in asdict(key).items()]
-        stmt: Select[Any] = select(table).where(*where).with_for_update()
-        row = session.scalars(stmt).one_or_none()
+        params = asdict(key)
+        row = conn.execute(_pg_lock_or_create(tbl), params).one_or_none() if pg else None
         if row is None:
-            extra = {"compliant_self_pay": ZERO} if table is YearTotal else {}
-            session.execute(insert(table).values(**asdict(key), **_ZEROS, **extra).on_conflict_do_nothing())
-            row = session.scalars(stmt).one()
-        found[key] = held[(table, key)] = row
+            locked = _select_locked(tbl)
+            row = conn.execute(locked, params).one_or_none()
+            if row is None:
+                zeros = dict.fromkeys(_amount_columns(tbl), ZERO)
+                insert = postgresql.insert if pg else sqlite.insert
+                conn.execute(insert(tbl).values(**params, **zeros).on_conflict_do_nothing())
+                row = conn.execute(locked, params).one()
+        found[key] = held[(table, key)] = Totals(tbl, key, **row._mapping)
     return found
 
 
@@ -93,20 +162,18 @@ def _held(session: Session) -> dict[Any, Any]:
     """What this transaction already locked (or read as used, hence immutable), by what it asked
     for: asked again (``lock_for_settlements`` first, then the settlement itself), it is not read
     again.  The session is the transaction's own (``write_transaction`` opens one per attempt), a
-    locked row cannot change under it, the accumulators are the same ORM objects the settlement
+    locked row cannot change under it, the accumulators are the same :class:`Totals` the settlement
     moves, and a used reference row never changes."""
     held: dict[Any, Any] = session.info.setdefault("locks_held", {})
     return held
 
 
-def lock_year_totals(session: Session, keys: Iterable[YearKey]) -> dict[YearKey, YearTotal]:
+def lock_year_totals(session: Session, keys: Iterable[YearKey]) -> dict[YearKey, Totals]:
     """Step 3: the person/scheme/year accumulators, in scheme-code order."""
     return _lock_or_create(session, YearTotal, keys)
 
 
-def lock_employer_year_totals(
-    session: Session, keys: Iterable[EmployerYearKey]
-) -> dict[EmployerYearKey, EmployerYearTotal]:
+def lock_employer_year_totals(session: Session, keys: Iterable[EmployerYearKey]) -> dict[EmployerYearKey, Totals]:
     """Step 4: an employer's accumulators, in (scheme code, employer code) order."""
     return _lock_or_create(session, EmployerYearTotal, keys)
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 from app import clock
@@ -26,10 +27,12 @@ from app.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.ledger import loading
 from app.ledger.locks import (
     EmployerYearKey,
+    Totals,
     YearKey,
     lock_bill,
     lock_employer_year_totals,
     lock_year_totals,
+    save_totals,
 )
 from app.schemas.common import money
 from app.schemas.settlements import ExternalPaymentIn, engine_fields
@@ -72,6 +75,7 @@ class _Computed:
     policy_row: db.Policy
     version_rows: list[db.CatalogVersion]
     used_versions: list[str]
+    totals: Totals
     move: Callable[[t.SettlementResult], None]
 
 
@@ -118,7 +122,7 @@ def _settle_tier(
         totals.fund_paid += r.fund_payment
         totals.compliant_self_pay += r.compliant_self_pay or ZERO
 
-    return _Computed(result, policy_row, [], [], move)
+    return _Computed(result, policy_row, [], [], totals, move)
 
 
 def _settle_scheme(
@@ -139,7 +143,7 @@ def _settle_scheme(
     assert isinstance(policy, t.Policy)
     policy_section(scheme, policy, ebill)
     version_rows, catalogs = loading.load_catalogs(session, scheme.code, ebill)
-    totals: db.YearTotal | db.EmployerYearTotal
+    totals: Totals
     if employer is None:
         key = YearKey(scheme.code, bill.patient_id_number, year)
         totals = lock_year_totals(session, [key])[key]
@@ -165,7 +169,7 @@ def _settle_scheme(
     def move(r: t.SettlementResult) -> None:
         totals.add(setting=bill.setting, fund_paid=r.fund_payment, yearly_deductible=r.yearly_deductible)
 
-    return _Computed(result, policy_row, version_rows, used_versions, move)
+    return _Computed(result, policy_row, version_rows, used_versions, totals, move)
 
 
 def settle_locked_bill(
@@ -202,7 +206,6 @@ def settle_locked_bill(
     row = _settlement_row(bill, scheme, employer, computed, external_payments, created_by)
     _insert(session, row, external_payments)
     _move_ledger(session, bill, computed, row["external_total"])
-    session.flush()
     return row
 
 
@@ -321,40 +324,60 @@ def _settlement_row(
     }
 
 
+_SETTLEMENT = db.core_table(db.Settlement)
+_EXTERNAL_PAYMENT = db.core_table(db.ExternalPayment)
+_BILL = db.core_table(db.Bill)
+_POLICY = db.core_table(db.Policy)
+_CATALOG_VERSION = db.core_table(db.CatalogVersion)
+#: Core statements, built once (their parameters apart): no ORM unit of work on the hot path.
+_INSERT_SETTLEMENT = insert(_SETTLEMENT)
+_INSERT_EXTERNAL_PAYMENT = insert(_EXTERNAL_PAYMENT)
+#: Its parameters: ``b_id``, and the values of ``paid_total`` and ``last_sequence``.
+_MOVE_BILL = update(_BILL).where(_BILL.c.id == bindparam("b_id"))
+
+
 def _insert(session: Session, row: dict[str, Any], external_payments: Sequence[ExternalPaymentIn]) -> None:
     """The settlement's row and its external payments."""
-    session.execute(insert(db.Settlement).values(row))
+    conn = session.connection()
+    conn.execute(_INSERT_SETTLEMENT, row)
     if external_payments:
-        session.execute(
-            insert(db.ExternalPayment).values(
-                [
-                    {
-                        "bill_id": row["bill_id"],
-                        "settlement_id": row["id"],
-                        "payer": e.payer,
-                        "voucher_no": e.voucher_no,
-                        "amount": e.amount,
-                        "active": True,
-                    }
-                    for e in external_payments
-                ]
-            )
+        conn.execute(
+            _INSERT_EXTERNAL_PAYMENT,
+            [
+                {
+                    "bill_id": row["bill_id"],
+                    "settlement_id": row["id"],
+                    "payer": e.payer,
+                    "voucher_no": e.voucher_no,
+                    "amount": e.amount,
+                    "active": True,
+                }
+                for e in external_payments
+            ],
         )
 
 
 def _move_ledger(session: Session, bill: db.Bill, computed: _Computed, new_external: Decimal) -> None:
-    """The bill's paid total and sequence, the accumulator, and the reference rows marked used."""
-    bill.paid_total = bill.paid_total + computed.result.fund_payment + new_external
-    bill.last_sequence += 1
+    """The bill's paid total and sequence, the accumulator, and the reference rows marked used.
+
+    Written with Core statements; the bill object gets the new values as committed ones
+    (``set_committed_value``), so an ORM flush never writes them a second time."""
+    conn = session.connection()
+    paid_total = bill.paid_total + computed.result.fund_payment + new_external
+    last_sequence = bill.last_sequence + 1
+    conn.execute(_MOVE_BILL, {"b_id": bill.id, "paid_total": paid_total, "last_sequence": last_sequence})
+    set_committed_value(bill, "paid_total", paid_total)
+    set_committed_value(bill, "last_sequence", last_sequence)
     computed.move(computed.result)
+    save_totals(session, computed.totals)
     policy_row = computed.policy_row
     if not policy_row.used:
-        session.execute(update(db.Policy).where(col(db.Policy.id) == policy_row.id).values(used=True))
+        conn.execute(update(_POLICY).where(_POLICY.c.id == policy_row.id).values(used=True))
     used_ids = [v.id for v in computed.version_rows if v.version in computed.used_versions]
     if any(not v.used for v in computed.version_rows if v.id in used_ids):
-        session.execute(
-            update(db.CatalogVersion)
-            .where(col(db.CatalogVersion.id).in_(used_ids), col(db.CatalogVersion.used).is_(False))
+        conn.execute(
+            update(_CATALOG_VERSION)
+            .where(_CATALOG_VERSION.c.id.in_(used_ids), _CATALOG_VERSION.c.used.is_(False))
             .values(used=True)
         )
 
@@ -376,7 +399,7 @@ def reverse_locked(session: Session, *, bill: db.Bill, settlement_id: str, creat
                 f"(only the latest active settlement of a bill, sequence {latest}, may be reversed)"
             )
         raise Conflict(f"only the latest active settlement of a bill may be reversed; reverse sequence {latest} first")
-    totals: db.YearTotal | db.EmployerYearTotal
+    totals: Totals
     if s.payer_type == "employer":
         assert s.employer_code is not None
         ekey = EmployerYearKey(s.scheme_code, s.employer_code, s.patient_id_number, s.policy_year)
@@ -387,6 +410,7 @@ def reverse_locked(session: Session, *, bill: db.Bill, settlement_id: str, creat
         if s.compliant_self_pay is not None:
             year_total.compliant_self_pay -= s.compliant_self_pay
     totals.add(setting=s.setting, fund_paid=-s.fund_payment, yearly_deductible=-s.yearly_deductible)
+    save_totals(session, totals)
     bill.paid_total = bill.paid_total - s.fund_payment - s.external_total
     session.execute(
         update(db.ExternalPayment).where(col(db.ExternalPayment.settlement_id) == s.id).values(active=False)
@@ -481,6 +505,38 @@ def active_payments(session: Session, bill: db.Bill) -> list[Payment]:
         .order_by(col(db.ExternalPayment.id))
     ):
         externals.setdefault(sid, []).append((payer, voucher, amount))
+    return _payments(settlements, externals)
+
+
+def new_bill_payments(rows: Sequence[dict[str, Any]]) -> list[Payment]:
+    """The split sheet of a bill this transaction created, without reading it back: its active
+    payments are exactly the settlements it just made (``rows`` as :func:`settle_locked_bill`
+    returned them, in sequence order) and their external payments, since no other transaction
+    can see the bill before this one commits."""
+    settlements = [
+        (
+            r["id"],
+            r["sequence"],
+            r["scheme_code"],
+            r["fund_payment"],
+            r["scheme_kind"],
+            r["payer_type"],
+            r["employer_code"],
+            r["employer_name"],
+        )
+        for r in sorted(rows, key=lambda r: int(r["sequence"]))
+    ]
+    externals = {
+        r["id"]: [(e["payer"], e["voucher_no"], Decimal(e["amount"])) for e in r["detail"]["external_payments"]]
+        for r in rows
+    }
+    return _payments(settlements, externals)
+
+
+def _payments(
+    settlements: Sequence[tuple[Any, ...]], externals: dict[str, list[tuple[str, str, Decimal]]]
+) -> list[Payment]:
+    """The split sheet's payments: per settlement in sequence order, its external payments first."""
     payments: list[Payment] = []
     for sid, seq, code, fund, kind, payer_type, employer_code, employer_name in settlements:
         payments += [

@@ -24,6 +24,9 @@ def outcome_of(status: int) -> str:
     return "refused"
 
 
+_INSERT = insert(db.core_table(db.AuditRecord))
+
+
 def record(session: Session, *, entry: dict[str, Any], own_transaction: bool = True) -> None:
     """Insert one record.
 
@@ -40,7 +43,7 @@ def record(session: Session, *, entry: dict[str, Any], own_transaction: bool = T
         "path": mask_ids_in(entry["path"])[:500],
         "object_id": None if object_id is None else mask_ids_in(object_id)[:200],
     }
-    session.execute(insert(db.AuditRecord).values(**entry))
+    session.connection().execute(_INSERT, entry)
 
 
 def query(

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -99,6 +99,9 @@ def _hospital_mismatches(
     ]
 
 
+_INSERT_BILL = insert(db.core_table(db.Bill))
+
+
 def submit(
     session: Session, *, body: BillCreate, created_by: str, loc_prefix: tuple[str | int, ...] = ("body",)
 ) -> tuple[Reply, db.Bill]:
@@ -150,8 +153,8 @@ def submit(
         created_by=created_by,
         created_at=clock.now(),
     )
-    session.add(row)
-    session.flush()
+    # A Core insert (no unit of work): the row object is the caller's to read, not the session's.
+    session.connection().execute(_INSERT_BILL, {c.name: getattr(row, c.name) for c in _INSERT_BILL.table.columns})
     return Reply(201, bill_public(row)), row
 
 

@@ -13,6 +13,7 @@ from app.ledger.settlements import (
     active_payments,
     find_settlement,
     lock_bill_or_404,
+    new_bill_payments,
     reverse_locked,
     settle_locked_bill,
 )
@@ -84,6 +85,7 @@ def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: Id
     # The schemes are settled in the given order, but locked in the fixed order (app.ledger.locks).
     lock_for_settlements(session, bill_to_engine(bill), body.schemes)
     settlements: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     for i, code in enumerate(body.schemes):
         settled = settle_locked_bill(
             session,
@@ -93,11 +95,14 @@ def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: Id
             created_by=principal.client_id,
             scheme_loc=("body", "schemes", i),
         )
+        rows.append(settled)
         settlements.append(settlement_public(settled, preview=body.dry_run))
+    # A bill this transaction created holds exactly the settlements just made: no re-read.
+    payments = new_bill_payments(rows) if bill is row and bill_reply.status == 201 else active_payments(session, bill)
     out = {
         "bill": bill_public(bill),
         "settlements": settlements,
-        "split": split_public(bill, active_payments(session, bill)),
+        "split": split_public(bill, payments),
     }
     reply = Reply(200 if body.dry_run else 201, out)
     if not body.dry_run:

@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, or_, select
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from app import clock
-from app.db.tables import IdempotencyRecord
+from app.db.tables import IdempotencyRecord, core_table
 from app.errors import IdempotencyMismatch
 from app.principal import Principal
 
@@ -58,40 +57,48 @@ def request_hash(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+_RECORD = core_table(IdempotencyRecord)
+#: A record written before keys were per operation (operation "") matches any operation.
+_LOOKUP = (
+    select(_RECORD.c.request_hash, _RECORD.c.status_code, _RECORD.c.response_body)
+    .where(
+        _RECORD.c.client_id == bindparam("client_id"),
+        _RECORD.c.key == bindparam("key"),
+        or_(_RECORD.c.operation == bindparam("operation"), _RECORD.c.operation == ""),
+    )
+    .order_by(_RECORD.c.operation.desc())
+    .limit(1)
+)
+_STORE = insert(_RECORD)
+
+
 def lookup(session: Session, principal: Principal, idem: IdemRequest | None) -> Reply | None:
     if idem is None:
         return None
-    # A record written before keys were per operation (operation "") matches any operation.
-    record = session.scalars(
-        select(IdempotencyRecord)
-        .where(
-            col(IdempotencyRecord.client_id) == principal.client_id,
-            col(IdempotencyRecord.key) == idem.key,
-            col(IdempotencyRecord.operation).in_((idem.operation, "")),
-        )
-        .order_by(col(IdempotencyRecord.operation).desc())
-        .limit(1)
-    ).one_or_none()
+    params = {"client_id": principal.client_id, "key": idem.key, "operation": idem.operation}
+    record = session.connection().execute(_LOOKUP, params).one_or_none()
     if record is None:
         return None
-    if record.request_hash != idem.request_hash:
+    request_hash, status_code, response_body = record
+    if request_hash != idem.request_hash:
         raise IdempotencyMismatch(
             "this Idempotency-Key was already used with a different request; use a new key for a new request"
         )
-    return Reply(record.status_code, orjson.loads(record.response_body))
+    return Reply(status_code, orjson.loads(response_body))
 
 
 def store(session: Session, principal: Principal, idem: IdemRequest | None, reply: Reply) -> None:
     if idem is None:
         return
-    session.execute(
-        insert(IdempotencyRecord).values(
-            client_id=principal.client_id,
-            operation=idem.operation,
-            key=idem.key,
-            request_hash=idem.request_hash,
-            status_code=reply.status,
-            response_body=orjson.dumps(reply.body).decode(),
-            created_at=clock.now(),
-        )
+    session.connection().execute(
+        _STORE,
+        {
+            "client_id": principal.client_id,
+            "operation": idem.operation,
+            "key": idem.key,
+            "request_hash": idem.request_hash,
+            "status_code": reply.status,
+            "response_body": orjson.dumps(reply.body).decode(),
+            "created_at": clock.now(),
+        },
     )
