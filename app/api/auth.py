@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.db.tx import one_statement_session
+from app.db.tx import one_statement_connection
 from app.errors import Forbidden, Unauthorized
 from app.principal import ADMIN, Principal, Role
 from app.services.clients import principal_for_token
@@ -34,8 +34,8 @@ def authenticate(token: str) -> Principal | None:
     ):
         return ADMIN
     # Looked up on every request (a revoked token is refused at once), in one round trip.
-    with one_statement_session() as session:
-        return principal_for_token(session, token)
+    with one_statement_connection() as conn:
+        return principal_for_token(conn, token)
 
 
 def current_principal(

@@ -333,6 +333,7 @@ def submit_claim(
 ) -> JSON:
     check_submit(principal, body.bill.hospital.code)
     idem = _idem(idempotency_key, request, body)
+    claims.mark_references_ahead(body=body)
     r = write_transaction(
         lambda s: claims.claim(s, principal=principal, body=body, idem=idem),
         operation="claim",

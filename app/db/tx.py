@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -221,16 +222,14 @@ def read_session() -> Session:
 
 
 @contextmanager
-def one_statement_session() -> Iterator[Session]:
-    """A session for a single read statement.  On PostgreSQL it runs in autocommit: one round
-    trip, without a BEGIN and a ROLLBACK around it (one statement sees one snapshot anyway)."""
+def one_statement_connection() -> Iterator[Connection]:
+    """A connection for a single read statement (no ORM session around it: the token lookup of
+    every request).  On PostgreSQL it runs in autocommit: one round trip, without a BEGIN and a
+    ROLLBACK around it (one statement sees one snapshot anyway)."""
     engine = get_engine()
     if engine.dialect.name != "postgresql":
-        with read_session() as session:
-            yield session
+        with engine.connect() as conn:
+            yield conn
         return
-    with (
-        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
-        Session(bind=conn, expire_on_commit=False, autoflush=False) as session,
-    ):
-        yield session
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn

@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -113,7 +113,7 @@ def basis_to_engine(row: db.Settlement) -> t.Basis:
     )
 
 
-def member_to_engine(row: db.Member) -> t.Member:
+def member_to_engine(row: db.Member | locks.MemberRow) -> t.Member:
     return t.Member(
         member_no=row.member_no,
         id_number=row.id_number,
@@ -133,18 +133,18 @@ def member_to_engine(row: db.Member) -> t.Member:
     )
 
 
-def load_scheme(session: Session, code: str, *, loc: tuple[str | int, ...]) -> db.Scheme:
-    scheme = session.get(db.Scheme, code)
+def load_scheme(session: Session, code: str, *, loc: tuple[str | int, ...]) -> t.Scheme:
+    """The scheme as :func:`app.ledger.locks.read_references` read it in this transaction."""
+    scheme = locks.held_scheme(session, code)
     if scheme is None:
         raise ValidationFailed([FieldError(loc, f"there is no scheme {code!r}")])
     return scheme
 
 
 def load_member(session: Session, scheme_code: str, id_number: str) -> t.Member | None:
-    """The person's membership of the scheme (any coverage), or None."""
-    member = session.scalars(
-        select(db.Member).where(col(db.Member.scheme_code) == scheme_code, col(db.Member.id_number) == id_number)
-    ).one_or_none()
+    """The person's membership of the scheme (any coverage), or None, as
+    :func:`app.ledger.locks.read_references` read it in this transaction."""
+    member = locks.held_member(session, scheme_code, id_number)
     return None if member is None else member_to_engine(member)
 
 
@@ -168,19 +168,26 @@ def parse_policy(document: dict[str, Any], year: int, *, tier: bool) -> t.Policy
     return PolicyCreate.model_validate(document).to_engine(year)
 
 
-def load_policy(session: Session, scheme: t.Scheme, year: int) -> tuple[db.Policy, t.Policy | t.TierPolicy]:
+def load_policy(session: Session, scheme: t.Scheme, year: int) -> tuple[locks.PolicyRow, t.Policy | t.TierPolicy]:
     """The policy, locked as :mod:`app.ledger.locks` says, and its engine form."""
     row = locks.lock_policy(session, scheme.code, year)
     if row is None:
         raise NoPolicy(f"{scheme.code} has no policy for {year}, the year of the discharge date")
     tier = scheme.kind in t.TIER_KINDS
     if not row.used:
+        assert row.body is not None  # read under its lock
         return row, parse_policy(row.body, year, tier=tier)
     key = _cache_key(session, row.id, row.updated_at)
     policy = _policies.get(key)
     if policy is None:
-        policy = _policies[key] = parse_policy(row.body, year, tier=tier)
+        body = row.body
+        if body is None:
+            body = session.connection().execute(_POLICY_BODY, {"id": row.id}).scalar_one()
+        policy = _policies[key] = parse_policy(body, year, tier=tier)
     return row, policy
+
+
+_POLICY_BODY = select(db.core_table(db.Policy).c.body).where(db.core_table(db.Policy).c.id == bindparam("id"))
 
 
 _ENTRY_COLUMNS = (
@@ -220,7 +227,7 @@ def _read_entries(
 
 def load_catalogs(
     session: Session, scheme_code: str, bill: t.Bill
-) -> tuple[list[db.CatalogVersion], tuple[t.CatalogVersion, ...]]:
+) -> tuple[list[locks.VersionRow], tuple[t.CatalogVersion, ...]]:
     """The versions in effect over the bill's service dates and their entries for its codes.
 
     A used version's entries come from the process cache (all of them, read once); the others'

@@ -8,9 +8,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
@@ -27,12 +28,17 @@ from app.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.ledger import loading
 from app.ledger.locks import (
     EmployerYearKey,
+    PolicyRow,
     Totals,
+    VersionRow,
     YearKey,
     lock_bill,
     lock_employer_year_totals,
     lock_year_totals,
+    read_references,
     save_totals,
+    totals_params,
+    totals_update,
 )
 from app.schemas.common import money
 from app.schemas.settlements import ExternalPaymentIn, engine_fields
@@ -72,8 +78,8 @@ class _Computed:
     """The engine's result and what settling it moves besides the bill."""
 
     result: t.SettlementResult
-    policy_row: db.Policy
-    version_rows: list[db.CatalogVersion]
+    policy_row: PolicyRow
+    version_rows: list[VersionRow]
     used_versions: list[str]
     totals: Totals
     move: Callable[[t.SettlementResult], None]
@@ -189,8 +195,9 @@ def settle_locked_bill(
     The problems of a request are reported in the order of the README ("Several problems in
     one request").  A preview performs the same writes; its caller rolls the transaction back.
     """
-    scheme = loading.scheme_to_engine(loading.load_scheme(session, scheme_code, loc=scheme_loc))
     ebill = loading.bill_to_engine(bill)
+    read_references(session, ebill, [scheme_code])  # a claim read them already (lock_for_settlements)
+    scheme = loading.load_scheme(session, scheme_code, loc=scheme_loc)
     employer_loc = (*loc_prefix, "employer_liability")
     check_request(scheme, ebill, employer, employer_loc)
     # A bill's first settlement has no earlier payments to read.
@@ -204,8 +211,7 @@ def settle_locked_bill(
             session, bill=bill, ebill=ebill, scheme=scheme, employer=employer, prior=prior, employer_loc=employer_loc
         )
     row = _settlement_row(bill, scheme, employer, computed, external_payments, created_by)
-    _insert(session, row, external_payments)
-    _move_ledger(session, bill, computed, row["external_total"])
+    _write(session, bill, computed, row, external_payments)
     return row
 
 
@@ -357,19 +363,59 @@ def _insert(session: Session, row: dict[str, Any], external_payments: Sequence[E
         )
 
 
-def _move_ledger(session: Session, bill: db.Bill, computed: _Computed, new_external: Decimal) -> None:
-    """The bill's paid total and sequence, the accumulator, and the reference rows marked used.
+@cache
+def _settle_in_one(table: Table) -> Update:
+    """PostgreSQL: the settlement's insert, the bill's update and the accumulator's as one statement
+    (one round trip).  Data-modifying ``WITH`` parts each run exactly once and to completion; a
+    constraint any of them breaks fails the whole statement, as it would fail the three."""
+    settled = (
+        insert(_SETTLEMENT)
+        .values({c.name: bindparam(f"s_{c.name}", type_=c.type) for c in _SETTLEMENT.columns})
+        .returning(_SETTLEMENT.c.id)
+        .cte("settled")
+    )
+    billed = (
+        update(_BILL)
+        .where(_BILL.c.id == bindparam("b_id"))
+        .values(
+            paid_total=bindparam("b_paid_total", type_=_BILL.c.paid_total.type),
+            last_sequence=bindparam("b_last_sequence", type_=_BILL.c.last_sequence.type),
+        )
+        .returning(_BILL.c.id)
+        .cte("billed")
+    )
+    return totals_update(table).add_cte(settled).add_cte(billed)
 
-    Written with Core statements; the bill object gets the new values as committed ones
-    (``set_committed_value``), so an ORM flush never writes them a second time."""
+
+def _write(
+    session: Session,
+    bill: db.Bill,
+    computed: _Computed,
+    row: dict[str, Any],
+    external_payments: Sequence[ExternalPaymentIn],
+) -> None:
+    """What a settlement writes: its row and external payments, the bill's paid total and sequence,
+    the accumulator, and the reference rows marked used.
+
+    Core statements; the bill object gets the new values as committed ones
+    (``set_committed_value``), so an ORM flush never writes them a second time.  On PostgreSQL
+    the settlement, the bill and the accumulator are written by one statement
+    (:func:`_settle_in_one`) unless there are external payments to insert after the settlement."""
     conn = session.connection()
-    paid_total = bill.paid_total + computed.result.fund_payment + new_external
+    paid_total = bill.paid_total + computed.result.fund_payment + row["external_total"]
     last_sequence = bill.last_sequence + 1
-    conn.execute(_MOVE_BILL, {"b_id": bill.id, "paid_total": paid_total, "last_sequence": last_sequence})
+    computed.move(computed.result)
+    if conn.dialect.name == "postgresql" and not external_payments:
+        params = {f"s_{k}": v for k, v in row.items()}
+        params.update(b_id=bill.id, b_paid_total=paid_total, b_last_sequence=last_sequence)
+        params.update(totals_params(computed.totals))
+        conn.execute(_settle_in_one(computed.totals.table), params)
+    else:
+        _insert(session, row, external_payments)
+        conn.execute(_MOVE_BILL, {"b_id": bill.id, "paid_total": paid_total, "last_sequence": last_sequence})
+        save_totals(session, computed.totals)
     set_committed_value(bill, "paid_total", paid_total)
     set_committed_value(bill, "last_sequence", last_sequence)
-    computed.move(computed.result)
-    save_totals(session, computed.totals)
     policy_row = computed.policy_row
     if not policy_row.used:
         conn.execute(update(_POLICY).where(_POLICY.c.id == policy_row.id).values(used=True))

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -100,6 +100,16 @@ def _hospital_mismatches(
 
 
 _INSERT_BILL = insert(db.core_table(db.Bill))
+_HOSPITAL = db.core_table(db.Hospital)
+_REGISTRY_AND_BILL = select(
+    *_HOSPITAL.columns,
+    select(_INSERT_BILL.table.c.id)
+    .where(
+        _INSERT_BILL.table.c.hospital_code == bindparam("code"), _INSERT_BILL.table.c.bill_no == bindparam("bill_no")
+    )
+    .scalar_subquery()
+    .label("bill_id"),
+).where(_HOSPITAL.c.code == bindparam("code"))
 
 
 def submit(
@@ -114,9 +124,13 @@ def submit(
     registry: field errors first (``validation``), then any difference (409 ``conflict``).
     """
     code = body.hospital.code
-    existing = session.scalars(
-        select(db.Bill).where(col(db.Bill.hospital_code) == code, col(db.Bill.bill_no) == body.bill_no)
-    ).one_or_none()
+    # One statement: the registry's entry with the id of a bill already accepted under this number.
+    found = session.connection().execute(_REGISTRY_AND_BILL, {"code": code, "bill_no": body.bill_no}).one_or_none()
+    existing = None
+    if found is None or found.bill_id is not None:  # not in the registry (bills from before it), or resent
+        existing = session.scalars(
+            select(db.Bill).where(col(db.Bill.hospital_code) == code, col(db.Bill.bill_no) == body.bill_no)
+        ).one_or_none()
     if existing is not None:
         accepted = t.Hospital(code, existing.hospital_name, existing.hospital_level, existing.hospital_region)
         bill = validated(body, loc_prefix, accepted)
@@ -124,7 +138,10 @@ def submit(
         if differs or existing.content_hash != _content_hash(bill, canonical_items(bill)):
             raise Conflict(f"bill {body.bill_no} of hospital {code} was already submitted with other content")
         return Reply(200, bill_public(existing)), existing
-    registry = hospitals.registered(session, code)
+    if found is None:
+        registry = hospitals.registered(session, code)
+    else:
+        registry = db.Hospital(**{c.name: found._mapping[c.name] for c in _HOSPITAL.columns})
     accepted = t.Hospital(code, registry.name, registry.level, registry.region)
     mismatches = _hospital_mismatches(body.hospital, accepted, loc_prefix, "the registry")
     bill = validated(body, loc_prefix, accepted, mismatches)

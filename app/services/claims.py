@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.engine import types as t
 from app.errors import FieldError, ValidationFailed
 from app.ledger.loading import bill_to_engine
-from app.ledger.locks import lock_for_settlements
+from app.ledger.locks import lock_for_settlements, mark_used_ahead, references_known_used
 from app.ledger.settlements import (
     active_payments,
     find_settlement,
@@ -60,6 +61,16 @@ def reverse(session: Session, *, principal: Principal, settlement_id: str, idem:
     reply = Reply(200, settlement_public(reversed_row.model_dump()))
     idempotency.store(session, principal, idem, reply)
     return reply
+
+
+def mark_references_ahead(*, body: ClaimCreate) -> None:
+    """Before a claim's transaction (not a dry run, which commits nothing): mark the reference rows
+    it is about to use as used, so that its transaction finds them used and needs no lock on them
+    (:func:`app.ledger.locks.mark_used_ahead`; nothing to do once this process saw them used)."""
+    if body.dry_run or references_known_used(body.schemes):
+        return
+    dates_only = t.Hospital(body.bill.hospital.code, "", 0, "")  # the days and the year are what count
+    mark_used_ahead(body.bill.to_engine(dates_only), body.schemes)
 
 
 def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: IdemRequest | None) -> Reply:

@@ -7,7 +7,7 @@ import secrets
 import uuid
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -71,15 +71,17 @@ def revoke(session: Session, *, client_id: str) -> dict[str, Any]:
     return client_public(row)
 
 
-def principal_for_token(session: Session, token: str) -> Principal | None:
+_CLIENT = db.core_table(db.Client)
+_BY_TOKEN = select(_CLIENT.c.id, _CLIENT.c.role, _CLIENT.c.hospital_code, _CLIENT.c.scheme_code).where(
+    _CLIENT.c.token_hash == bindparam("token_hash"), _CLIENT.c.revoked_at.is_(None)
+)
+
+
+def principal_for_token(conn: Connection, token: str) -> Principal | None:
     """The principal of an active client's token, or None (unknown or revoked)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = session.execute(
-        select(col(db.Client.id), col(db.Client.role), col(db.Client.hospital_code), col(db.Client.scheme_code)).where(
-            col(db.Client.token_hash) == hash_token(token), col(db.Client.revoked_at).is_(None)
-        )
-    ).one_or_none()
+    row = conn.execute(_BY_TOKEN, {"token_hash": hash_token(token)}).one_or_none()
     if row is None:
         return None
     client_id, role, hospital_code, scheme_code = row

@@ -1,0 +1,151 @@
+"""The claim path's cost (issue 13): what a claim reads, locks and writes, and the reference rows
+it marks used ahead of its transaction (``app.ledger.locks.mark_used_ahead``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, event, text
+
+from tests.support.api import ADMIN, bill_1, load_examples_over_http, problem
+
+NRCMS = "NRCMS-511623"
+UEBMI = "UEBMI-321100"
+
+
+@pytest.fixture
+def pg_loaded(pg_url: str) -> Iterator[TestClient]:
+    from app.main import app
+
+    with TestClient(app) as client:
+        load_examples_over_http(client)
+        yield client
+
+
+@contextmanager
+def transactions() -> Iterator[list[list[str]]]:
+    """The app's statements while in the block, one list per transaction (autocommit ones alone)."""
+    from app.db.session import get_engine
+
+    engine = get_engine()
+    seen: list[list[str]] = []
+    current: list[str] | None = None
+
+    def on_begin(_conn: Any) -> None:
+        nonlocal current
+        current = []
+        seen.append(current)
+
+    def on_statement(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
+        if current is None:  # an autocommit statement: a transaction of its own
+            seen.append([" ".join(statement.split())])
+        else:
+            current.append(" ".join(statement.split()))
+
+    def on_end(_conn: Any) -> None:
+        nonlocal current
+        current = None
+
+    event.listen(engine, "begin", on_begin)
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(engine, "commit", on_end)
+    event.listen(engine, "rollback", on_end)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "begin", on_begin)
+        event.remove(engine, "before_cursor_execute", on_statement)
+        event.remove(engine, "commit", on_end)
+        event.remove(engine, "rollback", on_end)
+
+
+def used_flags(url: str) -> dict[str, bool]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            policies = conn.execute(text("SELECT scheme_code, used FROM policy")).all()
+            versions = conn.execute(text("SELECT scheme_code || '/' || version, used FROM catalog_version")).all()
+    finally:
+        engine.dispose()
+    return {**{f"policy {c}": bool(u) for c, u in policies}, **{f"catalog {v}": bool(u) for v, u in versions}}
+
+
+def replace_policy(client: TestClient, code: str) -> int:
+    policy = client.get(f"/v1/schemes/{code}/policies/2026", headers=ADMIN).json()
+    policy.pop("scheme_code")
+    policy = {k: v for k, v in policy.items() if v is not None}
+    return client.put(f"/v1/schemes/{code}/policies/2026", json=policy, headers=ADMIN).status_code
+
+
+def test_a_claim_marks_its_reference_rows_used_before_its_transaction_and_locks_none(
+    pg_loaded: TestClient, pg_url: str
+) -> None:
+    loaded = pg_loaded
+    from app.ledger import locks
+
+    locks._found_used.clear()  # this process has not seen the (freshly loaded) rows used
+    assert used_flags(pg_url)[f"policy {NRCMS}"] is False
+    with transactions() as seen:
+        r = loaded.post("/v1/claims", json={"bill": bill_1(), "schemes": [NRCMS]}, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    ahead, claim = seen
+    # The short transaction ahead: the policy, then the versions the bill's days use, locked in id order.
+    assert ahead[0].startswith("UPDATE policy SET used=")
+    assert ahead[1].startswith("SELECT catalog_version.id")
+    assert ahead[2].startswith("UPDATE catalog_version SET used=") and "FOR NO KEY UPDATE" in ahead[2]
+    # The claim itself found them used: no lock on any reference row, and nothing marked again.
+    assert not [s for s in claim if "FOR NO KEY UPDATE" in s or "UPDATE policy" in s or "UPDATE catalog_version" in s]
+    flags = used_flags(pg_url)
+    assert flags[f"policy {NRCMS}"] is True
+    assert flags[f"catalog {NRCMS}/2026"] is True
+    assert flags[f"policy {UEBMI}"] is False  # another scheme's rows are untouched
+    problem(loaded.put(f"/v1/schemes/{NRCMS}/policies/2026", json={}, headers=ADMIN), 422, "validation")
+    assert replace_policy(loaded, NRCMS) == 409
+    assert replace_policy(loaded, UEBMI) == 200
+
+    # Seen used by this process, the next claim under the scheme costs no transaction ahead.
+    second = {**bill_1(), "bill_no": "LEAN-2"}
+    with transactions() as seen:
+        r = loaded.post("/v1/claims", json={"bill": second, "schemes": [NRCMS]}, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    assert len(seen) == 1
+    # A claim of a new bill under one scheme, its audit record included (the admin's token needs no
+    # lookup): the registry with the bill number, the bill's insert, the references, the accumulator,
+    # the settlement with the bill's totals and the accumulator's, the audit record.
+    assert len(seen[0]) == 6, seen[0]
+    assert seen[0][4].startswith("WITH settled AS (INSERT INTO settlement")
+
+
+def test_the_conservative_side_of_marking_ahead(pg_loaded: TestClient, pg_url: str) -> None:
+    """A claim that is then refused has still marked its rows used (the README's choice: the
+    administrator's PUT answers 409 from then on); a dry run marks nothing."""
+    loaded = pg_loaded
+    from app.ledger import locks
+
+    locks._found_used.clear()
+    dry = loaded.post("/v1/claims", json={"bill": bill_1(), "schemes": [UEBMI], "dry_run": True}, headers=ADMIN)
+    assert dry.status_code == 200, dry.text
+    assert used_flags(pg_url)[f"policy {UEBMI}"] is False
+    stranger = bill_1()
+    stranger["patient"] = {**stranger["patient"], "id_number": "11010519491231002X"}
+    refused = loaded.post("/v1/claims", json={"bill": stranger, "schemes": [UEBMI]}, headers=ADMIN)
+    problem(refused, 422, "not-enrolled")
+    assert used_flags(pg_url)[f"policy {UEBMI}"] is True
+    assert replace_policy(loaded, UEBMI) == 409
+
+
+def test_a_claims_split_is_the_bills_split(loaded: TestClient) -> None:
+    """The claim's split sheet is built from what it just settled, not read back: it must be the
+    very sheet the bill's split endpoint reads."""
+    r = loaded.post("/v1/claims", json={"bill": bill_1(), "schemes": [NRCMS, UEBMI]}, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    split = loaded.get(f"/v1/bills/{body['bill']['bill_id']}/split", headers=ADMIN)
+    assert split.status_code == 200
+    assert body["split"] == split.json()
+    assert [p["sequence"] for p in body["split"]["payments"]] == [1, 2]
+    assert body["split"]["total_paid"] == "11700.00"
