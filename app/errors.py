@@ -10,18 +10,28 @@ Messages never contain a raw resident ID number (use ``app.privacy.mask_id``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 PROBLEM_BASE = "https://settle.example/problems/"
 
+#: Where a field error is: a path of keys and list indexes, as in FastAPI.
+Loc = tuple[str | int, ...]
+
 
 @dataclass(frozen=True)
 class FieldError:
-    """One failed check: where (``loc``, as in FastAPI) and what (``msg``)."""
+    """One failed check: where (``loc``) and what (``msg``).
 
-    loc: tuple[str | int, ...]
+    A layer locates an error relative to what it was given (a bill's errors from the bill:
+    ``("items", 0, "amount")``; a settlement's from its request: ``("scheme_code",)``), and
+    whoever knows the enclosing request prefixes it (:meth:`ValidationFailed.under`): a claim puts
+    its bill's errors under ``("bill",)``, the API every body's under ``("body",)``.
+    """
+
+    loc: Loc
     msg: str
 
     def as_dict(self) -> dict[str, Any]:
@@ -50,11 +60,30 @@ class ValidationFailed(DomainError):
 
     def __init__(self, errors: Sequence[FieldError], detail: str | None = None) -> None:
         errors = tuple(errors)
+        #: The detail as given, or None when it lists the errors (and follows them when relocated).
+        self.given_detail = detail
         if detail is None:
             detail = "; ".join(f"{'.'.join(str(p) for p in e.loc)}: {e.msg}" for e in errors[:5])
             if len(errors) > 5:
                 detail += f"; and {len(errors) - 5} more"
         super().__init__(detail, errors=errors)
+
+    def relocated(self, where: Callable[[Loc], Loc]) -> ValidationFailed:
+        """The same refusal with each error's location mapped by ``where``."""
+        return ValidationFailed([FieldError(where(e.loc), e.msg) for e in self.errors], self.given_detail)
+
+    def under(self, *prefix: str | int) -> ValidationFailed:
+        """The same refusal with every location under ``prefix`` (the enclosing request's field)."""
+        return self.relocated(lambda loc: (*prefix, *loc))
+
+
+@contextmanager
+def errors_under(*prefix: str | int) -> Iterator[None]:
+    """Field errors raised inside the block are located under ``prefix`` (see :class:`FieldError`)."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        raise exc.under(*prefix) from exc
 
 
 class NotEnrolled(DomainError):

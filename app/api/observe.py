@@ -98,7 +98,7 @@ class Observe:
             """The record of this request, in the transaction of its write (see the module)."""
             if written_in_transaction or not self.audit:
                 return None
-            reply = result[0] if isinstance(result, tuple) and result else result
+            reply = result
             operation = getattr(scope.get("route"), "operation_id", None)
             if not isinstance(reply, Reply) or not operation or scope["method"] not in WRITE_METHODS:
                 return None

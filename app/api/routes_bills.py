@@ -6,14 +6,16 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
+from sqlalchemy.orm import Session
 
 from app.api import queries
+from app.api.answers import bill_reply, claim_reply, reversal_reply, settlement_reply
 from app.api.auth import allow
 from app.api.links import BILL_ID, SETTLEMENT_ID, bill_links, example, link, sample, settlement_links, with_links
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
 from app.db.tx import read_session, write_transaction
-from app.errors import DomainError
+from app.errors import DomainError, errors_under
 from app.ledger.settlements import active_payments, find_settlement
 from app.metrics import observe_settlement
 from app.principal import Principal
@@ -22,7 +24,7 @@ from app.schemas.common import NO_NUL, Code
 from app.schemas.public import BillPage, BillPublic, ClaimPublic, SettlementPage, SplitPublic, bill_public, split_public
 from app.schemas.settlements import ClaimCreate, SettlementCreate, SettlementPublic, settlement_public
 from app.services import bills, claims, settlement_list
-from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest
+from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest, Reply, answer
 from app.services.paging import DEFAULT_LIMIT
 from app.services.scope import check_bill, check_settlement_read, check_submit
 
@@ -94,9 +96,10 @@ def submit_bill(
     principal: Hospital,
 ) -> JSON:
     check_submit(principal, body.hospital.code)
-    r, _row = write_transaction(
-        lambda s: bills.submit(s, body=body, created_by=principal.client_id), operation="submit_bill"
-    )
+    with errors_under("body"):
+        r = write_transaction(
+            lambda s: bill_reply(bills.submit(s, body=body, created_by=principal.client_id)), operation="submit_bill"
+        )
     return reply(r.status, r.body)
 
 
@@ -194,12 +197,16 @@ def create_settlement(
     idempotency_key: IdempotencyKey = None,
 ) -> JSON:
     idem = _idem(idempotency_key, request, body)
-    try:
-        r = write_transaction(
-            lambda s: claims.create_settlement(s, principal=principal, bill_id=bill_id, body=body, idem=idem),
-            operation="settle",
-            commit=not body.dry_run,
+
+    def settle(s: Session) -> Reply:
+        outcome = claims.create_settlement(s, principal=principal, bill_id=bill_id, body=body, idem=idem)
+        return answer(
+            s, principal=principal, idem=idem, outcome=outcome, render=settlement_reply, remember=not body.dry_run
         )
+
+    try:
+        with errors_under("body"):
+            r = write_transaction(settle, operation="settle", commit=not body.dry_run)
     except DomainError as exc:
         observe_settlement(body.scheme_code, exc.problem)
         raise
@@ -292,10 +299,12 @@ def reverse_settlement(
     idem = None
     if idempotency_key is not None:
         idem = IdemRequest.of(idempotency_key, request.method, request.url.path, None)
-    r = write_transaction(
-        lambda s: claims.reverse(s, principal=principal, settlement_id=settlement_id, idem=idem),
-        operation="reverse",
-    )
+
+    def reverse(s: Session) -> Reply:
+        outcome = claims.reverse(s, principal=principal, settlement_id=settlement_id, idem=idem)
+        return answer(s, principal=principal, idem=idem, outcome=outcome, render=reversal_reply)
+
+    r = write_transaction(reverse, operation="reverse")
     return reply(r.status, r.body)
 
 
@@ -334,11 +343,13 @@ def submit_claim(
     check_submit(principal, body.bill.hospital.code)
     idem = _idem(idempotency_key, request, body)
     claims.mark_references_ahead(body=body)
-    r = write_transaction(
-        lambda s: claims.claim(s, principal=principal, body=body, idem=idem),
-        operation="claim",
-        commit=not body.dry_run,
-    )
+
+    def settle_claim(s: Session) -> Reply:
+        outcome = claims.claim(s, principal=principal, body=body, idem=idem)
+        return answer(s, principal=principal, idem=idem, outcome=outcome, render=claim_reply, remember=not body.dry_run)
+
+    with errors_under("body"):
+        r = write_transaction(settle_claim, operation="claim", commit=not body.dry_run)
     for settlement in r.body["settlements"]:
         _observe(settlement, "preview" if body.dry_run else "settled")
     return reply(r.status, r.body)

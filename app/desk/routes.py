@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from app import clock
+from app.api.answers import reversal_reply, settlement_reply
 from app.db import tables as db
 from app.db.tx import read_session, write_transaction
 from app.desk import forms, i18n
@@ -58,7 +59,7 @@ from app.privacy import mask_id
 from app.schemas.public import bill_public, split_public
 from app.schemas.settlements import SettlementCreate, settlement_public
 from app.services import bills, claims, reports, users
-from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest
+from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest, Reply, answer
 from app.services.scope import check_bill, check_settlement_read
 from app.settings import get_settings
 
@@ -373,14 +374,12 @@ async def preview(request: Request, bill_id: str, desk: Person) -> Response:
         )
     body = _body(desk, vouchers, dry_run=True)
 
+    def preview_of(s: Session) -> Reply:
+        outcome = claims.create_settlement(s, principal=desk.principal, bill_id=_bill_id(bill_id), body=body, idem=None)
+        return answer(s, principal=desk.principal, idem=None, outcome=outcome, render=settlement_reply, remember=False)
+
     def dry_run() -> dict[str, Any]:
-        return write_transaction(
-            lambda s: claims.create_settlement(
-                s, principal=desk.principal, bill_id=_bill_id(bill_id), body=body, idem=None
-            ),
-            operation="settle",
-            commit=False,
-        ).body
+        return write_transaction(preview_of, operation="settle", commit=False).body
 
     try:
         result = await run_in_threadpool(dry_run)
@@ -420,13 +419,12 @@ async def settle(request: Request, bill_id: str, desk: Person) -> Response:
     body = _body(desk, vouchers, dry_run=False)
     idem = _idem(text(form, "idempotency_key", MAX_KEY_LENGTH + 1), bill_id, body)
 
+    def settle_once(s: Session) -> Reply:
+        outcome = claims.create_settlement(s, principal=desk.principal, bill_id=_bill_id(bill_id), body=body, idem=idem)
+        return answer(s, principal=desk.principal, idem=idem, outcome=outcome, render=settlement_reply)
+
     def write() -> tuple[int, dict[str, Any]]:
-        reply = write_transaction(
-            lambda s: claims.create_settlement(
-                s, principal=desk.principal, bill_id=_bill_id(bill_id), body=body, idem=idem
-            ),
-            operation="settle",
-        )
+        reply = write_transaction(settle_once, operation="settle")
         return reply.status, reply.body
 
     try:
@@ -475,7 +473,8 @@ async def reverse(request: Request, bill_id: str, desk: Person) -> Response:
     def reverse_on_this_bill(s: Session) -> dict[str, Any]:
         if find_settlement(s, settlement_id).bill_id != bill_id:
             raise NotFound("there is no such settlement")
-        return claims.reverse(s, principal=desk.principal, settlement_id=settlement_id, idem=idem).body
+        outcome = claims.reverse(s, principal=desk.principal, settlement_id=settlement_id, idem=idem)
+        return answer(s, principal=desk.principal, idem=idem, outcome=outcome, render=reversal_reply).body
 
     def write() -> dict[str, Any]:
         return write_transaction(reverse_on_this_bill, operation="reverse")

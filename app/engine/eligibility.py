@@ -25,9 +25,10 @@ from app.engine.types import (
     SettingPolicy,
     TierPolicy,
 )
-from app.engine.validate import Loc, uscc_errors
+from app.engine.validate import uscc_errors
 from app.errors import (
     FieldError,
+    Loc,
     NoPolicy,
     NotCovered,
     NotEnrolled,

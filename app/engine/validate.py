@@ -17,7 +17,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 
 from app.engine.money import MONEY_MAX, is_money, round_money
 from app.engine.types import Bill, BillLine
-from app.errors import FieldError, ValidationFailed
+from app.errors import FieldError, Loc, ValidationFailed
 from app.privacy import mask_id
 
 REGION_PATTERN = re.compile(r"^[1-9][0-9]{5}$")
@@ -25,8 +25,6 @@ REGION_PATTERN = re.compile(r"^[1-9][0-9]{5}$")
 QUANTITY_PLACES = 4
 QUANTITY_MAX = Decimal("9999999999")
 AMOUNT_TOLERANCE = Decimal("0.01")
-
-Loc = tuple[str | int, ...]
 
 
 def plain(quantity: Decimal) -> str:

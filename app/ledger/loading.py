@@ -133,11 +133,12 @@ def member_to_engine(row: db.Member | locks.MemberRow) -> t.Member:
     )
 
 
-def load_scheme(session: Session, code: str, *, loc: tuple[str | int, ...]) -> t.Scheme:
-    """The scheme as :func:`app.ledger.locks.read_references` read it in this transaction."""
+def load_scheme(session: Session, code: str) -> t.Scheme:
+    """The scheme as :func:`app.ledger.locks.read_references` read it in this transaction, or
+    ``validation`` located at a settlement request's ``scheme_code``."""
     scheme = locks.held_scheme(session, code)
     if scheme is None:
-        raise ValidationFailed([FieldError(loc, f"there is no scheme {code!r}")])
+        raise ValidationFailed([FieldError(("scheme_code",), f"there is no scheme {code!r}")])
     return scheme
 
 

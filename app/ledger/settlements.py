@@ -1,5 +1,9 @@
 """Settle, reverse, the split sheet.  Each function runs inside a transaction that its caller
 opened with :func:`app.db.tx.write_transaction`, holding the locks of :mod:`app.ledger.locks`.
+
+Field errors are located in a settlement request (``scheme_code``, ``external_payments``,
+``employer_liability``); the caller puts them under its own request's field
+(:meth:`app.errors.ValidationFailed.under`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from app.engine.eligibility import check_member, check_request, policy_section
 from app.engine.money import ZERO
 from app.engine.settle import settle as engine_settle
 from app.engine.tier import settle_tier
-from app.errors import Conflict, FieldError, NotFound, ValidationFailed
+from app.errors import Conflict, FieldError, Loc, NotFound, ValidationFailed
 from app.ledger import loading
 from app.ledger.locks import (
     EmployerYearKey,
@@ -42,6 +46,9 @@ from app.ledger.locks import (
 )
 from app.schemas.common import money
 from app.schemas.settlements import ExternalPaymentIn, engine_fields
+
+#: Where an employer's liability is in a settlement request.
+EMPLOYER_LIABILITY: Loc = ("employer_liability",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +146,10 @@ def _settle_scheme(
     scheme: t.Scheme,
     employer: t.Employer | None,
     prior: Decimal,
-    employer_loc: tuple[str | int, ...],
 ) -> _Computed:
     """v1 (basic and injury schemes), or an employer's liability under the scheme (v2.5)."""
     member = loading.load_member(session, scheme.code, bill.patient_id_number)
-    check_member(scheme, member, ebill, employer, employer_loc)
+    check_member(scheme, member, ebill, employer, EMPLOYER_LIABILITY)
     year = ebill.policy_year
     policy_row, policy = loading.load_policy(session, scheme, year)
     assert isinstance(policy, t.Policy)
@@ -186,8 +192,6 @@ def settle_locked_bill(
     external_payments: Sequence[ExternalPaymentIn],
     created_by: str,
     employer: t.Employer | None = None,
-    loc_prefix: tuple[str | int, ...] = ("body",),
-    scheme_loc: tuple[str | int, ...] = ("body", "scheme_code"),
 ) -> dict[str, Any]:
     """Settle ``bill`` (already locked) under one scheme, move the ledger with it, and return the
     settlement's row as stored (render it with :func:`app.schemas.settlements.settlement_public`).
@@ -197,19 +201,16 @@ def settle_locked_bill(
     """
     ebill = loading.bill_to_engine(bill)
     read_references(session, ebill, [scheme_code])  # a claim read them already (lock_for_settlements)
-    scheme = loading.load_scheme(session, scheme_code, loc=scheme_loc)
-    employer_loc = (*loc_prefix, "employer_liability")
-    check_request(scheme, ebill, employer, employer_loc)
+    scheme = loading.load_scheme(session, scheme_code)
+    check_request(scheme, ebill, employer, EMPLOYER_LIABILITY)
     # A bill's first settlement has no earlier payments to read.
     active = _active(session, bill.id) if bill.last_sequence else []
     _refuse_a_second_settlement(scheme, active)
-    prior = _prior_payments(session, bill, active, external_payments, loc_prefix)
+    prior = _prior_payments(session, bill, active, external_payments)
     if scheme.kind in t.TIER_KINDS:
         computed = _settle_tier(session, bill=bill, ebill=ebill, scheme=scheme, active=active, prior=prior)
     else:
-        computed = _settle_scheme(
-            session, bill=bill, ebill=ebill, scheme=scheme, employer=employer, prior=prior, employer_loc=employer_loc
-        )
+        computed = _settle_scheme(session, bill=bill, ebill=ebill, scheme=scheme, employer=employer, prior=prior)
     row = _settlement_row(bill, scheme, employer, computed, external_payments, created_by)
     _write(session, bill, computed, row, external_payments)
     return row
@@ -231,7 +232,6 @@ def _prior_payments(
     bill: db.Bill,
     active: list[Active],
     external_payments: Sequence[ExternalPaymentIn],
-    loc_prefix: tuple[str | int, ...],
 ) -> Decimal:
     """The bill's earlier payments with this request's external ones; refused (422) when a voucher
     is already recorded on the bill or the payments would exceed the bill's total."""
@@ -242,7 +242,7 @@ def _prior_payments(
         if ext.voucher_no in seen:
             errors.append(
                 FieldError(
-                    (*loc_prefix, "external_payments", i, "voucher_no"),
+                    ("external_payments", i, "voucher_no"),
                     f"voucher {ext.voucher_no} is already recorded on this bill",
                 )
             )
@@ -252,7 +252,7 @@ def _prior_payments(
     if prior > bill.medical_total:
         errors.append(
             FieldError(
-                (*loc_prefix, "external_payments"),
+                ("external_payments",),
                 f"with these external payments the bill's earlier payments ({prior}) would exceed its total "
                 f"({bill.medical_total})",
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -26,7 +27,6 @@ from app.schemas.bills import BillCreate, HospitalIn
 from app.schemas.common import money
 from app.schemas.public import bill_public
 from app.services import hospitals, paging
-from app.services.idempotency import Reply
 from app.services.scope import bill_scope
 
 
@@ -69,34 +69,36 @@ def _content_hash(bill: t.Bill, items: list[dict[str, Any]]) -> str:
     return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def validated(
-    body: BillCreate,
-    loc_prefix: tuple[str | int, ...] = ("body",),
-    hospital: t.Hospital | None = None,
-    more_errors: Sequence[FieldError] = (),
-) -> t.Bill:
-    """The engine's bill at ``hospital``, or 422 ``validation`` listing every field error."""
+def validated(body: BillCreate, hospital: t.Hospital | None = None, more_errors: Sequence[FieldError] = ()) -> t.Bill:
+    """The engine's bill at ``hospital``, or 422 ``validation`` listing every field error
+    (located in the bill: ``("items", 0, "amount")``)."""
     bill = body.to_engine(hospital)
-    errors = [*more_errors, *(FieldError((*loc_prefix, *e.loc), e.msg) for e in bill_errors(bill))]
+    errors = [*more_errors, *bill_errors(bill)]
     if errors:
         raise ValidationFailed(errors)
     return bill
 
 
-def _hospital_mismatches(
-    given: HospitalIn, accepted: t.Hospital, loc_prefix: tuple[str | int, ...], against: str
-) -> list[FieldError]:
+def _hospital_mismatches(given: HospitalIn, accepted: t.Hospital, against: str) -> list[FieldError]:
     """A level or region the bill gives must equal ``accepted``'s (the registry's, or the bill's
     as first accepted)."""
     return [
         FieldError(
-            (*loc_prefix, "hospital", field),
+            ("hospital", field),
             f"hospital {accepted.code} has {field} {getattr(accepted, field)!r} in {against}, not "
             f"{getattr(given, field)!r}; leave the {field} out or send the registry's",
         )
         for field in ("level", "region")
         if getattr(given, field) is not None and getattr(given, field) != getattr(accepted, field)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """A submitted bill's row, and whether this request created it (else the same bill was there)."""
+
+    bill: db.Bill
+    created: bool
 
 
 _INSERT_BILL = insert(db.core_table(db.Bill))
@@ -112,9 +114,7 @@ _REGISTRY_AND_BILL = select(
 ).where(_HOSPITAL.c.code == bindparam("code"))
 
 
-def submit(
-    session: Session, *, body: BillCreate, created_by: str, loc_prefix: tuple[str | int, ...] = ("body",)
-) -> tuple[Reply, db.Bill]:
+def submit(session: Session, *, body: BillCreate, created_by: str) -> Submitted:
     """Record a bill; the same (hospital code, bill_no) with the same content returns the first.
 
     A new bill is checked against the designated-hospital registry, in this order:
@@ -122,6 +122,7 @@ def submit(
     region that differs from the registry's included); then ``not-designated``.  A bill already
     accepted is compared with the bill as accepted (its level, region and name), not with the
     registry: field errors first (``validation``), then any difference (409 ``conflict``).
+    Field errors are located in the bill (``("hospital", "level")``).
     """
     code = body.hospital.code
     # One statement: the registry's entry with the id of a bill already accepted under this number.
@@ -133,18 +134,18 @@ def submit(
         ).one_or_none()
     if existing is not None:
         accepted = t.Hospital(code, existing.hospital_name, existing.hospital_level, existing.hospital_region)
-        bill = validated(body, loc_prefix, accepted)
-        differs = _hospital_mismatches(body.hospital, accepted, loc_prefix, "the bill as accepted")
+        bill = validated(body, accepted)
+        differs = _hospital_mismatches(body.hospital, accepted, "the bill as accepted")
         if differs or existing.content_hash != _content_hash(bill, canonical_items(bill)):
             raise Conflict(f"bill {body.bill_no} of hospital {code} was already submitted with other content")
-        return Reply(200, bill_public(existing)), existing
+        return Submitted(existing, created=False)
     if found is None:
         registry = hospitals.registered(session, code)
     else:
         registry = db.Hospital(**{c.name: found._mapping[c.name] for c in _HOSPITAL.columns})
     accepted = t.Hospital(code, registry.name, registry.level, registry.region)
-    mismatches = _hospital_mismatches(body.hospital, accepted, loc_prefix, "the registry")
-    bill = validated(body, loc_prefix, accepted, mismatches)
+    mismatches = _hospital_mismatches(body.hospital, accepted, "the registry")
+    bill = validated(body, accepted, mismatches)
     hospitals.check_designated(registry, bill.admission_date)
     items = canonical_items(bill)
     digest = _content_hash(bill, items)
@@ -172,7 +173,7 @@ def submit(
     )
     # A Core insert (no unit of work): the row object is the caller's to read, not the session's.
     session.connection().execute(_INSERT_BILL, {c.name: getattr(row, c.name) for c in _INSERT_BILL.table.columns})
-    return Reply(201, bill_public(row)), row
+    return Submitted(row, created=True)
 
 
 def get(session: Session, bill_id: str) -> db.Bill:

@@ -1,16 +1,27 @@
-"""Service functions of the settlement endpoints: each is the body of one transaction."""
+"""Service functions of the settlement endpoints: each is the body of one transaction.
+
+Each returns its domain result (the stored rows) or, when its ``Idempotency-Key`` was already
+carried out, :class:`~app.services.idempotency.Replayed`; the API renders the result and stores
+it under the key in the same transaction (:func:`app.services.idempotency.answer`).  Field errors
+are located in the request each function is given (a settlement's ``("scheme_code",)``, a
+claim's ``("bill", "items", 0, "amount")``, ``("schemes", 1)``); the API puts them under ``body``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.db import tables as db
 from app.engine import types as t
-from app.errors import FieldError, ValidationFailed
+from app.errors import FieldError, Loc, ValidationFailed, errors_under
 from app.ledger.loading import bill_to_engine
 from app.ledger.locks import lock_for_settlements, mark_used_ahead, references_known_used
 from app.ledger.settlements import (
+    Payment,
     active_payments,
     find_settlement,
     lock_bill_or_404,
@@ -19,16 +30,34 @@ from app.ledger.settlements import (
     settle_locked_bill,
 )
 from app.principal import Principal
-from app.schemas.public import bill_public, split_public
-from app.schemas.settlements import ClaimCreate, SettlementCreate, settlement_public
+from app.schemas.settlements import ClaimCreate, SettlementCreate
 from app.services import bills, idempotency
-from app.services.idempotency import IdemRequest, Reply
+from app.services.idempotency import IdemRequest, Replayed
 from app.services.scope import check_bill, check_scheme
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A settlement as stored (a preview's too: its transaction is rolled back)."""
+
+    row: dict[str, Any]
+    preview: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claim carried out (or previewed): the bill, its new settlements in the order given, and
+    the bill's active payments after them (the split sheet)."""
+
+    bill: db.Bill
+    settlements: list[dict[str, Any]]
+    payments: list[Payment]
+    preview: bool
 
 
 def create_settlement(
     session: Session, *, principal: Principal, bill_id: str, body: SettlementCreate, idem: IdemRequest | None
-) -> Reply:
+) -> Settled | Replayed:
     bill = lock_bill_or_404(session, bill_id)
     check_bill(principal, bill, session=session)
     check_scheme(principal, body.scheme_code)
@@ -43,13 +72,12 @@ def create_settlement(
         created_by=principal.client_id,
         employer=None if body.employer_liability is None else body.employer_liability.employer.to_engine(),
     )
-    reply = Reply(200 if body.dry_run else 201, settlement_public(row, preview=body.dry_run))
-    if not body.dry_run:
-        idempotency.store(session, principal, idem, reply)
-    return reply
+    return Settled(row, preview=body.dry_run)
 
 
-def reverse(session: Session, *, principal: Principal, settlement_id: str, idem: IdemRequest | None) -> Reply:
+def reverse(
+    session: Session, *, principal: Principal, settlement_id: str, idem: IdemRequest | None
+) -> db.Settlement | Replayed:
     peek = find_settlement(session, settlement_id)
     bill = lock_bill_or_404(session, peek.bill_id)
     check_bill(principal, bill, session=session)
@@ -57,10 +85,7 @@ def reverse(session: Session, *, principal: Principal, settlement_id: str, idem:
     replay = idempotency.lookup(session, principal, idem)
     if replay is not None:
         return replay
-    reversed_row = reverse_locked(session, bill=bill, settlement_id=settlement_id, created_by=principal.client_id)
-    reply = Reply(200, settlement_public(reversed_row.model_dump()))
-    idempotency.store(session, principal, idem, reply)
-    return reply
+    return reverse_locked(session, bill=bill, settlement_id=settlement_id, created_by=principal.client_id)
 
 
 def mark_references_ahead(*, body: ClaimCreate) -> None:
@@ -73,18 +98,24 @@ def mark_references_ahead(*, body: ClaimCreate) -> None:
     mark_used_ahead(body.bill.to_engine(dates_only), body.schemes)
 
 
-def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: IdemRequest | None) -> Reply:
+def _in_claim(i: int) -> Callable[[Loc], Loc]:
+    """A field error of the claim's ``i``-th settlement: the scheme code is ``("schemes", i)``."""
+    return lambda loc: ("schemes", i, *(loc[1:] if loc[:1] == ("scheme_code",) else loc))
+
+
+def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: IdemRequest | None) -> Claimed | Replayed:
     """Submit the bill and settle it under each scheme in order, all or nothing."""
     replay = idempotency.lookup(session, principal, idem)
     if replay is not None:
         return replay
     if len(set(body.schemes)) != len(body.schemes):
-        raise ValidationFailed([FieldError(("body", "schemes"), "a scheme may appear only once")])
-    bill_reply, row = bills.submit(session, body=body.bill, created_by=principal.client_id, loc_prefix=("body", "bill"))
+        raise ValidationFailed([FieldError(("schemes",), "a scheme may appear only once")])
+    with errors_under("bill"):
+        submitted = bills.submit(session, body=body.bill, created_by=principal.client_id)
     # A bill this transaction has just inserted is invisible to every other one until it commits
     # (a concurrent twin waits on the unique key, then retries): it needs no lock, nor a re-read.
-    bill = row if bill_reply.status == 201 else lock_bill_or_404(session, row.id)
-    if bill_reply.status == 200 and idem is not None:
+    bill = submitted.bill if submitted.created else lock_bill_or_404(session, submitted.bill.id)
+    if not submitted.created and idem is not None:
         # The bill was there already: the same claim with this key, sent at the same moment, may
         # have committed it after the lookup above.  Under the bill's lock its record is visible.
         replay = idempotency.lookup(session, principal, idem)
@@ -96,26 +127,14 @@ def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: Id
     # The schemes are settled in the given order, but locked in the fixed order (app.ledger.locks).
     lock_for_settlements(session, bill_to_engine(bill), body.schemes)
     settlements: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
     for i, code in enumerate(body.schemes):
-        settled = settle_locked_bill(
-            session,
-            bill=bill,
-            scheme_code=code,
-            external_payments=(),
-            created_by=principal.client_id,
-            scheme_loc=("body", "schemes", i),
-        )
-        rows.append(settled)
-        settlements.append(settlement_public(settled, preview=body.dry_run))
+        try:
+            settled = settle_locked_bill(
+                session, bill=bill, scheme_code=code, external_payments=(), created_by=principal.client_id
+            )
+        except ValidationFailed as exc:
+            raise exc.relocated(_in_claim(i)) from exc
+        settlements.append(settled)
     # A bill this transaction created holds exactly the settlements just made: no re-read.
-    payments = new_bill_payments(rows) if bill is row and bill_reply.status == 201 else active_payments(session, bill)
-    out = {
-        "bill": bill_public(bill),
-        "settlements": settlements,
-        "split": split_public(bill, payments),
-    }
-    reply = Reply(200 if body.dry_run else 201, out)
-    if not body.dry_run:
-        idempotency.store(session, principal, idem, reply)
-    return reply
+    payments = new_bill_payments(settlements) if submitted.created else active_payments(session, bill)
+    return Claimed(bill, settlements, payments, preview=body.dry_run)

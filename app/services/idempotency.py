@@ -14,13 +14,28 @@ replays the stored response, or (for a different bill) collides on the record's 
 is retried by :mod:`app.db.tx`, and then replays or is refused as a mismatch.  A crash
 before the commit leaves neither the settlement nor the record.  Refusals are not stored: a
 refused request changed nothing, so repeating it is evaluated afresh.
+
+Who does what: a use case (:mod:`app.services.claims`) looks its key up (:func:`lookup`) where
+its locks make the answer final, and returns either :class:`Replayed` (the stored answer, opaque
+to it) or its domain result (a settlement's row, a claim's bill and settlements).  It never
+decides a status or renders a body.  The API does, with a ``render`` callable (result ->
+:class:`Reply`: status and body, from the renderers beside the ``*Public`` models), which it
+hands to :func:`answer` *inside* the same ``write_transaction`` callable as the use case::
+
+    write_transaction(lambda s: answer(s, principal=p, idem=idem,
+                                       outcome=claims.claim(s, principal=p, body=body, idem=idem),
+                                       render=claim_reply, remember=not body.dry_run))
+
+so the record (the rendered body and status, exactly as sent) is written in the transaction of
+the change it answers, and a replay returns exactly what was stored.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import bindparam, insert, or_, select
@@ -48,8 +63,20 @@ class IdemRequest:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    """An answer as the client gets it (and as a key's record keeps it): status and body."""
+
     status: int
     body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """A use case's outcome when its key was already carried out: the stored answer."""
+
+    reply: Reply
+
+
+Result = TypeVar("Result")
 
 
 def request_hash(method: str, path: str, body: Any) -> str:
@@ -72,7 +99,9 @@ _LOOKUP = (
 _STORE = insert(_RECORD)
 
 
-def lookup(session: Session, principal: Principal, idem: IdemRequest | None) -> Reply | None:
+def lookup(session: Session, principal: Principal, idem: IdemRequest | None) -> Replayed | None:
+    """The answer stored for this client, operation and key, or None; a different request under
+    the key is refused (422 ``idempotency-mismatch``)."""
     if idem is None:
         return None
     params = {"client_id": principal.client_id, "key": idem.key, "operation": idem.operation}
@@ -84,7 +113,7 @@ def lookup(session: Session, principal: Principal, idem: IdemRequest | None) -> 
         raise IdempotencyMismatch(
             "this Idempotency-Key was already used with a different request; use a new key for a new request"
         )
-    return Reply(status_code, orjson.loads(response_body))
+    return Replayed(Reply(status_code, orjson.loads(response_body)))
 
 
 def store(session: Session, principal: Principal, idem: IdemRequest | None, reply: Reply) -> None:
@@ -102,3 +131,22 @@ def store(session: Session, principal: Principal, idem: IdemRequest | None, repl
             "created_at": clock.now(),
         },
     )
+
+
+def answer(
+    session: Session,
+    *,
+    principal: Principal,
+    idem: IdemRequest | None,
+    outcome: Result | Replayed,
+    render: Callable[[Result], Reply],
+    remember: bool = True,
+) -> Reply:
+    """The answer to a use case's ``outcome`` in its own transaction: a replay as stored, else
+    ``render(outcome)``, stored under the key when ``remember`` (not for a dry run)."""
+    if isinstance(outcome, Replayed):
+        return outcome.reply
+    reply = render(outcome)
+    if remember:
+        store(session, principal, idem, reply)
+    return reply

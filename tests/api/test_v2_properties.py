@@ -97,8 +97,8 @@ def test_v2_ledger_invariants_hold_under_random_operations(
     body, operations = case
     body["bill_no"] = f"P{next(_numbers):06d}"
     create = BillCreate.model_validate(body)
-    _reply, row = write_transaction(lambda s: bills.submit(s, body=create, created_by="admin"), operation="t")
-    bill_id = row.id
+    submitted = write_transaction(lambda s: bills.submit(s, body=create, created_by="admin"), operation="t")
+    bill_id = submitted.bill.id
     for kind, scheme, employer, voucher in operations:
         try:
             if kind == "settle":
