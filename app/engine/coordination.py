@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from app.engine.money import ZERO
 from app.engine.policy import cap_benefit
-from app.engine.types import Coordination
+from app.engine.types import Coordination, ExternalPayment
 from app.errors import FieldError, ValidationFailed
 
 
@@ -40,16 +41,40 @@ def coordinate(
     return Coordinated(fund, benefit_after_cap - fund, medical_total - prior - fund)
 
 
-def check_prior(prior: Decimal, medical_total: Decimal) -> None:
-    """Earlier payments (with the external ones declared now) never exceed the bill's total."""
-    if prior > medical_total:
-        raise ValidationFailed(
-            [
+def check_prior(
+    prior: Decimal,
+    medical_total: Decimal,
+    *,
+    external: Sequence[ExternalPayment] = (),
+    recorded_vouchers: Collection[str] = (),
+) -> None:
+    """The bill's earlier payments (``prior``, with the ``external`` ones declared now) never exceed
+    its total, and a voucher is recorded on a bill once (none of ``recorded_vouchers``, none twice).
+
+    Refused with ``validation``, every problem at once, located in the request that declares the
+    external payments.  The ledger calls this with the figures it loaded under the bill's lock,
+    before it loads the rest (the README's order of problems); the engine checks ``prior`` again.
+    """
+    errors: list[FieldError] = []
+    seen = set(recorded_vouchers)
+    for i, ext in enumerate(external):
+        if ext.voucher_no in seen:
+            errors.append(
                 FieldError(
-                    ("external_payments",), f"earlier payments {prior} would exceed the bill's total {medical_total}"
+                    ("external_payments", i, "voucher_no"), f"voucher {ext.voucher_no} is already recorded on this bill"
                 )
-            ],
+            )
+        seen.add(ext.voucher_no)
+    if prior > medical_total:
+        errors.append(
+            FieldError(
+                ("external_payments",),
+                f"with these external payments the bill's earlier payments ({prior}) would exceed its total "
+                f"({medical_total})",
+            )
         )
+    if errors:
+        raise ValidationFailed(errors)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,11 @@ def as_money(value: Decimal) -> Decimal:
     return value.quantize(CENT)
 
 
+def format_money(value: Decimal) -> str:
+    """Money as every response and a settlement's stored detail write it: exactly two decimals."""
+    return f"{value:.2f}"
+
+
 def format_ratio(value: Decimal) -> str:
     """A ratio as a decimal string with at least two places: ``0.75``, ``0.925``, ``1.00``."""
     exponent = value.as_tuple().exponent

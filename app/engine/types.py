@@ -174,6 +174,16 @@ class Employer:
 
 
 @dataclass(frozen=True, slots=True)
+class ExternalPayment:
+    """What another payer (a commercial insurer, …) paid toward the bill, declared with a
+    settlement: it counts among the bill's earlier payments (rule 7)."""
+
+    payer: str
+    voucher_no: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class WorkInjury:
     """A determined work injury (v2.4)."""
 

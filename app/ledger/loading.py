@@ -18,9 +18,9 @@ from sqlmodel import col
 
 from app.db import tables as db
 from app.engine import types as t
+from app.engine.documents import policy_from_document, tier_policy_from_document
 from app.errors import FieldError, NoCatalog, NoPolicy, ValidationFailed
 from app.ledger import locks
-from app.schemas.reference import PolicyCreate, TierPolicyCreate
 
 
 def bill_to_engine(row: db.Bill) -> t.Bill:
@@ -165,8 +165,8 @@ def _cache_key(session: Session, row_id: int | None, updated_at: object) -> tupl
 def parse_policy(document: dict[str, Any], year: int, *, tier: bool) -> t.Policy | t.TierPolicy:
     """A stored policy document in its engine form: a tier's shape or a scheme's."""
     if tier:
-        return TierPolicyCreate.model_validate(document).to_engine(year)
-    return PolicyCreate.model_validate(document).to_engine(year)
+        return tier_policy_from_document(document, year)
+    return policy_from_document(document, year)
 
 
 def load_policy(session: Session, scheme: t.Scheme, year: int) -> tuple[locks.PolicyRow, t.Policy | t.TierPolicy]:

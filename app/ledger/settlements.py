@@ -24,12 +24,13 @@ from app import clock
 from app.db import tables as db
 from app.engine import types as t
 from app.engine.catalog import version_in_effect
+from app.engine.coordination import check_prior
 from app.engine.eligibility import check_member, check_request, policy_section
 from app.engine.money import ZERO
 from app.engine.settle import settle as engine_settle
 from app.engine.tier import settle_tier
-from app.errors import Conflict, FieldError, Loc, NotFound, ValidationFailed
-from app.ledger import loading
+from app.errors import Conflict, Loc, NotFound
+from app.ledger import detail, loading
 from app.ledger.locks import (
     EmployerYearKey,
     PolicyRow,
@@ -44,8 +45,6 @@ from app.ledger.locks import (
     totals_params,
     totals_update,
 )
-from app.schemas.common import money
-from app.schemas.settlements import ExternalPaymentIn, engine_fields
 
 #: Where an employer's liability is in a settlement request.
 EMPLOYER_LIABILITY: Loc = ("employer_liability",)
@@ -189,7 +188,7 @@ def settle_locked_bill(
     *,
     bill: db.Bill,
     scheme_code: str,
-    external_payments: Sequence[ExternalPaymentIn],
+    external_payments: Sequence[t.ExternalPayment],
     created_by: str,
     employer: t.Employer | None = None,
 ) -> dict[str, Any]:
@@ -228,37 +227,14 @@ def _refuse_a_second_settlement(scheme: t.Scheme, active: list[Active]) -> None:
 
 
 def _prior_payments(
-    session: Session,
-    bill: db.Bill,
-    active: list[Active],
-    external_payments: Sequence[ExternalPaymentIn],
+    session: Session, bill: db.Bill, active: list[Active], external_payments: Sequence[t.ExternalPayment]
 ) -> Decimal:
-    """The bill's earlier payments with this request's external ones; refused (422) when a voucher
-    is already recorded on the bill or the payments would exceed the bill's total."""
+    """The bill's earlier payments with this request's external ones, checked by the engine's rule
+    (:func:`app.engine.coordination.check_prior`) against the vouchers already on the bill."""
     vouchers = _active_vouchers(session, bill) if bill.last_sequence else {}
-    errors: list[FieldError] = []
-    seen = set(vouchers)
-    for i, ext in enumerate(external_payments):
-        if ext.voucher_no in seen:
-            errors.append(
-                FieldError(
-                    ("external_payments", i, "voucher_no"),
-                    f"voucher {ext.voucher_no} is already recorded on this bill",
-                )
-            )
-        seen.add(ext.voucher_no)
     new_external = sum((e.amount for e in external_payments), ZERO)
     prior = sum((a.fund_payment for a in active), ZERO) + sum(vouchers.values(), ZERO) + new_external
-    if prior > bill.medical_total:
-        errors.append(
-            FieldError(
-                ("external_payments",),
-                f"with these external payments the bill's earlier payments ({prior}) would exceed its total "
-                f"({bill.medical_total})",
-            )
-        )
-    if errors:
-        raise ValidationFailed(errors)
+    check_prior(prior, bill.medical_total, external=external_payments, recorded_vouchers=vouchers.keys())
     return prior
 
 
@@ -274,12 +250,11 @@ def _settlement_row(
     scheme: t.Scheme,
     employer: t.Employer | None,
     computed: _Computed,
-    external_payments: Sequence[ExternalPaymentIn],
+    external_payments: Sequence[t.ExternalPayment],
     created_by: str,
 ) -> dict[str, Any]:
     """The settlement's row: the bill's and scheme's identity, the engine's figures, the detail."""
     result = computed.result
-    fields = engine_fields(result)
     return {
         "id": str(uuid.uuid4()),
         "bill_id": bill.id,
@@ -316,14 +291,7 @@ def _settlement_row(
         "coordination_reduction": result.coordination_reduction,
         "patient_responsibility": result.patient_responsibility,
         "external_total": sum((e.amount for e in external_payments), ZERO),
-        "detail": {
-            "bands": fields["bands"],
-            "lines": fields["lines"],
-            "external_payments": [
-                {"payer": e.payer, "voucher_no": e.voucher_no, "amount": money(e.amount)} for e in external_payments
-            ],
-            "catalog_versions": computed.used_versions,
-        },
+        "detail": detail.settlement_detail(result, external_payments, computed.used_versions),
         "created_by": created_by,
         "created_at": clock.now(),
         "reversed_at": None,
@@ -342,7 +310,7 @@ _INSERT_EXTERNAL_PAYMENT = insert(_EXTERNAL_PAYMENT)
 _MOVE_BILL = update(_BILL).where(_BILL.c.id == bindparam("b_id"))
 
 
-def _insert(session: Session, row: dict[str, Any], external_payments: Sequence[ExternalPaymentIn]) -> None:
+def _insert(session: Session, row: dict[str, Any], external_payments: Sequence[t.ExternalPayment]) -> None:
     """The settlement's row and its external payments."""
     conn = session.connection()
     conn.execute(_INSERT_SETTLEMENT, row)
@@ -392,7 +360,7 @@ def _write(
     bill: db.Bill,
     computed: _Computed,
     row: dict[str, Any],
-    external_payments: Sequence[ExternalPaymentIn],
+    external_payments: Sequence[t.ExternalPayment],
 ) -> None:
     """What a settlement writes: its row and external payments, the bill's paid total and sequence,
     the accumulator, and the reference rows marked used.

@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from app.engine import validate
-from app.engine.money import MONEY_MAX, as_money, format_ratio, is_money
+from app.engine.money import MONEY_MAX, as_money, format_money, format_ratio, is_money
 
 
 def _money(value: Decimal) -> Decimal:
@@ -139,9 +139,8 @@ RatioBelowOneIn = Annotated[
 DeltaIn = Annotated[Decimal, Lax, DecimalForm, AfterValidator(_delta), WithJsonSchema(_DELTA_SCHEMA)]
 
 
-def money(value: Decimal) -> str:
-    """Money as every response (and a settlement's stored detail) shows it: exactly two decimals."""
-    return f"{value:.2f}"
+#: Money as every response shows it: exactly two decimals (the engine's one money format).
+money = format_money
 
 
 _MONEY_OUT_SCHEMA = {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["1234.50"]}

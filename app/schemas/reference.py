@@ -15,6 +15,7 @@ from pydantic.config import JsonDict
 
 from app.db import tables as db
 from app.engine import types as t
+from app.engine.documents import policy_from_document, tier_policy_from_document
 from app.engine.money import format_ratio
 from app.schemas.common import (
     ID_NUMBER_PATTERN,
@@ -190,10 +191,6 @@ class CatalogPublic(Out):
 _ALL_LEVELS: JsonDict = {"required": list(LEVELS)}
 
 
-def _levels(d: dict[LevelKey, Decimal] | None) -> dict[int, Decimal] | None:
-    return None if d is None else {int(k): v for k, v in d.items()}
-
-
 class PerAdmissionDeductibleIn(In):
     """A deductible per admission, by hospital level (and optionally another one off-site)."""
 
@@ -211,11 +208,6 @@ class PerAdmissionDeductibleIn(In):
         if self.offsite_by_level is not None and set(self.offsite_by_level) != set(LEVELS):
             raise ValueError("offsite_by_level needs levels 1, 2 and 3")
         return self
-
-    def to_engine(self) -> t.Deductible:
-        return t.Deductible(
-            basis=self.basis, by_level=_levels(self.by_level) or {}, offsite_by_level=_levels(self.offsite_by_level)
-        )
 
 
 def check_band_limits(limits: list[Decimal | None]) -> None:
@@ -242,9 +234,6 @@ class PerYearDeductibleIn(In):
     amount: MoneyIn
     by_level: Annotated[None, _no_value(_ONE_AMOUNT), WithJsonSchema({"type": "null"})] = None
     offsite_by_level: Annotated[None, _no_value(_ONE_AMOUNT), WithJsonSchema({"type": "null"})] = None
-
-    def to_engine(self) -> t.Deductible:
-        return t.Deductible(basis=self.basis, by_level={}, offsite_by_level=None, amount=self.amount)
 
 
 #: A deductible, by its ``basis``.
@@ -277,14 +266,6 @@ class SettingPolicyIn(In):
         check_band_limits([b.up_to for b in self.bands])
         return self
 
-    def to_engine(self) -> t.SettingPolicy:
-        return t.SettingPolicy(
-            deductible=self.deductible.to_engine(),
-            bands=tuple(t.Band(b.up_to, {int(k): v for k, v in b.ratio_by_level.items()}) for b in self.bands),
-            delta_registered=self.offsite_ratio_delta.registered,
-            delta_unregistered=self.offsite_ratio_delta.unregistered,
-        )
-
 
 class PolicyCreate(In):
     year: int | None = Field(None, ge=2000, le=2100, description="May be left out; when present must equal the path's.")
@@ -293,12 +274,8 @@ class PolicyCreate(In):
     outpatient: SettingPolicyIn | None = None
 
     def to_engine(self, year: int) -> t.Policy:
-        settings = {
-            name: section.to_engine()
-            for name, section in (("inpatient", self.inpatient), ("outpatient", self.outpatient))
-            if section is not None
-        }
-        return t.Policy(year, self.annual_cap, settings)
+        """Through the one conversion that the ledger reads stored policies with."""
+        return policy_from_document(self.model_dump(by_alias=True), year)
 
 
 class TierBandIn(In):
@@ -320,9 +297,8 @@ class TierPolicyCreate(In):
         return self
 
     def to_engine(self, year: int) -> t.TierPolicy:
-        return t.TierPolicy(
-            year, self.annual_cap, self.threshold, tuple(t.TierBand(b.up_to, b.ratio) for b in self.bands)
-        )
+        """Through the one conversion that the ledger reads stored policies with."""
+        return tier_policy_from_document(self.model_dump(by_alias=True), year)
 
 
 # --- members ----------------------------------------------------------------------------

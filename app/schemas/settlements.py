@@ -1,8 +1,9 @@
 """Settlement requests and responses.
 
-Responses are built as plain dicts by :func:`engine_fields` (fast, no re-validation); the
-pydantic ``SettlementPublic`` documents the same shape in OpenAPI, and a test checks that
-the two agree.
+Responses are built as plain dicts by :func:`settlement_public` from the stored row, its bands and
+lines as the ledger stored them (:mod:`app.ledger.detail`): fast, no re-validation.  The pydantic
+``SettlementPublic`` documents the same shape in OpenAPI, and a test checks that the two agree.
+:func:`engine_fields` renders an engine result the same way (the worked examples' tests).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from app.engine import types as t
-from app.engine.money import format_ratio
+from app.ledger import detail
 from app.schemas.bills import BillCreate, EmployerIn
 from app.schemas.common import Code, In, MoneyIn, MoneyOut, Name, Out, RatioOut, money
 
@@ -25,6 +26,9 @@ class ExternalPaymentIn(In):
     payer: Name = Field(description="Who paid, e.g. a commercial insurer.")
     voucher_no: Code
     amount: MoneyIn
+
+    def to_engine(self) -> t.ExternalPayment:
+        return t.ExternalPayment(self.payer, self.voucher_no, self.amount)
 
 
 class EmployerLiabilityIn(In):
@@ -164,16 +168,7 @@ def engine_fields(r: t.SettlementResult) -> dict[str, Any]:
         "b_self_pay": money(r.b_self_pay),
         "in_scope": money(r.in_scope),
         "deductible": money(r.deductible),
-        "bands": [
-            {
-                "lower": money(b.lower),
-                "upper": None if b.upper is None else money(b.upper),
-                "ratio": format_ratio(b.ratio),
-                "base": money(b.base),
-                "amount": money(b.amount),
-            }
-            for b in r.bands
-        ],
+        "bands": detail.bands(r),
         "computed_benefit": money(r.computed_benefit),
         "benefit_after_cap": money(r.benefit_after_cap),
         "prior_payments": money(r.prior_payments),
@@ -181,19 +176,7 @@ def engine_fields(r: t.SettlementResult) -> dict[str, Any]:
         "fund_payment": money(r.fund_payment),
         "coordination_reduction": money(r.coordination_reduction),
         "patient_responsibility": money(r.patient_responsibility),
-        "lines": [
-            {
-                "line_no": line.line_no,
-                "code": line.code,
-                "class": line.klass,
-                "excluded": money(line.excluded),
-                "over_limit": money(line.over_limit),
-                "b_self_pay": money(line.b_self_pay),
-                "in_scope": money(line.in_scope),
-                "reason": line.reason,
-            }
-            for line in r.lines
-        ],
+        "lines": detail.lines(r),
         "basis_settlement_id": r.basis_settlement_id,
         "compliant_self_pay": None if r.compliant_self_pay is None else money(r.compliant_self_pay),
     }

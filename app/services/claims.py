@@ -68,7 +68,7 @@ def create_settlement(
         session,
         bill=bill,
         scheme_code=body.scheme_code,
-        external_payments=body.external_payments,
+        external_payments=tuple(e.to_engine() for e in body.external_payments),
         created_by=principal.client_id,
         employer=None if body.employer_liability is None else body.employer_liability.employer.to_engine(),
     )

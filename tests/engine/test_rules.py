@@ -22,6 +22,7 @@ import pytest
 from stdnum.cn import ric
 
 from app.engine import settle
+from app.engine.coordination import check_prior
 from app.engine.policy import offsite_of, region_contains
 from app.engine.types import (
     Band,
@@ -31,6 +32,7 @@ from app.engine.types import (
     CatalogVersion,
     Coordination,
     Deductible,
+    ExternalPayment,
     Hospital,
     Member,
     Period,
@@ -752,6 +754,21 @@ def test_prior_above_total_is_refused(mode: Coordination, prior: str) -> None:
     with pytest.raises(ValidationFailed) as info:
         run(b, sch=scheme(coordination=mode), prior=prior)
     assert locs(info.value) == {("external_payments",)}
+
+
+def test_prior_refusal_names_each_voucher_already_on_the_bill_then_the_total() -> None:
+    pay = [ExternalPayment("PICC", v, D("1000.00")) for v in ("V1", "V2", "V1", "V3")]
+    with pytest.raises(ValidationFailed) as info:
+        check_prior(D("10000.01"), D("10000.00"), external=pay, recorded_vouchers={"V3"})
+    assert [(e.loc, e.msg) for e in info.value.errors] == [
+        (("external_payments", 2, "voucher_no"), "voucher V1 is already recorded on this bill"),
+        (("external_payments", 3, "voucher_no"), "voucher V3 is already recorded on this bill"),
+        (
+            ("external_payments",),
+            "with these external payments the bill's earlier payments (10000.01) would exceed its total (10000.00)",
+        ),
+    ]
+    check_prior(D("10000.00"), D("10000.00"), external=pay[:2], recorded_vouchers={"V3"})  # up to the total: fine
 
 
 # --- rule 5: off-site delta clamped ------------------------------------------------------
