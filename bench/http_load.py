@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 import orjson
@@ -55,6 +55,7 @@ from bench.common import (
 from bench.loadgen import ClientKind, Job, JobResult, run_job
 from bench.server import Server, bench_database, served
 
+_T = TypeVar("_T")
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 #: Bills per patient: 30 x 4,815.00 = 144,450.00 stays under the NRCMS annual cap of 150,000.00.
 BILLS_PER_PATIENT = 30
@@ -115,6 +116,13 @@ class Phase:
 
     #: Requests that got an HTTP answer.
     answered: int = 0
+    #: Latency of the requests sent in the phase's first second, and of those sent after it
+    #: (open loop: by scheduled send time), over every request as ``latency``.
+    first_second: Latency | None = None
+    after_first_second: Latency | None = None
+    #: The most requests one generator process issued: its share of the paths used up to
+    #: ``issued_per_process`` (paths are dealt out interleaved, ``paths[p::n]``).
+    issued_per_process: int = 0
 
     @property
     def error_count(self) -> int:
@@ -223,7 +231,7 @@ def generators(count: int) -> Iterator[Generators]:
         gens.close()
 
 
-def _split(items: Sequence[str], parts: int) -> list[list[str]]:
+def _split(items: Sequence[_T], parts: int) -> list[list[_T]]:
     """Interleaved: requests in flight together are consecutive items, spread over the processes."""
     return [list(items[p::parts]) for p in range(parts)]
 
@@ -240,9 +248,14 @@ def open_loop(
     seconds: float,
     timeout: float,
     client: ClientKind,
+    idempotency: bool = False,
+    fills: Sequence[tuple[bytes, ...]] = (),
+    placeholders: tuple[bytes, ...] = (),
 ) -> Phase:
+    """``fills``: one per path, see :class:`bench.loadgen.Job`."""
     start = time.time() + 1.0
     n = gens.count
+    fill_shares = _split(fills, n) if fills else [[] for _ in range(n)]
     jobs = [
         Job(
             server.base_url,
@@ -257,6 +270,9 @@ def open_loop(
             timeout=timeout,
             client=client,
             server_pgid=server.pgid,
+            idempotency=idempotency,
+            fills=fill_shares[p],
+            placeholders=placeholders,
         )
         for p, share in enumerate(_split(paths, n))
     ]
@@ -276,12 +292,16 @@ def closed_loop(
     client: ClientKind,
     bodies: Sequence[bytes] = (),
     idempotency: bool = False,
+    fills: Sequence[tuple[bytes, ...]] = (),
+    placeholders: tuple[bytes, ...] = (),
 ) -> Phase:
-    """``bodies``: one per path (request ``i`` sends ``bodies[i]``) instead of ``body``."""
+    """``bodies``: one per path (request ``i`` sends ``bodies[i]``) instead of ``body``;
+    ``fills``: one per path, see :class:`bench.loadgen.Job`."""
     start = time.time() + 1.0
     n = gens.count
     per = max(1, concurrency // n)
     body_shares = [list(bodies[p::n]) for p in range(n)] if bodies else [[] for _ in range(n)]
+    fill_shares = _split(fills, n) if fills else [[] for _ in range(n)]
     jobs = [
         Job(
             server.base_url,
@@ -296,6 +316,8 @@ def closed_loop(
             server_pgid=server.pgid,
             bodies=body_shares[p],
             idempotency=idempotency,
+            fills=fill_shares[p],
+            placeholders=placeholders,
         )
         for p, share in enumerate(_split(paths, n))
     ]
@@ -322,6 +344,8 @@ def _summarize(
             errors[str(s)] += 1
     ok_done = [d for d, s in zip(done, status, strict=True) if s in (200, 201)]
     latencies = [d - s for s, d in zip(sent, done, strict=True)]
+    first_second = [d - s for s, d in zip(sent, done, strict=True) if s < 1.0]
+    after_first_second = [d - s for s, d in zip(sent, done, strict=True) if s >= 1.0]
     if mode == "open":
         # Until the last answer: a backlog the server could not absorb stretches the time.
         elapsed = max([seconds, *done])
@@ -352,6 +376,9 @@ def _summarize(
         generator_cpu_s=sum(r.cpu_s for r in results),
         machine_busy_s=results[0].machine_busy_s,
         answered=sum(1 for s in status if s != 0),
+        first_second=Latency.of(first_second),
+        after_first_second=Latency.of(after_first_second),
+        issued_per_process=max(len(r.status) + r.unfinished for r in results),
     )
 
 

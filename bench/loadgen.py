@@ -64,6 +64,10 @@ class Job:
     bodies: list[bytes] = field(default_factory=list)
     #: Send a fresh ``Idempotency-Key`` with every request.
     idempotency: bool = False
+    #: When given, request ``i`` sends ``body`` with each of ``placeholders`` replaced by the
+    #: matching value of ``fills[i]`` (one per path): distinct bodies without shipping them whole.
+    fills: list[tuple[bytes, ...]] = field(default_factory=list)
+    placeholders: tuple[bytes, ...] = ()
 
 
 @dataclass
@@ -219,6 +223,9 @@ async def _request(
 ) -> None:
     connection = await pool.get()
     body = job.bodies[index] if job.bodies else job.body
+    if job.fills:
+        for placeholder, value in zip(job.placeholders, job.fills[index], strict=True):
+            body = body.replace(placeholder, value)
     key = uuid.uuid4().hex if job.idempotency else None
     try:
         status = await connection.post(job.paths[index], body, key)

@@ -70,33 +70,33 @@ def count_statements() -> Counter[str]:
     return seen
 
 
-def where(key: tuple[str, int, str]) -> str:
-    """``file:line:function``, the file relative to the repository or to site-packages."""
+def where(key: tuple[str, int, str], *, root: Path = REPO) -> str:
+    """``file:line:function``, the file relative to the repository (``root``) or to site-packages."""
     filename, line, function = key
     if filename == "~":
         return function
     parts = Path(filename).parts
     if "site-packages" in parts:
         shown = "/".join(parts[parts.index("site-packages") + 1 :])
-    elif Path(filename).is_relative_to(REPO):
-        shown = str(Path(filename).relative_to(REPO))
+    elif Path(filename).is_relative_to(root):
+        shown = str(Path(filename).relative_to(root))
     else:
         shown = "stdlib/" + Path(filename).name
     return f"{shown}:{line}:{function}"
 
 
-def package(filename: str) -> str:
+def package(filename: str, *, root: Path = REPO) -> str:
     """The distribution (``sqlalchemy``, ``psycopg``, ...), the app's subpackage, or ``stdlib``."""
     if filename == "~":
         return "C builtins"
     parts = Path(filename).parts
     if "site-packages" in parts:
         return parts[parts.index("site-packages") + 1]
-    if Path(filename).is_relative_to(REPO / "app"):
-        rel = Path(filename).relative_to(REPO).parts
+    if Path(filename).is_relative_to(root / "app"):
+        rel = Path(filename).relative_to(root).parts
         return "/".join(rel[:2])
-    if Path(filename).is_relative_to(REPO):
-        return Path(filename).relative_to(REPO).parts[0]
+    if Path(filename).is_relative_to(root):
+        return Path(filename).relative_to(root).parts[0]
     return "stdlib"
 
 

@@ -26,10 +26,21 @@ PG_BENCH_DB = "settle_bench_http"
 
 
 class Server:
-    def __init__(self, app: str, workdir: Path, env: Mapping[str, str], *, workers: int = 2, repo: Path = REPO) -> None:
+    def __init__(
+        self,
+        app: str,
+        workdir: Path,
+        env: Mapping[str, str],
+        *,
+        workers: int = 2,
+        repo: Path = REPO,
+        python: str = sys.executable,
+    ) -> None:
         self.app = app
         #: The checkout whose ``app`` is served (another commit's worktree, for a before/after run).
         self.repo = repo
+        #: The interpreter that runs uvicorn (a checkout's own ``.venv``, for a before/after run).
+        self.python = python
         self.workdir = workdir
         self.env = dict(env)
         self.workers = workers
@@ -60,7 +71,7 @@ class Server:
                 **self.env,
             }
         )
-        command = [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [self.python, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(self.port)]
         command += ["--workers", str(self.workers), "--no-access-log", "--log-level", "warning"]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -132,8 +143,10 @@ class Server:
 
 
 @contextmanager
-def served(app: str, workdir: Path, env: Mapping[str, str], *, repo: Path = REPO) -> Iterator[Server]:
-    server = Server(app, workdir, env, repo=repo)
+def served(
+    app: str, workdir: Path, env: Mapping[str, str], *, repo: Path = REPO, python: str = sys.executable
+) -> Iterator[Server]:
+    server = Server(app, workdir, env, repo=repo, python=python)
     server.start()
     try:
         yield server
