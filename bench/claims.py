@@ -51,7 +51,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -347,16 +347,9 @@ class Checkout:
     path: Path
     label: str
     python: str
-
-    @property
-    def commit(self) -> str:
-        try:
-            done = subprocess.run(
-                ["git", "log", "-1", "--format=%h %s"], cwd=self.path, capture_output=True, text=True, check=True
-            )
-        except (OSError, subprocess.CalledProcessError):
-            return "(not a git checkout)"
-        return done.stdout.strip()
+    #: ``<hash> <subject>`` at the start of the run, and whether tracked files had changes then.
+    commit: str = ""
+    dirty: bool = False
 
     @property
     def env(self) -> dict[str, str]:
@@ -376,14 +369,19 @@ def checkouts(specs: list[str]) -> list[Checkout]:
             raise SystemExit(f"{path}: not a checkout of the service (no app/__init__.py)")
         venv = path / ".venv" / "bin" / "python"
         python = str(venv) if venv.exists() else sys.executable
-        if not label:
-            short = subprocess.run(
-                ["git", "rev-parse", "--short", "HEAD"], cwd=path, capture_output=True, text=True, check=False
-            ).stdout.strip()
-            label = short or path.name
-        out.append(Checkout(path, label, python))
+        commit = _git(path, "log", "-1", "--format=%h %s")
+        dirty = bool(_git(path, "status", "--porcelain", "--untracked-files=no"))
+        out.append(Checkout(path, label or commit.split(" ")[0] or path.name, python, commit, dirty))
     labels = [c.label for c in out]
-    return [Checkout(c.path, f"{c.label} ({c.path.name})", c.python) if labels.count(c.label) > 1 else c for c in out]
+    return [replace(c, label=f"{c.label} ({c.path.name})") if labels.count(c.label) > 1 else c for c in out]
+
+
+def _git(path: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return done.stdout.strip()
 
 
 def run_probe(code: Checkout, n: int, profile: bool, pgbench_seconds: float, top: int) -> dict[str, Any]:
@@ -802,7 +800,8 @@ def render(
         "",
     ]
     for c in codes:
-        out.append(f"- **{c.label}**: `{c.commit[:100]}` ({c.path}, `{c.python}`)")
+        changes = ", **with uncommitted changes**" if c.dirty else ""
+        out.append(f"- **{c.label}**: `{c.commit[:100] or 'not a git checkout'}` ({c.path}{changes}; `{c.python}`)")
     out.append("")
     if notes:
         out += [f"> {note}" for note in notes] + [""]
