@@ -1,0 +1,152 @@
+"""The claims benchmark's own logic (``bench/claims.py``, ``bench/loadgen.py``): no server, no database.
+
+What a wrong figure would come from: a claim body filled in wrongly, latencies split at the wrong
+second, a phase's claims overlapping the next one's, a checkout's figure in another's column.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import orjson
+
+from bench import claims
+from bench.common import Latency, resident_id
+from bench.http_load import Phase, _summarize
+from bench.loadgen import Job, JobResult, _request
+
+
+def test_a_filled_template_is_the_claim_it_stands_for() -> None:
+    body = claims.claim_template()
+    for placeholder, value in zip(claims.PLACEHOLDERS, claims.claim_fill(7), strict=True):
+        body = body.replace(placeholder, value)
+    expected = claims.claim_body(7, resident_id(claims.FIRST_PATIENT + 7))
+    assert orjson.loads(body) == expected
+    assert len(expected["bill"]["items"]) == claims.LINES
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, str | None]] = []
+
+    async def post(self, path: str, body: bytes, key: str | None = None) -> int:
+        self.sent.append((path, body, key))
+        return 201
+
+    async def get(self, path: str) -> int:
+        return 200
+
+    async def close(self) -> None:
+        return None
+
+
+def test_the_generator_fills_each_request_from_its_own_entry() -> None:
+    job = Job(
+        "http://127.0.0.1:1",
+        "token",
+        "closed",
+        ["/v1/claims"] * 2,
+        b'{"bill_no": "@B@", "id": "@I@"}',
+        duration=1.0,
+        start_at=0.0,
+        idempotency=True,
+        fills=[(b"C1", b"X1"), (b"C2", b"X2")],
+        placeholders=(b"@B@", b"@I@"),
+    )
+    recorder = _Recorder()
+
+    async def run() -> JobResult:
+        pool: asyncio.Queue[_Recorder] = asyncio.Queue()
+        pool.put_nowait(recorder)
+        result = JobResult()
+        await _request(job, pool, 1, result, 0.0, 0.0)  # type: ignore[arg-type]
+        await _request(job, pool, 0, result, 0.0, 0.0)  # type: ignore[arg-type]
+        return result
+
+    result = asyncio.run(run())
+    assert [body for _path, body, _key in recorder.sent] == [
+        b'{"bill_no": "C2", "id": "X2"}',
+        b'{"bill_no": "C1", "id": "X1"}',
+    ]
+    keys = [key for _path, _body, key in recorder.sent]
+    assert all(keys) and len(set(keys)) == 2
+    assert result.status == [201, 201]
+
+
+def test_latencies_are_split_at_the_first_second_of_sending() -> None:
+    a, b = JobResult(), JobResult()
+    # (sent, done): two claims sent in the first second (a queue: 0.9 s and 0.7 s), three after.
+    a.sent, a.done, a.status = [0.0, 1.0, 2.0], [0.9, 1.05, 2.05], [201, 201, 201]
+    b.sent, b.done, b.status = [0.5, 1.5], [1.2, 1.56], [201, 500]
+    phase = _summarize("cold", "closed", [a, b], offered=None, concurrency=2, seconds=3.0)
+    assert phase.first_second is not None and phase.after_first_second is not None
+    assert phase.first_second.count == 2
+    assert round(phase.first_second.p99, 3) == 0.9
+    assert phase.after_first_second.count == 3
+    assert round(phase.after_first_second.p99, 3) == 0.06
+    assert phase.errors == {"500": 1}
+    assert phase.issued_per_process == 3
+
+
+def test_each_phase_has_claims_of_its_own_enough_for_its_rate() -> None:
+    plan = claims.Plan(seconds=2.0, concurrencies=(32, 64), rates=(250, 500))
+    specs = plan.phases()
+    assert [s.key for s in specs] == ["cold", "c2", "c32", "c64", "open250", "open500"]
+    cold = specs[0]
+    assert (cold.mode, cold.load, cold.seconds) == ("closed", claims.COLD_CONCURRENCY, 3.0)
+    assert cold.pool == claims.CLOSED_POOL_RATE * 3
+    assert {s.key: s.pool for s in specs if s.mode == "open"} == {"open250": 500, "open500": 1000}
+
+
+def _phase(achieved: float, p50: float, p99: float, **extra: object) -> Phase:
+    latency = Latency(p50, p99, p99, p99, 100)
+    return Phase("x", "closed", None, 32, 3.0, 100, 100, achieved, latency, {}, **extra)  # type: ignore[arg-type]
+
+
+def test_the_report_puts_each_checkout_in_its_own_column(tmp_path: Path) -> None:
+    before = claims.Checkout(tmp_path / "a", "before", "python", "aaaaaaa old", dirty=False)
+    after = claims.Checkout(tmp_path / "b", "after", "python", "bbbbbbb new", dirty=True)
+    cold = {
+        "first_second": Latency(0.5, 1.5, 1.5, 1.5, 40),
+        "after_first_second": Latency(0.4, 0.75, 0.75, 0.75, 60),
+    }
+
+    def run(rate: float) -> claims.BackendRun:
+        r = claims.BackendRun("postgresql", acknowledged=500, settlements_in_db=510)
+        r.phases = {k: _phase(rate, 0.01, 0.02) for k in ("c2", "c32", "c64", "open250", "open500")}
+        r.phases["cold"] = _phase(rate, 0.4, 1.5, **cold)
+        return r
+
+    figures = {
+        "before": {"http": {"postgresql": run(60.0)}, "probe": {"n": 50, "statements": 19.0, "pgbench": {"tps": 600}}},
+        "after": {"http": {"postgresql": run(480.0)}, "probe": {"n": 50, "statements": 12.0, "pgbench": {"tps": 600}}},
+    }
+    machine = {
+        "date": "today",
+        "cores (os.cpu_count)": "2",
+        "load average at start (1/5/15 min)": "1 / 1 / 1",
+        "PostgreSQL server": "15",
+        "SQLite": "3",
+    }
+    text = claims.render(
+        [before, after],
+        figures,
+        None,
+        machine,
+        plan=claims.Plan(seconds=3.0),
+        notes=[],
+        elapsed_s=10.0,
+        backends=("postgresql",),
+    )
+    lines = text.splitlines()
+    assert "| figure | before | after |" in lines
+    assert "| SQL statements | 19.0 | 12.0 |" in lines
+    assert "| **claims/s at saturation, 32 concurrent** | 60 | 480 |" in lines
+    assert "| claims/s at 32 concurrent as a share of the pgbench ceiling | 10% | 80% |" in lines
+    assert "| cold start: p99 of the first second / p99 after it | 2.0x | 2.0x |" in lines
+    assert "| claims answered 201 / settlements in the database | 500 / 510 | 500 / 510 |" in lines
+    # A figure the run does not have is a dash, not an error.
+    assert "| round trips (statements + BEGIN/COMMIT + pre-pings) | - | - |" in lines
+    assert any(line.startswith("- **after**: `bbbbbbb new`") and "uncommitted" in line for line in lines)
+    assert "### SQLite over HTTP" not in text
