@@ -591,7 +591,7 @@ def run_backend(code: Checkout, backend: str, gens: Any, plan: Plan) -> BackendR
             python=code.python,
         ) as server,
     ):
-        log(f"{name}: reference data, a hospital client, {total:,} members")
+        log(f"{name}: migrated and served in {time.perf_counter() - started:.1f} s; reference data, {total:,} members")
         with httpx.Client(base_url=server.base_url, timeout=120.0) as client:
             load_reference_over_http(client)
             _client_id, token = create_hospital_client(client)
@@ -601,7 +601,9 @@ def run_backend(code: Checkout, backend: str, gens: Any, plan: Plan) -> BackendR
             )
             if response.status_code not in (200, 201):
                 raise RuntimeError(f"PUT member: {response.status_code} {response.text[:300]}")
+        t0 = time.perf_counter()
         run.unknown_member_columns = copy_members(url, "CB00000000", [f[1].decode() for f in fills])
+        log(f"{name}: {total - 1:,} members copied in {time.perf_counter() - t0:.1f} s")
         run.members = total
         if backend == "postgresql":
             settle_database(url)
