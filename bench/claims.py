@@ -696,6 +696,8 @@ def run_text(
     """Every checkout measured, the markdown section.  Order: the echo app, each checkout's probe,
     then each database's phases checkout after checkout (so a drift of the machine's load is spread
     over the columns rather than falling on one)."""
+    from sqlalchemy.engine import make_url
+
     from bench.common import PG_URL, machine
     from bench.http_load import Config, generators, log, run_echo
 
@@ -708,7 +710,8 @@ def run_text(
     use_pg = pg_reachable()
     if not use_pg:
         notes.append(
-            f"PostgreSQL was not reachable at `{PG_URL}` (`SETTLE_BENCH_PG_URL`): the probe, pgbench and the"
+            f"PostgreSQL was not reachable at `{make_url(PG_URL).render_as_string(hide_password=True)}`"
+            " (`SETTLE_BENCH_PG_URL`): the probe, pgbench and the"
             " PostgreSQL phases were skipped."
         )
         log(notes[-1])
