@@ -34,9 +34,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Insert, Table, bindparam, insert
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -121,10 +122,12 @@ def write_transaction(
                 session.begin()
                 session.connection()  # the connection (and on SQLite the write lock) first
                 phase = "run"
+                session.info[_DEFERRED] = []
                 result = fn(session)
                 if commit:
                     hook = BEFORE_COMMIT.get()
                     committed = hook(session, result) if hook is not None else None
+                    _send_deferred(session)
                     phase = "commit"
                     session.commit()
                     if committed is not None:
@@ -164,6 +167,53 @@ def write_transaction(
         finally:
             session.close()
     raise AssertionError("unreachable")
+
+
+_DEFERRED = "deferred_inserts"
+
+
+def defer_insert(session: Session, table: Table, row: dict[str, Any]) -> None:
+    """Insert ``row`` into ``table`` at the end of this write transaction, just before its commit.
+
+    For records that nothing in the transaction reads back (the idempotency record, the audit
+    record): on PostgreSQL the deferred inserts of a transaction go as one statement (the first
+    ones as ``WITH`` parts of the last: each runs once and to completion), one round trip for
+    all.  They are sent before the commit, inside the transaction: a unique-key race still fails
+    (and retries) the transaction as before, a lost connection still counts as lost before the
+    commit.  A dry run (``commit=False``) discards them with the rest.  Outside
+    :func:`write_transaction` the row is inserted at once."""
+    pending: list[tuple[Table, dict[str, Any]]] | None = session.info.get(_DEFERRED)
+    if pending is None:
+        session.connection().execute(insert(table), row)
+    else:
+        pending.append((table, row))
+
+
+@cache
+def _combined(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Insert:
+    """One statement for the deferred inserts of this shape (tables and columns, in order)."""
+    parts = [
+        insert(table).values({k: bindparam(f"d{i}_{k}", type_=table.c[k].type) for k in keys})
+        for i, (table, keys) in enumerate(shape)
+    ]
+    statement = parts[-1]
+    for i, part in enumerate(parts[:-1]):
+        statement = statement.add_cte(part.cte(f"deferred_{i}"))
+    return statement
+
+
+def _send_deferred(session: Session) -> None:
+    pending: list[tuple[Table, dict[str, Any]]] = session.info.pop(_DEFERRED, None) or []
+    if not pending:
+        return
+    conn = session.connection()
+    if conn.dialect.name != "postgresql" or len(pending) == 1:
+        for table, row in pending:
+            conn.execute(insert(table), row)
+        return
+    shape = tuple((table, tuple(row)) for table, row in pending)
+    params = {f"d{i}_{k}": v for i, (_table, row) in enumerate(pending) for k, v in row.items()}
+    conn.execute(_combined(shape), params)
 
 
 def _note_retry(operation: str, reason: str, attempt: int) -> None:

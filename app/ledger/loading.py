@@ -23,6 +23,17 @@ from app.errors import FieldError, NoCatalog, NoPolicy, ValidationFailed
 from app.ledger import locks
 
 
+def engine_bill(session: Session, row: db.Bill) -> t.Bill:
+    """:func:`bill_to_engine`, built once per bill and transaction (a claim needs it for its locks
+    and for each settlement): what it is built from (the hospital, patient, dates and lines)
+    never changes once the bill is stored."""
+    forms: dict[str, t.Bill] = session.info.setdefault("engine_bills", {})
+    form = forms.get(row.id)
+    if form is None:
+        form = forms[row.id] = bill_to_engine(row)
+    return form
+
+
 def bill_to_engine(row: db.Bill) -> t.Bill:
     return t.Bill(
         hospital=t.Hospital(row.hospital_code, row.hospital_name, row.hospital_level, row.hospital_region),

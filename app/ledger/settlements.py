@@ -198,7 +198,7 @@ def settle_locked_bill(
     The problems of a request are reported in the order of the README ("Several problems in
     one request").  A preview performs the same writes; its caller rolls the transaction back.
     """
-    ebill = loading.bill_to_engine(bill)
+    ebill = loading.engine_bill(session, bill)
     read_references(session, ebill, [scheme_code])  # a claim read them already (lock_for_settlements)
     scheme = loading.load_scheme(session, scheme_code)
     check_request(scheme, ebill, employer, EMPLOYER_LIABILITY)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.db import tables as db
+from app.db.tx import defer_insert
 from app.privacy import mask_ids_in
 from app.schemas.clients import audit_record_public
 
@@ -24,7 +25,8 @@ def outcome_of(status: int) -> str:
     return "refused"
 
 
-_INSERT = insert(db.core_table(db.AuditRecord))
+_TABLE = db.core_table(db.AuditRecord)
+_INSERT = insert(_TABLE)
 
 
 def record(session: Session, *, entry: dict[str, Any], own_transaction: bool = True) -> None:
@@ -43,7 +45,10 @@ def record(session: Session, *, entry: dict[str, Any], own_transaction: bool = T
         "path": mask_ids_in(entry["path"])[:500],
         "object_id": None if object_id is None else mask_ids_in(object_id)[:200],
     }
-    session.connection().execute(_INSERT, entry)
+    if own_transaction:
+        session.connection().execute(_INSERT, entry)
+    else:  # sent with the write's other deferred inserts, just before its commit
+        defer_insert(session, _TABLE, entry)
 
 
 def query(

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.db import tables as db
 from app.engine import types as t
 from app.errors import FieldError, Loc, ValidationFailed, errors_under
-from app.ledger.loading import bill_to_engine
+from app.ledger.loading import engine_bill
 from app.ledger.locks import lock_for_settlements, mark_used_ahead, references_known_used
 from app.ledger.settlements import (
     Payment,
@@ -125,7 +125,7 @@ def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: Id
     for code in body.schemes:
         check_scheme(principal, code)
     # The schemes are settled in the given order, but locked in the fixed order (app.ledger.locks).
-    lock_for_settlements(session, bill_to_engine(bill), body.schemes)
+    lock_for_settlements(session, engine_bill(session, bill), body.schemes)
     settlements: list[dict[str, Any]] = []
     for i, code in enumerate(body.schemes):
         try:

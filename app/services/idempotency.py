@@ -38,11 +38,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from app import clock
 from app.db.tables import IdempotencyRecord, core_table
+from app.db.tx import defer_insert
 from app.errors import IdempotencyMismatch
 from app.principal import Principal
 
@@ -96,7 +97,6 @@ _LOOKUP = (
     .order_by(_RECORD.c.operation.desc())
     .limit(1)
 )
-_STORE = insert(_RECORD)
 
 
 def lookup(session: Session, principal: Principal, idem: IdemRequest | None) -> Replayed | None:
@@ -119,8 +119,9 @@ def lookup(session: Session, principal: Principal, idem: IdemRequest | None) -> 
 def store(session: Session, principal: Principal, idem: IdemRequest | None, reply: Reply) -> None:
     if idem is None:
         return
-    session.connection().execute(
-        _STORE,
+    defer_insert(
+        session,
+        _RECORD,
         {
             "client_id": principal.client_id,
             "operation": idem.operation,

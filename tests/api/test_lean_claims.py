@@ -110,14 +110,23 @@ def test_a_claim_marks_its_reference_rows_used_before_its_transaction_and_locks_
     # Seen used by this process, the next claim under the scheme costs no transaction ahead.
     second = {**bill_1(), "bill_no": "LEAN-2"}
     with transactions() as seen:
-        r = loaded.post("/v1/claims", json={"bill": second, "schemes": [NRCMS]}, headers=ADMIN)
+        r = loaded.post(
+            "/v1/claims", json={"bill": second, "schemes": [NRCMS]}, headers={**ADMIN, "Idempotency-Key": "lean-2"}
+        )
     assert r.status_code == 201, r.text
     assert len(seen) == 1
-    # A claim of a new bill under one scheme, its audit record included (the admin's token needs no
-    # lookup): the registry with the bill number, the bill's insert, the references, the accumulator,
-    # the settlement with the bill's totals and the accumulator's, the audit record.
-    assert len(seen[0]) == 6, seen[0]
-    assert seen[0][4].startswith("WITH settled AS (INSERT INTO settlement")
+    # A claim of a new bill under one scheme (the admin's token needs no lookup): the key's record,
+    # the registry with the bill number, the bill's insert, the references, the accumulator, the
+    # settlement with the bill's totals and the accumulator's, then the idempotency and audit records.
+    claim = seen[0]
+    assert len(claim) == 7, claim
+    assert claim[5].startswith("WITH settled AS (INSERT INTO settlement")
+    assert claim[6].startswith("WITH deferred_0 AS (INSERT INTO idempotency_record")
+    assert "INSERT INTO audit_record" in claim[6]
+    again = loaded.post(
+        "/v1/claims", json={"bill": second, "schemes": [NRCMS]}, headers={**ADMIN, "Idempotency-Key": "lean-2"}
+    )
+    assert (again.status_code, again.json()) == (201, r.json())  # the record was written
 
 
 def test_the_conservative_side_of_marking_ahead(pg_loaded: TestClient, pg_url: str) -> None:
