@@ -69,12 +69,12 @@ def _create_user(body: dict[str, object], *, if_missing: bool) -> tuple[int, str
     except ValidationError as exc:
         return 2, "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'user'}: {e['msg']}" for e in exc.errors())
     try:
-        out = write_transaction(lambda s: users.create(s, body=user), operation="create_user")
+        row = write_transaction(lambda s: users.create(s, body=user), operation="create_user")
     except Conflict as exc:
         return (0 if if_missing else 1), exc.detail
     except DomainError as exc:
         return 1, exc.detail
-    return 0, f"created user {out['username']} ({out['role']}), id {out['user_id']}"
+    return 0, f"created user {row.username} ({row.role}), id {row.id}"
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:

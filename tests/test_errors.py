@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.api.located import errors_in
 from app.errors import FieldError, ValidationFailed, errors_under
 
 
@@ -33,3 +34,26 @@ def test_errors_under_relocates_what_the_block_raises() -> None:
         raise ValidationFailed([FieldError(("scheme_code",), "no")])
     assert raised.value.errors[0].loc == ("body", "scheme_code")
     assert raised.value.detail == "body.scheme_code: no"
+
+
+def test_errors_in_places_each_given_name_in_its_part_and_the_rest_in_the_body() -> None:
+    parts = {"effective_from": ("query", "effective_from"), "csv": ("body",), "scheme_code": ("path", "scheme_code")}
+    given = [
+        FieldError(("effective_from",), "missing"),
+        FieldError(("csv", 3), "short"),
+        FieldError(("csv",), "unreadable"),
+        FieldError(("scheme_code",), "a tier"),
+        FieldError(("entries", 0, "code"), "bad"),
+        FieldError((), "the whole"),
+    ]
+    with pytest.raises(ValidationFailed) as raised, errors_in(parts):
+        raise ValidationFailed(given)
+    assert [e.loc for e in raised.value.errors] == [
+        ("query", "effective_from"),
+        ("body", 3),
+        ("body",),
+        ("path", "scheme_code"),
+        ("body", "entries", 0, "code"),
+        ("body",),
+    ]
+    assert [e.msg for e in raised.value.errors] == [e.msg for e in given]

@@ -12,10 +12,20 @@ from app.api.links import example, link, sample, with_links
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
 from app.db.tx import read_session, write_transaction
+from app.errors import errors_under
 from app.principal import Principal
-from app.schemas.clients import AuditPage, ClientCreate, ClientCreated, ClientPublic
+from app.schemas.clients import (
+    AuditPage,
+    ClientCreate,
+    ClientCreated,
+    ClientPublic,
+    audit_record_public,
+    client_created_public,
+    client_public,
+)
 from app.schemas.common import NO_NUL
-from app.schemas.users import UserCreate, UserPublic
+from app.schemas.hospitals import page_public
+from app.schemas.users import UserCreate, UserPublic, user_public
 from app.services import audit, clients, users
 
 router = APIRouter(prefix="/v1", tags=["administration"])
@@ -55,8 +65,9 @@ def create_client(
     ],
     principal: Admin,
 ) -> JSON:
-    out = write_transaction(lambda s: clients.create(s, body=body), operation="create_client")
-    return reply(201, out)
+    with errors_under("body"):
+        new = write_transaction(lambda s: clients.create(s, body=body), operation="create_client")
+    return reply(201, client_created_public(new.row, new.token))
 
 
 @router.get(
@@ -68,7 +79,7 @@ def create_client(
 )
 def list_clients(principal: Admin) -> JSON:
     with read_session() as s:
-        return reply(200, clients.list_all(s))
+        return reply(200, [client_public(r) for r in clients.list_all(s)])
 
 
 @router.delete(
@@ -81,8 +92,8 @@ def list_clients(principal: Admin) -> JSON:
 def revoke_client(
     client_id: Annotated[str, Path(min_length=1, max_length=36, pattern=NO_NUL)], principal: Admin
 ) -> JSON:
-    out = write_transaction(lambda s: clients.revoke(s, client_id=client_id), operation="revoke_client")
-    return reply(200, out)
+    row = write_transaction(lambda s: clients.revoke(s, client_id=client_id), operation="revoke_client")
+    return reply(200, client_public(row))
 
 
 @router.post(
@@ -97,8 +108,9 @@ def create_user(body: UserCreate, principal: Admin) -> JSON:
     """The password (at least 12 characters) is stored only as an argon2id hash.  A person acts
     with the same scope as a client of the same role; the audit trail names them
     `user:<username>`."""
-    out = write_transaction(lambda s: users.create(s, body=body), operation="create_user")
-    return reply(201, out)
+    with errors_under("body"):
+        row = write_transaction(lambda s: users.create(s, body=body), operation="create_user")
+    return reply(201, user_public(row))
 
 
 @router.get(
@@ -121,17 +133,15 @@ def query_audit(
     limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE)] = 100,
 ) -> JSON:
     with read_session() as s:
-        return reply(
-            200,
-            audit.query(
-                s,
-                client_id=client_id,
-                operation=operation,
-                object_id=object_id,
-                outcome=outcome,
-                since=since,
-                until=until,
-                cursor=cursor,
-                limit=limit,
-            ),
+        page = audit.query(
+            s,
+            client_id=client_id,
+            operation=operation,
+            object_id=object_id,
+            outcome=outcome,
+            since=since,
+            until=until,
+            cursor=cursor,
+            limit=limit,
         )
+        return reply(200, page_public(page.rows, page.next_cursor, audit_record_public))

@@ -21,6 +21,7 @@ from app.metrics import observe_settlement
 from app.principal import Principal
 from app.schemas.bills import BillCreate
 from app.schemas.common import NO_NUL, Code
+from app.schemas.hospitals import page_public
 from app.schemas.public import BillPage, BillPublic, ClaimPublic, SettlementPage, SplitPublic, bill_public, split_public
 from app.schemas.settlements import ClaimCreate, SettlementCreate, SettlementPublic, settlement_public
 from app.services import bills, claims, settlement_list
@@ -127,21 +128,19 @@ def list_bills(
     limit: queries.Limit = DEFAULT_LIMIT,
 ) -> JSON:
     """A filter naming something outside the caller's scope gives an empty page."""
-    with read_session() as s:
-        return reply(
-            200,
-            bills.list_page(
-                s,
-                principal=principal,
-                hospital_code=hospital_code,
-                bill_no=bill_no,
-                patient_id_number=patient_id_number,
-                admitted_from=admitted_from,
-                admitted_to=admitted_to,
-                cursor=cursor,
-                limit=limit,
-            ),
+    with errors_under("query"), read_session() as s:
+        page = bills.list_page(
+            s,
+            principal=principal,
+            hospital_code=hospital_code,
+            bill_no=bill_no,
+            patient_id_number=patient_id_number,
+            admitted_from=admitted_from,
+            admitted_to=admitted_to,
+            cursor=cursor,
+            limit=limit,
         )
+        return reply(200, page_public(page.rows, page.next_cursor, bill_public))
 
 
 @router.get(
@@ -243,22 +242,20 @@ def list_settlements(
 ) -> JSON:
     """A date means its 00:00 UTC.  A filter naming something outside the caller's scope gives an
     empty page."""
-    with read_session() as s:
-        return reply(
-            200,
-            settlement_list.list_page(
-                s,
-                principal=principal,
-                bill_id=bill_id,
-                scheme_code=scheme_code,
-                status=status,
-                payer_type=payer_type,
-                since=since,
-                until=until,
-                cursor=cursor,
-                limit=limit,
-            ),
+    with errors_under("query"), read_session() as s:
+        page = settlement_list.list_page(
+            s,
+            principal=principal,
+            bill_id=bill_id,
+            scheme_code=scheme_code,
+            status=status,
+            payer_type=payer_type,
+            since=since,
+            until=until,
+            cursor=cursor,
+            limit=limit,
         )
+        return reply(200, page_public(page.rows, page.next_cursor, lambda r: settlement_public(r.model_dump())))
 
 
 @router.get(

@@ -12,9 +12,16 @@ from app.api.links import example, link, sample, with_links
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
 from app.db.tx import read_session, write_transaction
+from app.errors import errors_under
 from app.principal import Principal
 from app.schemas.common import CODE_PATTERN, RegionCode
-from app.schemas.hospitals import HospitalCreate, HospitalPage, RegisteredHospitalPublic
+from app.schemas.hospitals import (
+    HospitalCreate,
+    HospitalPage,
+    RegisteredHospitalPublic,
+    hospital_public,
+    page_public,
+)
 from app.services import hospitals
 from app.services.paging import DEFAULT_LIMIT
 
@@ -55,10 +62,9 @@ def put_hospital(
     principal: Admin,
 ) -> JSON:
     """Replacing an entry changes only bills accepted afterwards."""
-    created, out = write_transaction(
-        lambda s: hospitals.put(s, code=hospital_code, body=body), operation="put_hospital"
-    )
-    return reply(201 if created else 200, out)
+    with errors_under("body"):
+        put = write_transaction(lambda s: hospitals.put(s, code=hospital_code, body=body), operation="put_hospital")
+    return reply(201 if put.created else 200, hospital_public(put.row))
 
 
 @router.get(
@@ -70,7 +76,7 @@ def put_hospital(
 )
 def get_hospital(hospital_code: HospitalCode, principal: Anyone) -> JSON:
     with read_session() as s:
-        return reply(200, hospitals.get(s, code=hospital_code))
+        return reply(200, hospital_public(hospitals.get(s, code=hospital_code)))
 
 
 @router.get(
@@ -92,5 +98,6 @@ def list_hospitals(
     cursor: queries.Cursor = None,
     limit: queries.Limit = DEFAULT_LIMIT,
 ) -> JSON:
-    with read_session() as s:
-        return reply(200, hospitals.list_page(s, principal=principal, region=region, cursor=cursor, limit=limit))
+    with errors_under("query"), read_session() as s:
+        page = hospitals.list_page(s, principal=principal, region=region, cursor=cursor, limit=limit)
+        return reply(200, page_public(page.rows, page.next_cursor, hospital_public))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import ValidationError
@@ -11,13 +12,14 @@ from starlette.concurrency import run_in_threadpool
 from app.api import queries
 from app.api.auth import allow
 from app.api.links import example, link, sample, with_links
+from app.api.located import errors_in
 from app.api.problems import problem_response, problem_responses
 from app.api.responses import JSON, reply
 from app.db.tx import read_session, write_transaction
-from app.errors import FieldError, MalformedRequest, ValidationFailed
+from app.errors import FieldError, MalformedRequest, ValidationFailed, errors_under
 from app.principal import Principal
 from app.schemas.common import CODE_PATTERN
-from app.schemas.public import MemberPublic, PolicyPublic, TierPolicyPublic
+from app.schemas.public import MemberPublic, PolicyPublic, TierPolicyPublic, member_public, policy_public
 from app.schemas.reference import (
     CatalogCreate,
     CatalogPublic,
@@ -26,11 +28,15 @@ from app.schemas.reference import (
     SchemeCreate,
     SchemePublic,
     TierPolicyCreate,
+    catalog_public,
+    scheme_public,
 )
 from app.services import reference
+from app.services.reference import Catalog, Put
 from app.services.scope import check_scheme
 
 router = APIRouter(prefix="/v1/schemes", tags=["reference data"])
+Row = TypeVar("Row")
 
 _SCHEME = sample("schemes.json")[0]
 _CODE = _SCHEME["code"]
@@ -81,8 +87,19 @@ READ = problem_responses(401, 403, 404, 422)
 WRITE = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
-def _put_status(created: bool) -> int:
-    return 201 if created else 200
+def _put_reply(put: Put[Row], render: Callable[[Row], dict[str, Any]]) -> JSON:
+    """201 with what a put created, 200 with what it replaced."""
+    return reply(201 if put.created else 200, render(put.row))
+
+
+def _catalog_public(catalog: Catalog) -> dict[str, Any]:
+    return catalog_public(catalog.version, catalog.entries)
+
+
+#: A key of the path a service names in a field error (the rest of its errors are the body's).
+_IN_PATH = {"scheme_code": ("path", "scheme_code")}
+#: A CSV catalog's: the query's effective_from, and the CSV and the catalog it makes (the body).
+_IN_CSV_REQUEST = {"effective_from": ("query", "effective_from"), "csv": ("body",), "catalog": ("body",)}
 
 
 @router.get(
@@ -106,7 +123,7 @@ def _put_status(created: bool) -> int:
 )
 def list_schemes(principal: Admin) -> JSON:
     with read_session() as s:
-        return reply(200, reference.list_schemes(s))
+        return reply(200, [scheme_public(r) for r in reference.list_schemes(s)])
 
 
 @router.put(
@@ -122,10 +139,9 @@ def put_scheme(
     body: Annotated[SchemeCreate, Body(openapi_examples=example("The sample's first scheme", _SCHEME))],
     principal: Admin,
 ) -> JSON:
-    created, out = write_transaction(
-        lambda s: reference.put_scheme(s, code=scheme_code, body=body), operation="put_scheme"
-    )
-    return reply(_put_status(created), out)
+    with errors_under("body"):
+        put = write_transaction(lambda s: reference.put_scheme(s, code=scheme_code, body=body), operation="put_scheme")
+    return _put_reply(put, scheme_public)
 
 
 @router.get(
@@ -134,7 +150,7 @@ def put_scheme(
 def get_scheme(scheme_code: SchemeCode, principal: AdminOrOffice) -> JSON:
     check_scheme(principal, scheme_code)
     with read_session() as s:
-        return reply(200, reference.get_scheme(s, code=scheme_code))
+        return reply(200, scheme_public(reference.get_scheme(s, code=scheme_code)))
 
 
 _CATALOG_BODY = {
@@ -183,7 +199,8 @@ async def put_catalog(
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ValidationFailed([FieldError(("body",), "the CSV must be UTF-8")]) from None
-        body = reference.parse_catalog_csv(text, effective_from=effective_from, effective_to=effective_to)
+        with errors_in(_IN_CSV_REQUEST):
+            body = reference.parse_catalog_csv(text, effective_from=effective_from, effective_to=effective_to)
     elif content_type in ("application/json", ""):
         try:
             body = CatalogCreate.model_validate_json(raw)
@@ -200,12 +217,13 @@ async def put_catalog(
             detail="send application/json or text/csv",
             instance=request.url.path,
         )
-    created, out = await run_in_threadpool(
-        write_transaction,
-        lambda s: reference.put_catalog(s, scheme_code=scheme_code, version=version, body=body),
-        operation="put_catalog",
-    )
-    return reply(_put_status(created), out)
+    with errors_in(_IN_PATH):
+        put = await run_in_threadpool(
+            write_transaction,
+            lambda s: reference.put_catalog(s, scheme_code=scheme_code, version=version, body=body),
+            operation="put_catalog",
+        )
+    return _put_reply(put, _catalog_public)
 
 
 @router.get(
@@ -218,7 +236,7 @@ async def put_catalog(
 def get_catalog(scheme_code: SchemeCode, version: Version, principal: AdminOrOffice) -> JSON:
     check_scheme(principal, scheme_code)
     with read_session() as s:
-        return reply(200, reference.get_catalog(s, scheme_code=scheme_code, version=version))
+        return reply(200, _catalog_public(reference.get_catalog(s, scheme_code=scheme_code, version=version)))
 
 
 @router.put(
@@ -238,10 +256,11 @@ def put_policy(
     ],
     principal: Admin,
 ) -> JSON:
-    created, out = write_transaction(
-        lambda s: reference.put_policy(s, scheme_code=scheme_code, year=year, body=body), operation="put_policy"
-    )
-    return reply(_put_status(created), out)
+    with errors_under("body"):
+        put = write_transaction(
+            lambda s: reference.put_policy(s, scheme_code=scheme_code, year=year, body=body), operation="put_policy"
+        )
+    return _put_reply(put, policy_public)
 
 
 @router.get(
@@ -254,7 +273,7 @@ def put_policy(
 def get_policy(scheme_code: SchemeCode, year: Year, principal: AdminOrOffice) -> JSON:
     check_scheme(principal, scheme_code)
     with read_session() as s:
-        return reply(200, reference.get_policy(s, scheme_code=scheme_code, year=year))
+        return reply(200, policy_public(reference.get_policy(s, scheme_code=scheme_code, year=year)))
 
 
 @router.put(
@@ -272,11 +291,12 @@ def put_member(
     principal: AdminOrOffice,
 ) -> JSON:
     check_scheme(principal, scheme_code)
-    created, out = write_transaction(
-        lambda s: reference.put_member(s, scheme_code=scheme_code, member_no=member_no, body=body),
-        operation="put_member",
-    )
-    return reply(_put_status(created), out)
+    with errors_in(_IN_PATH):
+        put = write_transaction(
+            lambda s: reference.put_member(s, scheme_code=scheme_code, member_no=member_no, body=body),
+            operation="put_member",
+        )
+    return _put_reply(put, member_public)
 
 
 @router.get(
@@ -289,4 +309,4 @@ def put_member(
 def get_member(scheme_code: SchemeCode, member_no: MemberNo, principal: AdminOrOffice) -> JSON:
     check_scheme(principal, scheme_code)
     with read_session() as s:
-        return reply(200, reference.get_member(s, scheme_code=scheme_code, member_no=member_no))
+        return reply(200, member_public(reference.get_member(s, scheme_code=scheme_code, member_no=member_no)))

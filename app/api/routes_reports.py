@@ -12,6 +12,7 @@ from app.api.auth import allow
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
 from app.db.tx import read_session
+from app.errors import errors_under
 from app.principal import Principal
 from app.schemas.common import CODE_PATTERN
 from app.schemas.reports import ClearingPublic, ReconciliationPublic
@@ -91,7 +92,7 @@ def get_clearing(period: Period, request: Request, principal: Office) -> Respons
     header `scheme_code,insuring_region,treatment_region,settlements,reversals,medical_total,fund_payment`
     (no totals line).  A scheme office sees only its own scheme."""
     scheme_code = reports.clearing_scheme(principal)
-    with read_session() as s:
+    with errors_under("query"), read_session() as s:
         if wants_csv(request):
             text = reports.clearing_csv(s, period=period, scheme_code=scheme_code)
             headers = {**VARY, "Content-Disposition": f'attachment; filename="clearing-{period}.csv"'}

@@ -60,6 +60,7 @@ from app.schemas.public import bill_public, split_public
 from app.schemas.settlements import SettlementCreate, settlement_public
 from app.services import bills, claims, reports, users
 from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest, Reply, answer
+from app.services.paging import Page
 from app.services.scope import check_bill, check_settlement_read
 from app.settings import get_settings
 
@@ -198,7 +199,7 @@ def _bills(
     bill_no: str | None = None,
     patient_id_number: str | None = None,
     limit: int,
-) -> dict[str, Any]:
+) -> Page[db.Bill]:
     """The bills the person may read that match (the API's list, scoped in SQL)."""
     with read_session() as s:
         return bills.list_page(
@@ -242,8 +243,8 @@ def find_bill(request: Request, desk: Person, hospital_code: str = "", bill_no: 
         errors["bill_no"] = _("Enter the bill number.")
     if not errors:
         found = _bills(desk.principal, hospital_code=hospital_code, bill_no=bill_no, limit=1)
-        if found["items"]:
-            bill_id = found["items"][0]["bill_id"]
+        if found.rows:
+            bill_id = found.rows[0].id
             request.state.audit_object_id = bill_id
             return redirect(f"{PATH}/bills/{bill_id}")
         errors["bill_no"] = _("No bill %(bill_no)s of hospital %(hospital)s is open to you.") % {
@@ -265,7 +266,11 @@ async def find_patient(request: Request, desk: Person) -> Response:
     request.state.audit_object_id = mask_id(id_number)
 
     found = await run_in_threadpool(_bills, desk.principal, patient_id_number=id_number, limit=PATIENT_BILLS)
-    results = {"id_number": mask_id(id_number), "bills": found["items"], "more": found["next_cursor"] is not None}
+    results = {
+        "id_number": mask_id(id_number),
+        "bills": [bill_public(r) for r in found.rows],
+        "more": found.next_cursor is not None,
+    }
     return _home(request, desk, results=results)
 
 

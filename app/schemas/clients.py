@@ -74,6 +74,11 @@ def client_public(row: db.Client) -> dict[str, Any]:
     }
 
 
+def client_created_public(row: db.Client, token: str) -> dict[str, Any]:
+    """The body of a :class:`ClientCreated`: the client and its token, shown this once."""
+    return {**client_public(row), "token": token}
+
+
 def audit_record_public(r: db.AuditRecord) -> dict[str, Any]:
     return {
         "id": r.id,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field, model_validator
 
 from app.db import tables as db
 from app.schemas.common import Code, In, IsoDate, Level, Name, Out, RegionCode
+
+Row = TypeVar("Row")
 
 
 class HospitalCreate(In):
@@ -37,6 +40,12 @@ class RegisteredHospitalPublic(Out):
 
 class PageMeta(Out):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+def page_public(rows: Iterable[Row], next_cursor: str | int | None, item: Callable[[Row], Any]) -> dict[str, Any]:
+    """The body of a page (:class:`PageMeta` and its ``items``, or :class:`AuditPage`): each row
+    rendered by ``item``, then the next page's cursor."""
+    return {"items": [item(r) for r in rows], "next_cursor": next_cursor}
 
 
 class HospitalPage(PageMeta):

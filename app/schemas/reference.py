@@ -343,7 +343,7 @@ def scheme_public(row: db.Scheme) -> dict[str, Any]:
     }
 
 
-def render_catalog(version: db.CatalogVersion, entries: Iterable[db.CatalogEntry]) -> dict[str, Any]:
+def catalog_public(version: db.CatalogVersion, entries: Iterable[db.CatalogEntry]) -> dict[str, Any]:
     """The body of a :class:`CatalogPublic`: the version and its entries, in the order given."""
     return {
         "scheme_code": version.scheme_code,

@@ -12,7 +12,7 @@ from sqlmodel import col
 from app.db import tables as db
 from app.db.tx import defer_insert
 from app.privacy import mask_ids_in
-from app.schemas.clients import audit_record_public
+from app.services.paging import Page
 
 MAX_PAGE = 500
 
@@ -62,7 +62,7 @@ def query(
     until: datetime | None,
     cursor: int | None,
     limit: int,
-) -> dict[str, Any]:
+) -> Page[db.AuditRecord]:
     """Newest first; ``cursor`` is the id below which the next page starts."""
     a = db.AuditRecord
     stmt = select(a).order_by(col(a.id).desc()).limit(limit + 1)
@@ -83,4 +83,4 @@ def query(
     rows = list(session.scalars(stmt))
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [audit_record_public(r) for r in rows], "next_cursor": rows[-1].id if more and rows else None}
+    return Page(rows, rows[-1].id if more and rows else None)

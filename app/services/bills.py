@@ -25,7 +25,6 @@ from app.principal import Principal
 from app.privacy import mask_id
 from app.schemas.bills import BillCreate, HospitalIn
 from app.schemas.common import money
-from app.schemas.public import bill_public
 from app.services import hospitals, paging
 from app.services.scope import bill_scope
 
@@ -194,7 +193,7 @@ def list_page(
     admitted_to: date | None,
     cursor: str | None,
     limit: int,
-) -> dict[str, Any]:
+) -> paging.Page[db.Bill]:
     """The bills the caller may read (:func:`app.services.scope.bill_scope`), newest first.
     ``admitted_from`` and ``admitted_to`` both include their day."""
     filters: dict[str, Any] = {
@@ -220,7 +219,6 @@ def list_page(
         stmt = stmt.where(col(b.admission_date) >= admitted_from)
     if admitted_to is not None:
         stmt = stmt.where(col(b.admission_date) <= admitted_to)
-    rows, next_cursor = paging.newest_first(
+    return paging.newest_first(
         session, stmt, model=b, list_name="bills", principal=principal, filters=filters, cursor=cursor, limit=limit
     )
-    return {"items": [bill_public(r) for r in rows], "next_cursor": next_cursor}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from app import clock
 from app.db import tables as db
 from app.errors import FieldError, NotFound, ValidationFailed
 from app.principal import Principal, Role
-from app.schemas.clients import ClientCreate, client_public
+from app.schemas.clients import ClientCreate
 
 TOKEN_PREFIX = "stl_"  # noqa: S105 (a prefix, not a secret)
 
@@ -29,14 +30,23 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def create(session: Session, *, body: ClientCreate) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class NewClient:
+    """A created client and its token, which is shown this once (only its hash is stored)."""
+
+    row: db.Client
+    token: str
+
+
+def create(session: Session, *, body: ClientCreate) -> NewClient:
+    """Field errors are located in the client given (``("scheme_code",)``)."""
     if body.scheme_code is not None and session.get(db.Scheme, body.scheme_code) is None:
-        raise ValidationFailed([FieldError(("body", "scheme_code"), f"there is no scheme {body.scheme_code!r}")])
+        raise ValidationFailed([FieldError(("scheme_code",), f"there is no scheme {body.scheme_code!r}")])
     if body.hospital_code is not None and session.get(db.Hospital, body.hospital_code) is None:
         raise ValidationFailed(
             [
                 FieldError(
-                    ("body", "hospital_code"),
+                    ("hospital_code",),
                     f"hospital {body.hospital_code!r} is not in the designated-hospital registry; register it first",
                 )
             ]
@@ -54,21 +64,21 @@ def create(session: Session, *, body: ClientCreate) -> dict[str, Any]:
     )
     session.add(row)
     session.flush()
-    return {**client_public(row), "token": token}
+    return NewClient(row, token)
 
 
-def list_all(session: Session) -> list[dict[str, Any]]:
-    return [client_public(r) for r in session.scalars(select(db.Client).order_by(col(db.Client.created_at)))]
+def list_all(session: Session) -> list[db.Client]:
+    return list(session.scalars(select(db.Client).order_by(col(db.Client.created_at))))
 
 
-def revoke(session: Session, *, client_id: str) -> dict[str, Any]:
+def revoke(session: Session, *, client_id: str) -> db.Client:
     row = session.scalars(select(db.Client).where(col(db.Client.id) == client_id).with_for_update()).one_or_none()
     if row is None:
         raise NotFound("there is no such client")
     if row.revoked_at is None:
         row.revoked_at = clock.now()
         session.flush()
-    return client_public(row)
+    return row
 
 
 _CLIENT = db.core_table(db.Client)

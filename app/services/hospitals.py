@@ -1,4 +1,4 @@
-"""The designated-hospital registry (rules v2.1): ``PUT`` creates (201) or replaces (200).
+"""The designated-hospital registry (rules v2.1): a put creates or replaces (:class:`Put`).
 
 Replacing an entry changes only bills accepted afterwards: a bill keeps the level, region and
 name it was accepted with.
@@ -7,7 +7,6 @@ name it was accepted with.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,12 +17,13 @@ from app.db import tables as db
 from app.engine.policy import region_prefix
 from app.errors import NotDesignated, NotFound, UnknownHospital
 from app.principal import Principal
-from app.schemas.hospitals import HospitalCreate, hospital_public
+from app.schemas.hospitals import HospitalCreate
 from app.services import paging
-from app.services.reference import path_key
+from app.services.reference import Put, path_key
 
 
-def put(session: Session, *, code: str, body: HospitalCreate) -> tuple[bool, dict[str, Any]]:
+def put(session: Session, *, code: str, body: HospitalCreate) -> Put[db.Hospital]:
+    """Field errors are located in the entry given (``("code",)``)."""
     path_key(body.code, code, "code")
     row = session.scalars(select(db.Hospital).where(col(db.Hospital.code) == code).with_for_update()).one_or_none()
     created = row is None
@@ -35,14 +35,14 @@ def put(session: Session, *, code: str, body: HospitalCreate) -> tuple[bool, dic
             setattr(row, field, value)
         row.updated_at = clock.now()
     session.flush()
-    return created, hospital_public(row)
+    return Put(row, created)
 
 
-def get(session: Session, *, code: str) -> dict[str, Any]:
+def get(session: Session, *, code: str) -> db.Hospital:
     row = session.get(db.Hospital, code)
     if row is None:
         raise NotFound(f"there is no hospital {code} in the registry")
-    return hospital_public(row)
+    return row
 
 
 def registered(session: Session, code: str) -> db.Hospital:
@@ -65,7 +65,7 @@ def check_designated(row: db.Hospital, admission: date) -> None:
 
 def list_page(
     session: Session, *, principal: Principal, region: str | None, cursor: str | None, limit: int
-) -> dict[str, Any]:
+) -> paging.Page[db.Hospital]:
     """By code.  ``region`` contains as in the rules: ``510000`` the province, ``511600`` the
     prefecture, ``511623`` only itself."""
     filters = {"region": region}
@@ -76,7 +76,7 @@ def list_page(
     if cursor is not None:
         (after,) = paging.decode(cursor, list_name="hospitals", principal=principal, filters=filters, kinds=["id"])
         stmt = stmt.where(col(db.Hospital.code) > after)
-    rows, next_cursor = paging.page(
+    return paging.page(
         list(session.scalars(stmt)),
         limit=limit,
         list_name="hospitals",
@@ -84,4 +84,3 @@ def list_page(
         filters=filters,
         key=lambda r: [r.code],
     )
-    return {"items": [hospital_public(r) for r in rows], "next_cursor": next_cursor}

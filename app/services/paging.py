@@ -5,8 +5,9 @@ or a hospital's ``code``), the list it belongs to, a fingerprint of the client t
 it and one of the filters it was asked with.  It carries no scope: every page is filtered by
 the caller's scope on the server, so a cursor that was altered, or used by another client,
 can only move the position inside what the caller may read anyway.  It is nevertheless
-refused (422 ``validation`` at ``query.cursor``) when it is not exactly what this service
-issues, when it belongs to another list or another client, or when the filters changed.
+refused (422 ``validation`` at ``("cursor",)``, which the API places at ``query.cursor``) when
+it is not exactly what this service issues, when it belongs to another list or another client,
+or when the filters changed.
 
 Keyset paging is stable: an item created while a client pages sorts before the position it
 has reached (it is newer), so it never makes the client see another item twice or skip one.
@@ -19,8 +20,9 @@ import binascii
 import hashlib
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 from sqlalchemy import Select, and_, or_
@@ -35,7 +37,16 @@ MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 _VERSION = 1
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_LOC = ("query", "cursor")
+_LOC = ("cursor",)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list: its rows, and the cursor of the next page (None on the last; the
+    audit trail's cursor is a record id)."""
+
+    rows: Sequence[T]
+    next_cursor: str | int | None
 
 
 def _fingerprint(value: Any) -> str:
@@ -106,7 +117,7 @@ def newest_first(
     filters: dict[str, Any],
     cursor: str | None,
     limit: int,
-) -> tuple[Sequence[Any], str | None]:
+) -> Page[Any]:
     """One page of ``stmt`` (rows of ``model``, filtered already) by ``(created_at, id)``
     descending, from the position ``cursor`` ends at, and the next page's cursor."""
     created_at, id_ = col(model.created_at), col(model.id)
@@ -132,9 +143,9 @@ def page(
     principal: Principal,
     filters: dict[str, Any],
     key: Callable[[T], list[str]],
-) -> tuple[Sequence[T], str | None]:
+) -> Page[T]:
     """The page's rows (``limit + 1`` were fetched) and the cursor of the next page, if any."""
     if len(rows) <= limit:
-        return rows, None
+        return Page(rows, None)
     rows = rows[:limit]
-    return rows, encode(list_name=list_name, principal=principal, filters=filters, key=key(rows[-1]))
+    return Page(rows, encode(list_name=list_name, principal=principal, filters=filters, key=key(rows[-1])))

@@ -1,15 +1,22 @@
 """Reference data: schemes, catalog versions, policies, members.
 
-``PUT`` creates (201) or replaces (200).  A catalog version or a policy that a settlement has
-used is never replaced (409): publish a new version, so every settlement stays explainable.
+A put creates or replaces, and says which (:class:`Put`; the API answers 201 or 200).  A catalog
+version or a policy that a settlement has used is never replaced (409 ``conflict``): publish a
+new version, so every settlement stays explainable.
+
+Field errors are located in the document given (``("version",)``, ``("id_number",)``, ``()`` for
+the whole of it), or at the key argument that is wrong (``("scheme_code",)``: a tier has no
+catalog); the API places them in the request (the body, the path).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import delete, func, insert, select
@@ -21,24 +28,36 @@ from app.db import tables as db
 from app.engine import types as t
 from app.engine.validate import id_number_errors
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
-from app.schemas.public import member_public, policy_public
-from app.schemas.reference import (
-    CatalogCreate,
-    MemberCreate,
-    PolicyCreate,
-    SchemeCreate,
-    TierPolicyCreate,
-    render_catalog,
-    scheme_public,
-)
+from app.schemas.reference import CatalogCreate, MemberCreate, PolicyCreate, SchemeCreate, TierPolicyCreate
+
+Row = TypeVar("Row")
+
+
+@dataclass(frozen=True, slots=True)
+class Put(Generic[Row]):
+    """What a put wrote, and whether it created it (else it replaced what was there)."""
+
+    row: Row
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """A catalog version and its entries, in code order."""
+
+    version: db.CatalogVersion
+    entries: Sequence[db.CatalogEntry]
+
 
 CSV_HEADER = ["code", "name", "category", "class", "self_pay_ratio", "price_cap", "settings", "min_hospital_level"]
 
 
 def path_key(value: Any, path_value: Any, field: str) -> None:
+    """A document's own key, when it gives one, must be the key it is put under (located at the
+    document's ``field``; the messages speak of the body and the path, where the API has them)."""
     if value is not None and value != path_value:
         raise ValidationFailed(
-            [FieldError(("body", field), f"{field} {value!r} in the body differs from {path_value!r} in the path")]
+            [FieldError((field,), f"{field} {value!r} in the body differs from {path_value!r} in the path")]
         )
 
 
@@ -81,7 +100,7 @@ def _check_kind_change(session: Session, row: db.Scheme, kind: str) -> None:
             raise Conflict(f"tiers supplement {row.code}: it stays a basic scheme")
 
 
-def put_scheme(session: Session, *, code: str, body: SchemeCreate) -> tuple[bool, dict[str, Any]]:
+def put_scheme(session: Session, *, code: str, body: SchemeCreate) -> Put[db.Scheme]:
     path_key(body.code, code, "code")
     if body.supplements is not None:
         basic = session.get(db.Scheme, body.supplements)
@@ -89,7 +108,7 @@ def put_scheme(session: Session, *, code: str, body: SchemeCreate) -> tuple[bool
             raise ValidationFailed(
                 [
                     FieldError(
-                        ("body", "supplements"),
+                        ("supplements",),
                         f"{body.supplements!r} is not a basic scheme (uebmi, urrbmi or nrcms) of this service",
                     )
                 ]
@@ -118,35 +137,38 @@ def put_scheme(session: Session, *, code: str, body: SchemeCreate) -> tuple[bool
         )
         row.updated_at = clock.now()
     session.flush()
-    return created, scheme_public(row)
+    return Put(row, created)
 
 
-def get_scheme(session: Session, *, code: str) -> dict[str, Any]:
-    return scheme_public(_scheme(session, code))
+def get_scheme(session: Session, *, code: str) -> db.Scheme:
+    return _scheme(session, code)
 
 
-def list_schemes(session: Session) -> list[dict[str, Any]]:
-    return [scheme_public(r) for r in session.scalars(select(db.Scheme).order_by(col(db.Scheme.code)))]
+def list_schemes(session: Session) -> list[db.Scheme]:
+    return list(session.scalars(select(db.Scheme).order_by(col(db.Scheme.code))))
 
 
 # --- catalogs ---------------------------------------------------------------------------
 
 
 def parse_catalog_csv(text: str, *, effective_from: date | None, effective_to: date | None) -> CatalogCreate:
-    """A catalog version from CSV with the header of ``api.md`` (``settings`` split on ``|``)."""
+    """A catalog version from CSV with the header of ``api.md`` (``settings`` split on ``|``).
+
+    Field errors are located in what it is given: ``("effective_from",)``; the CSV ``text`` as
+    ``("csv",)``, its line n (the header is 0) as ``("csv", n)``; the catalog the lines make as
+    ``("catalog", *field)``, e.g. ``("catalog", "entries", 0, "price_cap")``.  A missing
+    ``effective_from`` and the CSV's errors are reported together."""
     errors: list[FieldError] = []
     if effective_from is None:
-        errors.append(
-            FieldError(("query", "effective_from"), "a CSV catalog needs effective_from as a query parameter")
-        )
+        errors.append(FieldError(("effective_from",), "a CSV catalog needs effective_from as a query parameter"))
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
-        errors.append(FieldError(("body",), f"the CSV cannot be read: {exc}"))
+        errors.append(FieldError(("csv",), f"the CSV cannot be read: {exc}"))
         raise ValidationFailed(errors) from None
     header = rows[0] if rows else None
     if header is None or [h.strip() for h in header] != CSV_HEADER:
-        errors.append(FieldError(("body", 0), "the first CSV line must be the header " + ",".join(CSV_HEADER)))
+        errors.append(FieldError(("csv", 0), "the first CSV line must be the header " + ",".join(CSV_HEADER)))
         raise ValidationFailed(errors)
     entries: list[dict[str, Any]] = []
     for n, cells in enumerate(rows[1:], start=1):
@@ -154,7 +176,7 @@ def parse_catalog_csv(text: str, *, effective_from: date | None, effective_to: d
             continue
         if len(cells) != len(CSV_HEADER):
             errors.append(
-                FieldError(("body", n), f"CSV line {n + 1} has {len(cells)} cells, expected {len(CSV_HEADER)}")
+                FieldError(("csv", n), f"CSV line {n + 1} has {len(cells)} cells, expected {len(CSV_HEADER)}")
             )
             continue
         raw = dict(zip(CSV_HEADER, (c.strip() for c in cells), strict=True))
@@ -171,28 +193,26 @@ def parse_catalog_csv(text: str, *, effective_from: date | None, effective_to: d
         )
     except ValidationError as exc:
         raise ValidationFailed(
-            [FieldError(("body", *e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
+            [FieldError(("catalog", *e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
         ) from None
 
 
-def catalog_public(session: Session, version: db.CatalogVersion) -> dict[str, Any]:
-    """The version rendered with its entries, read in code order."""
+def _with_entries(session: Session, version: db.CatalogVersion) -> Catalog:
+    """The version with its entries, read in code order."""
     entries = session.scalars(
         select(db.CatalogEntry)
         .where(col(db.CatalogEntry.catalog_version_id) == version.id)
         .order_by(col(db.CatalogEntry.code))
     )
-    return render_catalog(version, entries)
+    return Catalog(version, list(entries))
 
 
-def put_catalog(
-    session: Session, *, scheme_code: str, version: str, body: CatalogCreate
-) -> tuple[bool, dict[str, Any]]:
+def put_catalog(session: Session, *, scheme_code: str, version: str, body: CatalogCreate) -> Put[Catalog]:
     path_key(body.version, version, "version")
     scheme = _scheme(session, scheme_code, lock=True)
     if scheme.kind in t.TIER_KINDS:
         raise ValidationFailed(
-            [FieldError(("path", "scheme_code"), f"{scheme_code} is a {scheme.kind} tier: a tier has no catalog")]
+            [FieldError(("scheme_code",), f"{scheme_code} is a {scheme.kind} tier: a tier has no catalog")]
         )
     row = session.scalars(
         select(db.CatalogVersion)
@@ -238,10 +258,10 @@ def put_catalog(
             ],
         )
     session.flush()
-    return created, catalog_public(session, row)
+    return Put(_with_entries(session, row), created)
 
 
-def get_catalog(session: Session, *, scheme_code: str, version: str) -> dict[str, Any]:
+def get_catalog(session: Session, *, scheme_code: str, version: str) -> Catalog:
     row = session.scalars(
         select(db.CatalogVersion).where(
             col(db.CatalogVersion.scheme_code) == scheme_code, col(db.CatalogVersion.version) == version
@@ -249,7 +269,7 @@ def get_catalog(session: Session, *, scheme_code: str, version: str) -> dict[str
     ).one_or_none()
     if row is None:
         raise NotFound(f"{scheme_code} has no catalog version {version}")
-    return catalog_public(session, row)
+    return _with_entries(session, row)
 
 
 # --- policies ---------------------------------------------------------------------------
@@ -257,7 +277,7 @@ def get_catalog(session: Session, *, scheme_code: str, version: str) -> dict[str
 
 def put_policy(
     session: Session, *, scheme_code: str, year: int, body: PolicyCreate | TierPolicyCreate
-) -> tuple[bool, dict[str, Any]]:
+) -> Put[db.Policy]:
     path_key(body.year, year, "year")
     scheme = _scheme(session, scheme_code, lock=True)
     tier = scheme.kind in t.TIER_KINDS
@@ -266,7 +286,7 @@ def put_policy(
             "{year, annual_cap, threshold, bands: [{up_to, ratio}]}" if tier else "{year, annual_cap, inpatient, ...}"
         )
         raise ValidationFailed(
-            [FieldError(("body",), f"{scheme_code} is a {scheme.kind} scheme: its policy has the shape {shape}")]
+            [FieldError((), f"{scheme_code} is a {scheme.kind} scheme: its policy has the shape {shape}")]
         )
     document = body.model_dump(mode="json", by_alias=True)
     document["year"] = year
@@ -291,26 +311,24 @@ def put_policy(
             raise Conflict(f"the {year} policy of {scheme_code} was used by a settlement and cannot be replaced")
         row.annual_cap, row.body, row.updated_at = body.annual_cap, document, clock.now()
     session.flush()
-    return created, policy_public(row)
+    return Put(row, created)
 
 
-def get_policy(session: Session, *, scheme_code: str, year: int) -> dict[str, Any]:
+def get_policy(session: Session, *, scheme_code: str, year: int) -> db.Policy:
     row = session.scalars(
         select(db.Policy).where(col(db.Policy.scheme_code) == scheme_code, col(db.Policy.year) == year)
     ).one_or_none()
     if row is None:
         raise NotFound(f"{scheme_code} has no policy for {year}")
-    return policy_public(row)
+    return row
 
 
 # --- members ----------------------------------------------------------------------------
 
 
-def put_member(
-    session: Session, *, scheme_code: str, member_no: str, body: MemberCreate
-) -> tuple[bool, dict[str, Any]]:
+def put_member(session: Session, *, scheme_code: str, member_no: str, body: MemberCreate) -> Put[db.Member]:
     path_key(body.member_no, member_no, "member_no")
-    errors = id_number_errors(body.id_number, ("body", "id_number"))
+    errors = id_number_errors(body.id_number, ("id_number",))
     if errors:
         raise ValidationFailed(errors)
     scheme = _scheme(session, scheme_code, lock=True)
@@ -318,7 +336,7 @@ def put_member(
         raise ValidationFailed(
             [
                 FieldError(
-                    ("path", "scheme_code"),
+                    ("scheme_code",),
                     f"{scheme_code} is a serious_illness tier: it covers every member of {scheme.supplements} "
                     "and has no members of its own",
                 )
@@ -364,13 +382,13 @@ def put_member(
         )
         row.updated_at = clock.now()
     session.flush()
-    return created, member_public(row)
+    return Put(row, created)
 
 
-def get_member(session: Session, *, scheme_code: str, member_no: str) -> dict[str, Any]:
+def get_member(session: Session, *, scheme_code: str, member_no: str) -> db.Member:
     row = session.scalars(
         select(db.Member).where(col(db.Member.scheme_code) == scheme_code, col(db.Member.member_no) == member_no)
     ).one_or_none()
     if row is None:
         raise NotFound(f"{scheme_code} has no member {member_no}")
-    return member_public(row)
+    return row

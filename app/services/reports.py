@@ -62,12 +62,13 @@ class Window:
 
 
 def month_window(period: str) -> Window:
-    """``2026-03`` -> [2026-03-01T00:00Z, 2026-04-01T00:00Z)."""
+    """``2026-03`` -> [2026-03-01T00:00Z, 2026-04-01T00:00Z); a field error at ``("period",)``
+    for anything else."""
     if re.fullmatch(PERIOD_PATTERN, period) is None:
-        raise ValidationFailed([FieldError(("query", "period"), "the period must be a month, YYYY-MM")])
+        raise ValidationFailed([FieldError(("period",), "the period must be a month, YYYY-MM")])
     year, month = int(period[:4]), int(period[5:7])
     if year < 1:
-        raise ValidationFailed([FieldError(("query", "period"), "there is no year 0000")])
+        raise ValidationFailed([FieldError(("period",), "there is no year 0000")])
     start = datetime(year, month, 1, tzinfo=UTC)
     if month < 12:
         return Window(start, datetime(year, month + 1, 1, tzinfo=UTC))

@@ -11,7 +11,6 @@ from sqlmodel import col
 
 from app.db import tables as db
 from app.principal import Principal
-from app.schemas.settlements import settlement_public
 from app.services import paging
 from app.services.scope import settlement_scope
 
@@ -28,7 +27,7 @@ def list_page(
     until: datetime | None,
     cursor: str | None,
     limit: int,
-) -> dict[str, Any]:
+) -> paging.Page[db.Settlement]:
     """Filters on the creation time: ``since`` included, ``until`` excluded."""
     filters: dict[str, Any] = {
         "bill_id": bill_id,
@@ -52,7 +51,7 @@ def list_page(
         stmt = stmt.where(col(s.created_at) >= since)
     if until is not None:
         stmt = stmt.where(col(s.created_at) < until)
-    rows, next_cursor = paging.newest_first(
+    return paging.newest_first(
         session,
         stmt,
         model=s,
@@ -62,4 +61,3 @@ def list_page(
         cursor=cursor,
         limit=limit,
     )
-    return {"items": [settlement_public(r.model_dump()) for r in rows], "next_cursor": next_cursor}

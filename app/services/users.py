@@ -24,7 +24,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -36,7 +36,7 @@ from app import clock
 from app.db import tables as db
 from app.errors import Conflict, FieldError, ValidationFailed
 from app.principal import Principal, Role
-from app.schemas.users import UserCreate, user_public
+from app.schemas.users import UserCreate
 
 HASHER = PasswordHasher()
 #: Verified against when the username is unknown, so that costs the same time.
@@ -55,9 +55,10 @@ def principal_of(user: db.AppUser) -> Principal:
     )
 
 
-def create(session: Session, *, body: UserCreate) -> dict[str, Any]:
+def create(session: Session, *, body: UserCreate) -> db.AppUser:
+    """Field errors are located in the account given (``("scheme_code",)``)."""
     if body.scheme_code is not None and session.get(db.Scheme, body.scheme_code) is None:
-        raise ValidationFailed([FieldError(("body", "scheme_code"), f"there is no scheme {body.scheme_code!r}")])
+        raise ValidationFailed([FieldError(("scheme_code",), f"there is no scheme {body.scheme_code!r}")])
     taken = session.scalar(select(col(db.AppUser.id)).where(col(db.AppUser.username) == body.username))
     if taken is not None:
         raise Conflict(f"there is already a user {body.username}")
@@ -74,7 +75,7 @@ def create(session: Session, *, body: UserCreate) -> dict[str, Any]:
     )
     session.add(row)
     session.flush()
-    return user_public(row)
+    return row
 
 
 def _hash(token: str) -> str:

@@ -232,3 +232,45 @@ def test_health_and_readiness(client: TestClient) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
+
+
+def test_field_errors_are_located_in_the_request_part_they_came_from(loaded: TestClient) -> None:
+    """The reference services locate errors in what they were given; the routes place them in the
+    request: a CSV upload's in the query (effective_from) and the body (its lines, its entries),
+    a put's in the body, or in the path when the scheme is the problem."""
+    csv_put = "/v1/schemes/NRCMS-511623/catalogs/2029"
+    as_csv = {**ADMIN, "content-type": "text/csv"}
+    header = "code,name,category,class,self_pay_ratio,price_cap,settings,min_hospital_level\n"
+
+    def errors(r: Any) -> list[tuple[list[Any], str]]:
+        return [(e["loc"], e["msg"]) for e in problem(r, 422, "validation")["errors"]]
+
+    # No effective_from (query) and a short line (body, line 2 counting the header as 0) together.
+    short_line = header + "001201000010000,Bed,facility,A,,40.00,,\nX,Y\n"
+    assert errors(loaded.put(csv_put, content=short_line.encode(), headers=as_csv)) == [
+        (["query", "effective_from"], "a CSV catalog needs effective_from as a query parameter"),
+        (["body", 2], "CSV line 3 has 2 cells, expected 8"),
+    ]
+    # A wrong header: the body's line 0, after the query's error.
+    assert errors(loaded.put(csv_put, content=b"code,name\nX,Y\n", headers=as_csv)) == [
+        (["query", "effective_from"], "a CSV catalog needs effective_from as a query parameter"),
+        (["body", 0], "the first CSV line must be the header " + header.strip()),
+    ]
+    # The catalog the lines make: its fields, in the body.
+    bad_entry = header + "001201000010000,Bed,facility,A,,lots,,\n"
+    located = errors(loaded.put(csv_put + "?effective_from=2029-01-01", content=bad_entry.encode(), headers=as_csv))
+    assert [loc for loc, _ in located] == [["body", "entries", 0, "A", "price_cap"]]
+    twice = header + "X1,Bed,facility,A,,,,\nX1,Bed,facility,A,,,,\n"
+    assert errors(loaded.put(csv_put + "?effective_from=2029-01-01", content=twice.encode(), headers=as_csv)) == [
+        (["body"], "Value error, entry code 'X1' appears twice")
+    ]
+    # A put's own key differs from the path's: the body; a tier has no catalog: the path.
+    catalog = {"version": "2030", "effective_from": "2030-01-01", "entries": []}
+    assert errors(loaded.put(csv_put, json=catalog, headers=ADMIN)) == [
+        (["body", "version"], "version '2030' in the body differs from '2029' in the path")
+    ]
+    si = {"name": "Serious illness", "kind": "serious_illness", "pooling_region": "511623"}
+    si |= {"coordination": "repeat_capped", "supplements": "NRCMS-511623"}
+    assert loaded.put("/v1/schemes/SI-511623", json=si, headers=ADMIN).status_code in (200, 201)
+    tier = loaded.put("/v1/schemes/SI-511623/catalogs/2029", json={**catalog, "version": None}, headers=ADMIN)
+    assert errors(tier) == [(["path", "scheme_code"], "SI-511623 is a serious_illness tier: a tier has no catalog")]
