@@ -16,10 +16,10 @@ bulk-loads in SQL (``INSERT ... SELECT FROM generate_series``, no Python per row
 
 Then ``VACUUM (ANALYZE)`` (what autovacuum does after a bulk load; it also sets the visibility
 map that index-only scans need), and times one month's clearing through the real service
-functions (``app.services.reports``) as JSON (dict + orjson) and as CSV, through HTTP
-(``TestClient``, admin, JSON and ``Accept: text/csv``), for one scheme office, and one
-hospital's reconciliation for a day; prints ``EXPLAIN (ANALYZE, BUFFERS)`` of the clearing
-statement.  The database is dropped at the end unless ``--keep``.  Target: well under 10 s.
+functions (``app.services.reports``) and their renderers (``app.schemas.reports``) as JSON
+(dict + orjson) and as CSV, through HTTP (``TestClient``, admin, JSON and ``Accept: text/csv``),
+for one scheme office, and one hospital's reconciliation for a day; prints ``EXPLAIN (ANALYZE,
+BUFFERS)`` of the clearing statement.  The database is dropped at the end unless ``--keep``.  Target: well under 10 s.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from app.db.session import reset_engine
+from app.schemas.reports import clearing_csv, clearing_public
 from app.services import reports
 from app.settings import get_settings
 from bench.common import scratch_postgres
@@ -212,7 +213,9 @@ def run(args: argparse.Namespace, url: str) -> None:
         period = args.period
         print(f"\nclearing {period} (times include the SQL and building the response body):")
         with Session(engine) as s:
-            first, median, body = timed(lambda: orjson.dumps(reports.clearing(s, period=period)), args.runs)
+            first, median, body = timed(
+                lambda: orjson.dumps(clearing_public(reports.clearing(s, period=period))), args.runs
+            )
             doc = orjson.loads(body)
             report("service, JSON (all schemes)", first, median, f"{len(doc['rows']):,} rows, {len(body):,} bytes")
             totals = doc["totals"]
@@ -220,10 +223,11 @@ def run(args: argparse.Namespace, url: str) -> None:
                 f"    totals: {totals['settlements']:,} settlements, {totals['reversals']:,} reversals, "
                 f"medical {totals['medical_total']}, fund {totals['fund_payment']}"
             )
-            first, median, csv_text = timed(lambda: reports.clearing_csv(s, period=period), args.runs)
+            first, median, csv_text = timed(lambda: clearing_csv(reports.clearing(s, period=period)), args.runs)
             report("service, CSV (all schemes)", first, median, f"{csv_text.count(chr(10)) - 1:,} rows")
             first, median, body = timed(
-                lambda: orjson.dumps(reports.clearing(s, period=period, scheme_code="SCH-07")), args.runs
+                lambda: orjson.dumps(clearing_public(reports.clearing(s, period=period, scheme_code="SCH-07"))),
+                args.runs,
             )
             report("service, JSON (one scheme office)", first, median, f"{len(orjson.loads(body)['rows']):,} rows")
             day = date.fromisoformat(period + "-15")
@@ -232,7 +236,7 @@ def run(args: argparse.Namespace, url: str) -> None:
                 {"d": datetime.combine(day, time(12), tzinfo=UTC)},
             ).scalar_one()
             first, median, rec = timed(lambda: reports.reconciliation(s, hospital_code=hospital, day=day), args.runs)
-            report(f"service, reconciliation {hospital} {day}", first, median, f"{len(rec['rows'])} rows")
+            report(f"service, reconciliation {hospital} {day}", first, median, f"{len(rec.rows)} rows")
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # starlette's TestClient deprecation notice

@@ -15,7 +15,13 @@ from app.db.tx import read_session
 from app.errors import errors_under
 from app.principal import Principal
 from app.schemas.common import CODE_PATTERN
-from app.schemas.reports import ClearingPublic, ReconciliationPublic
+from app.schemas.reports import (
+    ClearingPublic,
+    ReconciliationPublic,
+    clearing_csv,
+    clearing_public,
+    reconciliation_public,
+)
 from app.services import reports
 
 router = APIRouter(prefix="/v1", tags=["clearing and reconciliation"])
@@ -93,11 +99,11 @@ def get_clearing(period: Period, request: Request, principal: Office) -> Respons
     (no totals line).  A scheme office sees only its own scheme."""
     scheme_code = reports.clearing_scheme(principal)
     with errors_under("query"), read_session() as s:
-        if wants_csv(request):
-            text = reports.clearing_csv(s, period=period, scheme_code=scheme_code)
-            headers = {**VARY, "Content-Disposition": f'attachment; filename="clearing-{period}.csv"'}
-            return Response(text.encode("utf-8"), media_type=CSV_MEDIA_TYPE, headers=headers)
-        return reply(200, reports.clearing(s, period=period, scheme_code=scheme_code), headers=VARY)
+        statement = reports.clearing(s, period=period, scheme_code=scheme_code)
+    if wants_csv(request):
+        headers = {**VARY, "Content-Disposition": f'attachment; filename="clearing-{period}.csv"'}
+        return Response(clearing_csv(statement).encode("utf-8"), media_type=CSV_MEDIA_TYPE, headers=headers)
+    return reply(200, clearing_public(statement), headers=VARY)
 
 
 @router.get(
@@ -112,4 +118,5 @@ def get_reconciliation(hospital_code: HospitalCode, day: Day, principal: Hospita
     as in the clearing statement.  A hospital may reconcile only its own code (another -> 404)."""
     reports.check_reconciliation(principal, hospital_code)
     with read_session() as s:
-        return reply(200, reports.reconciliation(s, hospital_code=hospital_code, day=day))
+        figures = reports.reconciliation(s, hospital_code=hospital_code, day=day)
+    return reply(200, reconciliation_public(figures))

@@ -57,6 +57,8 @@ from app.metrics import observe_settlement
 from app.principal import Principal
 from app.privacy import mask_id
 from app.schemas.public import bill_public, split_public
+from app.schemas.reports import clearing_csv as clearing_csv_text
+from app.schemas.reports import clearing_public, reconciliation_public
 from app.schemas.settlements import SettlementCreate, settlement_public
 from app.services import bills, claims, reports, users
 from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest, Reply, answer
@@ -543,7 +545,8 @@ def clearing_page(
     report = None
     if not errors:
         with read_session() as s:
-            report = reports.clearing(s, period=month, scheme_code=reports.clearing_scheme(desk.principal))
+            statement = reports.clearing(s, period=month, scheme_code=reports.clearing_scheme(desk.principal))
+        report = clearing_public(statement)
     return render(
         request,
         "clearing.html",
@@ -562,7 +565,8 @@ def clearing_csv(
     if errors:
         raise PageError(422, errors["period"])
     with read_session() as s:
-        body = reports.clearing_csv(s, period=month, scheme_code=reports.clearing_scheme(desk.principal))
+        statement = reports.clearing(s, period=month, scheme_code=reports.clearing_scheme(desk.principal))
+    body = clearing_csv_text(statement)
     headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="clearing-{month}.csv"'}
     return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8", headers=headers)
 
@@ -593,7 +597,8 @@ def reconciliation_page(
     if not errors:
         assert code is not None
         with read_session() as s:
-            report = reports.reconciliation(s, hospital_code=code, day=the_day)
+            figures = reports.reconciliation(s, hospital_code=code, day=the_day)
+        report = reconciliation_public(figures)
     return render(
         request,
         "reconciliation.html",

@@ -9,7 +9,9 @@ March and reversed in April stays +1 settlement and +amounts in March's statemen
 **One statement per report.**  The settlements made in the window and the negated reversals made
 in it are combined with ``UNION ALL``, grouped by the report's keys, and the totals are one more
 aggregate over those groups in the same statement (a final row flagged ``is_total``).  No
-individual settlement or reversal is loaded into Python: it only formats the grouped rows.
+individual settlement or reversal is loaded into Python: it only reads the grouped rows into the
+typed figures of ``app.schemas.reports`` (``ClearingStatement``, ``Reconciliation``), which the
+API and the desk render (JSON, CSV, pages).
 
 Only fund payments count (schemes' and tiers', each tier under its own ``scheme_code``); an
 employer's liability (``payer_type = 'employer'``, v2.5) is not a fund payment and is left out.
@@ -23,24 +25,28 @@ hospital's day.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, CompoundSelect, Integer, Select, func, literal_column, null, select, union_all
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.db import tables as db
-from app.engine.money import ZERO
+from app.engine.money import ZERO, as_money
 from app.errors import FieldError, NotFound, ValidationFailed
 from app.principal import Principal
-from app.schemas.common import money
+from app.schemas.reports import (
+    ClearingLine,
+    ClearingStatement,
+    Reconciliation,
+    ReconciliationLine,
+    ReportFigures,
+)
 
 #: ``YYYY-MM`` (the query parameter declares the same pattern, so FastAPI refuses others with 422).
 #: ``[0-9]``, not ``\d``: the validators' ``\d`` would also take other scripts' digits (``２０２６``).
@@ -48,9 +54,9 @@ PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 CLEARING_KEYS = ("scheme_code", "insuring_region", "treatment_region")
 RECONCILIATION_KEYS = ("scheme_code",)
 FIGURES = ("settlements", "reversals", "medical_total", "fund_payment")
-CLEARING_CSV_HEADER = (*CLEARING_KEYS, *FIGURES)
 #: A report statement (the rows, then the totals row).
 ReportQuery = CompoundSelect[*tuple[Any, ...]]
+Line = TypeVar("Line")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,30 +156,32 @@ def _report_query(
     return union_all(rows, totals).order_by("is_total", *keys)
 
 
-def _money(value: Decimal | None) -> str:
+def _money(value: Decimal | None) -> Decimal:
     """A sum that SQL returns as NULL for an empty period is 0.00."""
-    return money(value if value is not None else ZERO)
+    return as_money(value) if value is not None else ZERO
 
 
-def _figures(row: Any) -> dict[str, Any]:
-    return {
-        "settlements": int(row.settlements or 0),
-        "reversals": int(row.reversals or 0),
-        "medical_total": _money(row.medical_total),
-        "fund_payment": _money(row.fund_payment),
-    }
+def _figures(row: Any) -> ReportFigures:
+    return ReportFigures(
+        settlements=int(row.settlements or 0),
+        reversals=int(row.reversals or 0),
+        medical_total=_money(row.medical_total),
+        fund_payment=_money(row.fund_payment),
+    )
 
 
-def _run(session: Session, query: ReportQuery, keys: Sequence[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+def _run(
+    session: Session, query: ReportQuery, line: Callable[[Any, ReportFigures], Line]
+) -> tuple[tuple[Line, ...], ReportFigures]:
+    lines: list[Line] = []
     # An aggregate without GROUP BY always gives its row; its sums are NULL for an empty period.
-    totals: dict[str, Any] = {"settlements": 0, "reversals": 0, "medical_total": "0.00", "fund_payment": "0.00"}
+    totals = ReportFigures(settlements=0, reversals=0, medical_total=ZERO, fund_payment=ZERO)
     for row in session.execute(query):
         if row.is_total:
             totals = _figures(row)
         else:
-            rows.append({**{k: getattr(row, k) for k in keys}, **_figures(row)})
-    return rows, totals
+            lines.append(line(row, _figures(row)))
+    return tuple(lines), totals
 
 
 def clearing_query(*, period: str, scheme_code: str | None = None) -> ReportQuery:
@@ -181,37 +189,30 @@ def clearing_query(*, period: str, scheme_code: str | None = None) -> ReportQuer
     return _report_query(CLEARING_KEYS, month_window(period), scheme_code=scheme_code)
 
 
-def clearing(session: Session, *, period: str, scheme_code: str | None = None) -> dict[str, Any]:
-    """The clearing statement of one month: ``{period, rows, totals}``.
+def clearing(session: Session, *, period: str, scheme_code: str | None = None) -> ClearingStatement:
+    """The clearing statement of one month.
 
     ``rows``: one per (scheme, insuring region, treatment region) with any settlement or
-    reversal made in the month: ``{scheme_code, insuring_region, treatment_region, settlements,
-    reversals, medical_total, fund_payment}``; ``settlements`` and ``reversals`` count those
-    made in the month, the amounts are the settlements' minus the reversals' (money as strings
-    with two decimals).  ``totals``: ``{settlements, reversals, medical_total, fund_payment}``
-    over all rows (zeros for an empty month).  ``scheme_code`` limits it to one scheme.
+    reversal made in the month, in that order; ``settlements`` and ``reversals`` count those made
+    in the month, the amounts are the settlements' minus the reversals'.  ``totals``: the same
+    figures over all rows (zeros for an empty month).  ``scheme_code`` limits it to one scheme.
+    Rendered by ``app.schemas.reports.clearing_public`` (JSON) and ``clearing_csv``.
     """
-    rows, totals = _run(session, clearing_query(period=period, scheme_code=scheme_code), CLEARING_KEYS)
-    return {"period": period, "rows": rows, "totals": totals}
+    rows, totals = _run(
+        session,
+        clearing_query(period=period, scheme_code=scheme_code),
+        lambda row, figures: ClearingLine(row.scheme_code, row.insuring_region, row.treatment_region, figures),
+    )
+    return ClearingStatement(period=period, rows=rows, totals=totals)
 
 
-def clearing_csv(session: Session, *, period: str, scheme_code: str | None = None) -> str:
-    """The same statement as CSV (RFC 4180, CRLF line ends): the header
-    ``scheme_code,insuring_region,treatment_region,settlements,reversals,medical_total,fund_payment``
-    and one line per row, money with two decimals.  The totals are not a line (sum the rows)."""
-    report = clearing(session, period=period, scheme_code=scheme_code)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CLEARING_CSV_HEADER)
-    for row in report["rows"]:
-        writer.writerow([row[k] for k in CLEARING_CSV_HEADER])
-    return out.getvalue()
-
-
-def reconciliation(session: Session, *, hospital_code: str, day: date) -> dict[str, Any]:
-    """What one hospital's bills got on one UTC day, per scheme: ``{hospital_code, date, rows,
-    totals}``, rows ``{scheme_code, settlements, reversals, medical_total, fund_payment}``
-    with the netting rule of the clearing statement (reversals made that day, negated)."""
-    query = _report_query(RECONCILIATION_KEYS, day_window(day), hospital_code=hospital_code)
-    rows, totals = _run(session, query, RECONCILIATION_KEYS)
-    return {"hospital_code": hospital_code, "date": day.isoformat(), "rows": rows, "totals": totals}
+def reconciliation(session: Session, *, hospital_code: str, day: date) -> Reconciliation:
+    """What one hospital's bills got on one UTC day, one row per scheme (by scheme code), with the
+    netting rule of the clearing statement (reversals made that day, negated), and the totals.
+    Rendered by ``app.schemas.reports.reconciliation_public``."""
+    rows, totals = _run(
+        session,
+        _report_query(RECONCILIATION_KEYS, day_window(day), hospital_code=hospital_code),
+        lambda row, figures: ReconciliationLine(row.scheme_code, figures),
+    )
+    return Reconciliation(hospital_code=hospital_code, day=day, rows=rows, totals=totals)

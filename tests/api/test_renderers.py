@@ -8,6 +8,8 @@ field the renderer forgot, added, renamed or formatted differently fails here.
 from __future__ import annotations
 
 import json
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -25,7 +27,20 @@ from app.schemas.public import (
     SplitPublic,
 )
 from app.schemas.reference import CatalogPublic, SchemePublic
-from app.schemas.reports import ClearingPublic, ReconciliationPublic
+from app.schemas.reports import (
+    CLEARING_CSV_HEADER,
+    ClearingLine,
+    ClearingPublic,
+    ClearingRow,
+    ClearingStatement,
+    Reconciliation,
+    ReconciliationLine,
+    ReconciliationPublic,
+    ReportFigures,
+    clearing_csv,
+    clearing_public,
+    reconciliation_public,
+)
 from app.schemas.settlements import SettlementPublic
 from tests.support.api import ADMIN, bill_1
 from tests.support.paths import examples_dir
@@ -105,3 +120,93 @@ def test_every_renderer_gives_its_model(loaded: TestClient) -> None:
     ok(loaded.get(f"/v1/clearing?period={period}", headers=ADMIN), ClearingPublic)
     day = first["created_at"][:10]
     ok(loaded.get(f"/v1/reconciliation?hospital_code={hospital}&date={day}", headers=ADMIN), ReconciliationPublic)
+
+
+def test_the_report_renderers_give_their_models() -> None:
+    """The reports' typed figures (``Decimal`` money, counts, a day) rendered as JSON conform to
+    their models and write money with two decimals, negative nets included; the CSV has the
+    JSON rows' columns and values, one line each, no totals line."""
+    local = ReportFigures(
+        settlements=2, reversals=0, medical_total=Decimal("23400.00"), fund_payment=Decimal("9630.00")
+    )
+    # A month with only the reversal of an earlier month's settlement: its nets are negative.
+    taken_back = ReportFigures(
+        settlements=0, reversals=1, medical_total=Decimal("-11700.00"), fund_payment=Decimal("-7524.00")
+    )
+    totals = ReportFigures(
+        settlements=2, reversals=1, medical_total=Decimal("11700.00"), fund_payment=Decimal("2106.00")
+    )
+    statement = ClearingStatement(
+        period="2026-05",
+        rows=(ClearingLine(NRCMS, "511623", "511623", local), ClearingLine(UEBMI, "321100", "511623", taken_back)),
+        totals=totals,
+    )
+    body = clearing_public(statement)
+    conforms(ClearingPublic, body)
+    assert body == {
+        "period": "2026-05",
+        "rows": [
+            {
+                "scheme_code": NRCMS,
+                "insuring_region": "511623",
+                "treatment_region": "511623",
+                "settlements": 2,
+                "reversals": 0,
+                "medical_total": "23400.00",
+                "fund_payment": "9630.00",
+            },
+            {
+                "scheme_code": UEBMI,
+                "insuring_region": "321100",
+                "treatment_region": "511623",
+                "settlements": 0,
+                "reversals": 1,
+                "medical_total": "-11700.00",
+                "fund_payment": "-7524.00",
+            },
+        ],
+        "totals": {"settlements": 2, "reversals": 1, "medical_total": "11700.00", "fund_payment": "2106.00"},
+    }
+    assert ClearingPublic.model_validate(body).rows[1].fund_payment == Decimal("-7524.00")
+    assert list(CLEARING_CSV_HEADER) == list(ClearingRow.model_fields)
+    assert clearing_csv(statement) == (
+        "scheme_code,insuring_region,treatment_region,settlements,reversals,medical_total,fund_payment\r\n"
+        "NRCMS-511623,511623,511623,2,0,23400.00,9630.00\r\n"
+        "UEBMI-321100,321100,511623,0,1,-11700.00,-7524.00\r\n"
+    )
+
+    zero = ReportFigures(settlements=0, reversals=0, medical_total=Decimal("0.00"), fund_payment=Decimal("0.00"))
+    empty = ClearingStatement(period="2026-12", rows=(), totals=zero)
+    conforms(ClearingPublic, clearing_public(empty))
+    assert clearing_public(empty)["rows"] == []
+    assert clearing_public(empty)["totals"] == {
+        "settlements": 0,
+        "reversals": 0,
+        "medical_total": "0.00",
+        "fund_payment": "0.00",
+    }
+    assert clearing_csv(empty) == ",".join(ClearingRow.model_fields) + "\r\n"
+
+    day = Reconciliation(
+        hospital_code="H511623001",
+        day=date(2026, 5, 2),
+        rows=(ReconciliationLine(UEBMI, taken_back),),
+        totals=taken_back,
+    )
+    body = reconciliation_public(day)
+    conforms(ReconciliationPublic, body)
+    assert body == {
+        "hospital_code": "H511623001",
+        "date": "2026-05-02",
+        "rows": [
+            {
+                "scheme_code": UEBMI,
+                "settlements": 0,
+                "reversals": 1,
+                "medical_total": "-11700.00",
+                "fund_payment": "-7524.00",
+            }
+        ],
+        "totals": {"settlements": 0, "reversals": 1, "medical_total": "-11700.00", "fund_payment": "-7524.00"},
+    }
+    assert ReconciliationPublic.model_validate(body).date == date(2026, 5, 2)
