@@ -366,14 +366,34 @@ def read_references(session: Session, bill: t.Bill, scheme_codes: Iterable[str])
 #: unused by the settlement's own read (and locked there, as before), which resets the hint.
 _found_used: dict[tuple[str, str], bool] = {}
 
+#: The patient is a member of the scheme, or of the scheme it supplements (a serious-illness
+#: tier has no members of its own): only such a claim marks the scheme's rows ahead, so a claim
+#: about a stranger cannot make a scheme's unused policy or catalog unreplaceable.
+_ENROLLED = (
+    select(_MEMBER.c.id_number)
+    .where(
+        _MEMBER.c.id_number == bindparam("id_number"),
+        or_(
+            _MEMBER.c.scheme_code == bindparam("code"),
+            _MEMBER.c.scheme_code
+            == select(_SCHEME.c.supplements).where(_SCHEME.c.code == bindparam("code")).scalar_subquery(),
+        ),
+    )
+    .exists()
+)
 _MARK_POLICY = (
     update(_POLICY)
-    .where(_POLICY.c.scheme_code == bindparam("code"), _POLICY.c.year == bindparam("b_year"), _POLICY.c.used.is_(False))
+    .where(
+        _POLICY.c.scheme_code == bindparam("code"),
+        _POLICY.c.year == bindparam("b_year"),
+        _POLICY.c.used.is_(False),
+        _ENROLLED,
+    )
     .values(used=True)
 )
 _VERSIONS_IN_EFFECT = (
     select(_VERSION.c.id, _VERSION.c.version, _VERSION.c.effective_from, _VERSION.c.effective_to)
-    .where(_VERSION.c.scheme_code == bindparam("code"), *_IN_EFFECT)
+    .where(_VERSION.c.scheme_code == bindparam("code"), *_IN_EFFECT, _ENROLLED)
     .order_by(_VERSION.c.id)
 )
 _LOCKED_UNUSED = (
@@ -398,15 +418,17 @@ def mark_used_ahead(bill: t.Bill, scheme_codes: Iterable[str]) -> None:
 
     A reference row not yet used is locked ``FOR NO KEY UPDATE`` by the settlement that is about
     to mark it used, until that settlement commits; at a cold start every concurrent first
-    settlement of a scheme would queue on that one row.  Marked (and committed) here, the rows
-    are found used by the settlement's own read and need no lock at all.  This transaction takes
+    settlement of a scheme would queue on that one row. Marked (and committed) here, the rows
+    are found used by the settlement's own read and need no lock at all. This transaction takes
     only step 2 of the fixed order (policy, then the versions in id order, scheme by scheme in
-    code order) and nothing else, so it can be in no cycle.  It is conservative: a row marked
+    code order) and nothing else, so it can be in no cycle. It is conservative: a row marked
     here stays unreplaceable (the administrator's ``PUT`` answers 409) even if the settlement
-    that was about to use it is then refused.  The versions marked are those the engine would
-    pick for the bill's service days (:func:`app.engine.catalog.version_in_effect`).  Nothing
-    depends on it for correctness (a settlement still locks what it finds unused), so when it
-    fails (database away, lock timeout) the settlement simply goes ahead without it.
+    that was about to use it is then refused. Only a claim about a member of the scheme (or of
+    the scheme it supplements) marks its rows: a claim about a stranger marks nothing. The
+    versions marked are those the engine would pick for the bill's service days
+    (:func:`app.engine.catalog.version_in_effect`). Nothing depends on it for correctness (a
+    settlement still locks what it finds unused), so when it fails (database away, lock timeout)
+    the settlement simply goes ahead without it.
     """
     engine = get_engine()
     if engine.dialect.name != "postgresql":
@@ -416,8 +438,9 @@ def mark_used_ahead(bill: t.Bill, scheme_codes: Iterable[str]) -> None:
     try:
         with engine.begin() as conn:
             for code in sorted(set(scheme_codes)):
-                conn.execute(_MARK_POLICY, {"code": code, "b_year": year})
-                versions = conn.execute(_VERSIONS_IN_EFFECT, {"code": code, "first": days[0], "last": days[-1]}).all()
+                who = {"code": code, "id_number": bill.patient_id_number}
+                conn.execute(_MARK_POLICY, {**who, "b_year": year})
+                versions = conn.execute(_VERSIONS_IN_EFFECT, {**who, "first": days[0], "last": days[-1]}).all()
                 engine_versions = [t.CatalogVersion(v.version, v.effective_from, v.effective_to, {}) for v in versions]
                 chosen = {c.version for c in (version_in_effect(engine_versions, d) for d in days) if c is not None}
                 ids = [v.id for v in versions if v.version in chosen]

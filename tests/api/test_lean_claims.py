@@ -130,8 +130,9 @@ def test_a_claim_marks_its_reference_rows_used_before_its_transaction_and_locks_
 
 
 def test_the_conservative_side_of_marking_ahead(pg_loaded: TestClient, pg_url: str) -> None:
-    """A claim that is then refused has still marked its rows used (the README's choice: the
-    administrator's PUT answers 409 from then on); a dry run marks nothing."""
+    """A member's claim that is then refused has still marked its rows used (the README's choice:
+    the administrator's PUT answers 409 from then on); a dry run, or a claim about someone who is
+    no member of the scheme, marks nothing."""
     loaded = pg_loaded
     from app.ledger import locks
 
@@ -143,7 +144,14 @@ def test_the_conservative_side_of_marking_ahead(pg_loaded: TestClient, pg_url: s
     stranger["patient"] = {**stranger["patient"], "id_number": "11010519491231002X"}
     refused = loaded.post("/v1/claims", json={"bill": stranger, "schemes": [UEBMI]}, headers=ADMIN)
     problem(refused, 422, "not-enrolled")
-    assert used_flags(pg_url)[f"policy {UEBMI}"] is True
+    flags = used_flags(pg_url)
+    assert (flags[f"policy {UEBMI}"], flags[f"catalog {UEBMI}/2026"]) == (False, False)
+    assert replace_policy(loaded, UEBMI) == 200
+    # The member's own claim, refused for a scheme that does not exist, has marked UEBMI's rows.
+    refused = loaded.post("/v1/claims", json={"bill": bill_1(), "schemes": [UEBMI, "NO-SUCH"]}, headers=ADMIN)
+    problem(refused, 422, "validation")
+    flags = used_flags(pg_url)
+    assert (flags[f"policy {UEBMI}"], flags[f"catalog {UEBMI}/2026"]) == (True, True)
     assert replace_policy(loaded, UEBMI) == 409
 
 
