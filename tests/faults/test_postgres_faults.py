@@ -299,15 +299,25 @@ def test_postgres_killed_cut_off_and_stopped_under_load(private_pg: PrivatePostg
 
         def terminate() -> Fault:
             """One round, at a moment when a backend of the service is inside a transaction."""
-            in_a_transaction = (
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = 'settle' AND xact_start IS NOT NULL"
-            )
-            wait_for(lambda: bool(pg.execute(in_a_transaction)[0][0]), 10, "a backend inside a transaction")
-            injected = time.monotonic()
-            rows = pg.execute(
+            # One statement sees one snapshot of pg_stat_activity: every backend of the service is
+            # terminated only when that snapshot has one inside a transaction (a claim's transaction
+            # is a few milliseconds: a check in one statement and the kill in the next missed it).
+            caught_in_a_transaction = (
                 "SELECT pg_terminate_backend(pid), xact_start IS NOT NULL FROM pg_stat_activity "
-                "WHERE datname = 'settle' AND pid <> pg_backend_pid()"
+                "WHERE datname = 'settle' AND pid <> pg_backend_pid() AND EXISTS ("
+                "SELECT 1 FROM pg_stat_activity WHERE datname = 'settle' AND pid <> pg_backend_pid() "
+                "AND xact_start IS NOT NULL)"
             )
+            rows: list[tuple[bool, bool]] = []
+            injected = time.monotonic()
+
+            def caught() -> bool:
+                nonlocal rows, injected
+                injected = time.monotonic()
+                rows = [(bool(done), bool(tx)) for done, tx in pg.execute(caught_in_a_transaction)]
+                return bool(rows)
+
+            wait_for(caught, 10, "a backend inside a transaction")
             terminated = sum(1 for done, _tx in rows if done)
             in_tx = sum(1 for done, tx in rows if done and tx)
             assert in_tx > 0, "no backend was caught inside a transaction"
