@@ -350,19 +350,28 @@ class Checkout:
     #: ``<hash> <subject>`` at the start of the run, and whether tracked files had changes then.
     commit: str = ""
     dirty: bool = False
+    #: ``SETTLE_*`` settings of this column's server and probe (``--code LABEL=DIR,SETTLE_X=V``).
+    settings: tuple[tuple[str, str], ...] = ()
 
     @property
     def env(self) -> dict[str, str]:
         """Its ``app`` first on ``sys.path`` (before any editable install of another checkout)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SETTLE_")}
         env["PYTHONPATH"] = str(self.path)
+        env.update(self.settings)
         return env
 
 
 def checkouts(specs: list[str]) -> list[Checkout]:
-    """``DIR`` or ``LABEL=DIR``; a column is labelled by its commit unless named."""
+    """``DIR`` or ``LABEL=DIR``, then optionally ``,SETTLE_NAME=VALUE`` settings of its own (the
+    same checkout twice with another setting: ``--code t40=. --code t4=.,SETTLE_WORKER_THREADS=4``);
+    a column is labelled by its commit unless named."""
     out = []
-    for spec in specs or [str(REPO)]:
+    for full in specs or [str(REPO)]:
+        spec, *pairs = full.split(",")
+        settings = tuple((name, value) for name, _, value in (p.partition("=") for p in pairs))
+        if bad := [name for name, _value in settings if not name.startswith("SETTLE_")]:
+            raise SystemExit(f"{full}: only SETTLE_* settings may follow a checkout, not {', '.join(bad)}")
         label, _, folder = spec.rpartition("=") if "=" in spec else ("", "", spec)
         path = Path(folder).resolve()
         if not (path / "app" / "__init__.py").exists():
@@ -371,7 +380,7 @@ def checkouts(specs: list[str]) -> list[Checkout]:
         python = str(venv) if venv.exists() else sys.executable
         commit = _git(path, "log", "-1", "--format=%h %s")
         dirty = bool(_git(path, "status", "--porcelain", "--untracked-files=no"))
-        out.append(Checkout(path, label or commit.split(" ")[0] or path.name, python, commit, dirty))
+        out.append(Checkout(path, label or commit.split(" ")[0] or path.name, python, commit, dirty, settings))
     labels = [c.label for c in out]
     return [replace(c, label=f"{c.label} ({c.path.name})") if labels.count(c.label) > 1 else c for c in out]
 
@@ -806,6 +815,7 @@ def render(
     ]
     for c in codes:
         changes = ", **with uncommitted changes**" if c.dirty else ""
+        changes += "".join(f", `{name}={value}`" for name, value in c.settings)
         out.append(f"- **{c.label}**: `{c.commit[:100] or 'not a git checkout'}` ({c.path}{changes}; `{c.python}`)")
     out.append("")
     if notes:

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
+import pytest
 
 from bench import claims
 from bench.common import Latency, resident_id
@@ -153,3 +154,15 @@ def test_the_report_puts_each_checkout_in_its_own_column(tmp_path: Path) -> None
     assert "| round trips (statements + BEGIN/COMMIT + pre-pings) | - | - |" in lines
     assert any(line.startswith("- **after**: `bbbbbbb new`") and "uncommitted" in line for line in lines)
     assert "### SQLite over HTTP" not in text
+
+
+def test_a_checkout_may_be_measured_twice_with_settings_of_its_own() -> None:
+    plain, four = claims.checkouts(["t40=.", "t4=.,SETTLE_WORKER_THREADS=4,SETTLE_DB_POOL_SIZE=5"])
+    assert (plain.label, plain.settings) == ("t40", ())
+    assert four.label == "t4"
+    assert four.settings == (("SETTLE_WORKER_THREADS", "4"), ("SETTLE_DB_POOL_SIZE", "5"))
+    assert four.env["SETTLE_WORKER_THREADS"] == "4"
+    assert "SETTLE_WORKER_THREADS" not in plain.env
+    assert plain.path == four.path
+    with pytest.raises(SystemExit, match=r"only SETTLE_\* settings"):
+        claims.checkouts(["x=.,PATH=/tmp"])
