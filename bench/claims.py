@@ -427,10 +427,7 @@ def migrate(code: Checkout, url: str) -> None:
 def fresh_database(backend: str, code: Checkout) -> Iterator[str]:
     """A new database (PostgreSQL: ``HTTP_DB``; SQLite: a file in a temporary folder), migrated by
     ``code``; dropped (deleted) at the end."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from bench.common import PG_URL
+    from bench.common import scratch_postgres
 
     if backend == "sqlite":
         with tempfile.TemporaryDirectory(prefix="settle-bench-claims-") as folder:
@@ -438,18 +435,8 @@ def fresh_database(backend: str, code: Checkout) -> Iterator[str]:
             migrate(code, url)
             yield url
         return
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{HTTP_DB}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{HTTP_DB}"'))
-        url = make_url(PG_URL).set(database=HTTP_DB).render_as_string(hide_password=False)
-        migrate(code, url)
+    with scratch_postgres(HTTP_DB, migrate=lambda url: migrate(code, url)) as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{HTTP_DB}" WITH (FORCE)'))
-        admin.dispose()
 
 
 #: Columns of the ``member`` table that the bench knows; others are copied from the template row.

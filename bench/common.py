@@ -9,7 +9,7 @@ import platform
 import socket
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -161,22 +161,28 @@ def machine() -> dict[str, str]:
 
 
 @contextmanager
-def scratch_postgres(name: str, *, keep: bool = False) -> Iterator[str]:
-    """A fresh PostgreSQL database ``name`` beside ``PG_URL``, migrated; dropped at the end
-    unless ``keep``.  Yields its URL."""
-    from app.db.migrate import upgrade
-    from app.db.session import reset_engine
-
+def scratch_postgres(name: str, *, keep: bool = False, migrate: Callable[[str], None] | None = None) -> Iterator[str]:
+    """A fresh PostgreSQL database ``name`` beside ``PG_URL``, migrated (by ``migrate``, e.g. another
+    checkout's own process, or else in this process); dropped at the end unless ``keep``.  Yields
+    its URL."""
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        upgrade(url)
+        if migrate is None:
+            from app.db.migrate import upgrade
+
+            upgrade(url)
+        else:
+            migrate(url)
         yield url
     finally:
-        reset_engine()
+        if migrate is None:
+            from app.db.session import reset_engine
+
+            reset_engine()
         if keep:
             print(f"\nkept the database {name}")
         else:
