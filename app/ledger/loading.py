@@ -8,6 +8,7 @@ entries of the bill's distinct codes in those versions.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -110,17 +111,18 @@ def line_from_detail(line: dict[str, Any]) -> t.LineResult:
     )
 
 
-def basis_to_engine(row: db.Settlement) -> t.Basis:
+def basis_to_engine(row: Mapping[str, Any]) -> t.Basis:
+    """A tier's basis from its settlement's row (as stored, or as a transaction just wrote it)."""
     return t.Basis(
-        settlement_id=row.id,
-        scheme_code=row.scheme_code,
-        offsite=row.offsite,  # type: ignore[arg-type]
-        registered=row.registered,
-        excluded=row.excluded,
-        over_limit=row.over_limit,
-        b_self_pay=row.b_self_pay,
-        in_scope=row.in_scope,
-        lines=tuple(line_from_detail(line) for line in row.detail["lines"]),
+        settlement_id=row["id"],
+        scheme_code=row["scheme_code"],
+        offsite=row["offsite"],
+        registered=row["registered"],
+        excluded=row["excluded"],
+        over_limit=row["over_limit"],
+        b_self_pay=row["b_self_pay"],
+        in_scope=row["in_scope"],
+        lines=tuple(line_from_detail(line) for line in row["detail"]["lines"]),
     )
 
 

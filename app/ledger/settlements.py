@@ -62,21 +62,50 @@ class Active:
     basis_settlement_id: str | None
 
 
+_ACTIVE = select(
+    col(db.Settlement.id),
+    col(db.Settlement.scheme_code),
+    col(db.Settlement.fund_payment),
+    col(db.Settlement.sequence),
+    col(db.Settlement.payer_type),
+    col(db.Settlement.basis_settlement_id),
+).where(col(db.Settlement.bill_id) == bindparam("bill_id"), col(db.Settlement.status) == "settled")
+
+
 def _active(session: Session, bill_id: str) -> list[Active]:
-    s = db.Settlement
-    return [
-        Active(*row)
-        for row in session.execute(
-            select(
-                col(s.id),
-                col(s.scheme_code),
-                col(s.fund_payment),
-                col(s.sequence),
-                col(s.payer_type),
-                col(s.basis_settlement_id),
-            ).where(col(s.bill_id) == bill_id, col(s.status) == "settled")
-        )
-    ]
+    return [Active(*row) for row in session.execute(_ACTIVE, {"bill_id": bill_id})]
+
+
+@dataclass(slots=True)
+class _Held:
+    """What this transaction knows of a bill it holds locked: its active settlements and external
+    payments, read once (none to read for a bill without settlements), then kept up to date by
+    each settlement the transaction makes, and the tier bases among those settlements.  The
+    bill's lock keeps every other writer out until the commit, so a claim's second, third and
+    fourth settlement need not read the bill's payments again (:func:`_held`)."""
+
+    active: list[Active]
+    vouchers: dict[str, Decimal]
+    #: The rows of the settlements this transaction made, by id.
+    made: dict[str, dict[str, Any]]
+
+
+def _held(session: Session, bill: db.Bill) -> _Held:
+    """The bill's :class:`_Held` state in this transaction, read on first use."""
+    states: dict[str, _Held] = session.info.setdefault("bills_held", {})
+    state = states.get(bill.id)
+    if state is None:
+        if bill.last_sequence:
+            state = _Held(_active(session, bill.id), _active_vouchers(session, bill), {})
+        else:
+            state = _Held([], {}, {})
+        states[bill.id] = state
+    return state
+
+
+def _forget_held(session: Session, bill: db.Bill) -> None:
+    """A reversal changes the bill's payments otherwise than :func:`_write` records them."""
+    session.info.get("bills_held", {}).pop(bill.id, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,16 +121,16 @@ class _Computed:
 
 
 def _settle_tier(
-    session: Session, *, bill: db.Bill, ebill: t.Bill, scheme: t.Scheme, active: list[Active], prior: Decimal
+    session: Session, *, bill: db.Bill, ebill: t.Bill, scheme: t.Scheme, held: _Held, prior: Decimal
 ) -> _Computed:
     """v2.3: the basis, the tier's members (assistance only), policy and accumulators; the engine."""
+    active = held.active
     basis_row = next((a for a in active if a.scheme_code == scheme.supplements and a.payer_type == "scheme"), None)
     basis = None
     paid_by_basic_and_tiers = ZERO
     if basis_row is not None:
-        row = session.get(db.Settlement, basis_row.id)
-        assert row is not None
-        basis = loading.basis_to_engine(row)
+        made = held.made.get(basis_row.id)
+        basis = _read_basis(session, basis_row.id) if made is None else loading.basis_to_engine(made)
         paid_by_basic_and_tiers = basis_row.fund_payment + sum(
             (a.fund_payment for a in active if a.basis_settlement_id == basis_row.id), ZERO
         )
@@ -135,6 +164,20 @@ def _settle_tier(
         totals.compliant_self_pay += r.compliant_self_pay or ZERO
 
     return _Computed(result, policy_row, [], [], totals, move)
+
+
+_BASIS = select(
+    *(
+        col(getattr(db.Settlement, c))
+        for c in ("id", "scheme_code", "offsite", "registered", "excluded", "over_limit", "b_self_pay", "in_scope")
+    ),
+    col(db.Settlement.detail),
+).where(col(db.Settlement.id) == bindparam("id"))
+
+
+def _read_basis(session: Session, settlement_id: str) -> t.Basis:
+    """A tier's basis settled before this transaction."""
+    return loading.basis_to_engine(dict(session.execute(_BASIS, {"id": settlement_id}).mappings().one()))
 
 
 def _settle_scheme(
@@ -202,17 +245,33 @@ def settle_locked_bill(
     read_references(session, ebill, [scheme_code])  # a claim read them already (lock_for_settlements)
     scheme = loading.load_scheme(session, scheme_code)
     check_request(scheme, ebill, employer, EMPLOYER_LIABILITY)
-    # A bill's first settlement has no earlier payments to read.
-    active = _active(session, bill.id) if bill.last_sequence else []
-    _refuse_a_second_settlement(scheme, active)
-    prior = _prior_payments(session, bill, active, external_payments)
+    held = _held(session, bill)
+    _refuse_a_second_settlement(scheme, held.active)
+    prior = _prior_payments(bill, held, external_payments)
     if scheme.kind in t.TIER_KINDS:
-        computed = _settle_tier(session, bill=bill, ebill=ebill, scheme=scheme, active=active, prior=prior)
+        computed = _settle_tier(session, bill=bill, ebill=ebill, scheme=scheme, held=held, prior=prior)
     else:
         computed = _settle_scheme(session, bill=bill, ebill=ebill, scheme=scheme, employer=employer, prior=prior)
     row = _settlement_row(bill, scheme, employer, computed, external_payments, created_by)
     _write(session, bill, computed, row, external_payments)
+    _record_held(held, row, external_payments)
     return row
+
+
+def _record_held(held: _Held, row: dict[str, Any], external_payments: Sequence[t.ExternalPayment]) -> None:
+    """The settlement just written, in the bill's :class:`_Held` state."""
+    held.active.append(
+        Active(
+            row["id"],
+            row["scheme_code"],
+            row["fund_payment"],
+            row["sequence"],
+            row["payer_type"],
+            row["basis_settlement_id"],
+        )
+    )
+    held.vouchers.update((e.voucher_no, e.amount) for e in external_payments)
+    held.made[row["id"]] = row
 
 
 def _refuse_a_second_settlement(scheme: t.Scheme, active: list[Active]) -> None:
@@ -226,14 +285,12 @@ def _refuse_a_second_settlement(scheme: t.Scheme, active: list[Active]) -> None:
             )
 
 
-def _prior_payments(
-    session: Session, bill: db.Bill, active: list[Active], external_payments: Sequence[t.ExternalPayment]
-) -> Decimal:
+def _prior_payments(bill: db.Bill, held: _Held, external_payments: Sequence[t.ExternalPayment]) -> Decimal:
     """The bill's earlier payments with this request's external ones, checked by the engine's rule
     (:func:`app.engine.coordination.check_prior`) against the vouchers already on the bill."""
-    vouchers = _active_vouchers(session, bill) if bill.last_sequence else {}
+    vouchers = held.vouchers
     new_external = sum((e.amount for e in external_payments), ZERO)
-    prior = sum((a.fund_payment for a in active), ZERO) + sum(vouchers.values(), ZERO) + new_external
+    prior = sum((a.fund_payment for a in held.active), ZERO) + sum(vouchers.values(), ZERO) + new_external
     check_prior(prior, bill.medical_total, external=external_payments, recorded_vouchers=vouchers.keys())
     return prior
 
@@ -403,6 +460,7 @@ def reverse_locked(session: Session, *, bill: db.Bill, settlement_id: str, creat
     ).one()
     if s.status != "settled":
         raise Conflict("this settlement is already reversed")
+    _forget_held(session, bill)
     active = _active(session, bill.id)
     latest = max(a.sequence for a in active)
     if s.sequence != latest:

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event, text
 
-from tests.support.api import ADMIN, bill_1, load_examples_over_http, problem
+from tests.support.api import ADMIN, bill_1, expected_v2, load_examples_over_http, load_v2_over_http, problem, v2_bill
 
 NRCMS = "NRCMS-511623"
 UEBMI = "UEBMI-321100"
@@ -166,3 +166,29 @@ def test_a_claims_split_is_the_bills_split(loaded: TestClient) -> None:
     assert body["split"] == split.json()
     assert [p["sequence"] for p in body["split"]["payments"]] == [1, 2]
     assert body["split"]["total_paid"] == "11700.00"
+
+
+def test_a_one_stop_claim_reads_the_bills_payments_never(pg_url: str) -> None:
+    """A one-stop claim (v2: NRCMS, its serious-illness tier, medical assistance, then UEBMI) on a
+    new bill reads none of the bill's settlements or external payments back: each settlement
+    knows the ones this transaction made before it, and a tier its basis.  Its statements: the
+    registry with the bill number, the bill, the references, one accumulator per scheme, one
+    write per settlement and the audit record (no ``Idempotency-Key``)."""
+    from app.main import app
+
+    with TestClient(app) as client:
+        load_v2_over_http(client)
+        schemes = ["NRCMS-511623", "SI-511623", "MA-511623", "UEBMI-321100"]
+        bill = v2_bill("bill-3.json", fill_hospital=True)
+        with transactions() as seen:
+            r = client.post("/v1/claims", json={"bill": bill, "schemes": schemes}, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        want = expected_v2()["E_one_stop_bill_3"]["settlements"]
+        assert [s["fund_payment"] for s in r.json()["settlements"]] == [s["fund_payment"] for s in want]
+    # This worker's first claim under these schemes also reads their policies and catalog entries
+    # once, into its cache (app.ledger.loading); every later claim finds them there.
+    claim = [s for s in seen[-1] if not s.startswith(("SELECT policy.body", "SELECT catalog_entry"))]
+    assert not [s for s in claim if "FROM settlement" in s or "FROM external_payment" in s], claim
+    assert len([s for s in claim if s.startswith("WITH found AS")]) == len(schemes)
+    assert len([s for s in claim if s.startswith("WITH settled AS (INSERT INTO settlement")]) == len(schemes)
+    assert len(claim) == 3 + 2 * len(schemes) + 1, claim
