@@ -315,7 +315,9 @@ def test_postgres_killed_cut_off_and_stopped_under_load(private_pg: PrivatePostg
                 nonlocal rows, injected
                 injected = time.monotonic()
                 rows = [(bool(done), bool(tx)) for done, tx in pg.execute(caught_in_a_transaction)]
-                return bool(rows)
+                # The backend seen inside a transaction may have gone by the time it is signalled
+                # (pg_terminate_backend false): the round is then tried again.
+                return any(done and tx for done, tx in rows)
 
             wait_for(caught, 10, "a backend inside a transaction")
             terminated = sum(1 for done, _tx in rows if done)
