@@ -17,6 +17,12 @@ class Settings(BaseSettings):
     #: A bearer token that is an admin.  Unset: only tokens of registered clients work.
     admin_token: SecretStr | None = None
 
+    #: Seconds a worker process keeps a client token's principal after looking it up, so the
+    #: requests that follow cost no database round trip (0: looked up on every request).  A
+    #: revocation made through this worker takes effect in it at once; in the other workers within
+    #: this long (``app.services.clients``).
+    token_cache_seconds: float = Field(1.0, ge=0, le=60)
+
     #: Largest request body accepted, in bytes (413 above).  8 MiB holds a 20,000-line bill.
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
 
