@@ -41,10 +41,11 @@ def profile_database() -> Iterator[str]:
 
 
 def run_inline() -> None:
-    """Make FastAPI's (and the observer's) thread-pool hops plain calls, in this process."""
+    """Make FastAPI's (and the observer's and the token lookup's) thread-pool hops plain calls, in this process."""
     import fastapi.dependencies.utils
     import fastapi.routing
 
+    import app.api.auth
     import app.api.observe
 
     async def inline(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -53,6 +54,7 @@ def run_inline() -> None:
     fastapi.routing.run_in_threadpool = inline  # type: ignore[attr-defined]
     fastapi.dependencies.utils.run_in_threadpool = inline  # type: ignore[attr-defined]
     app.api.observe.run_in_threadpool = inline  # type: ignore[attr-defined]
+    app.api.auth.run_in_threadpool = inline  # type: ignore[attr-defined]
 
 
 def count_statements() -> Counter[str]:
