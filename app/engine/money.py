@@ -23,6 +23,8 @@ def round_money(value: Decimal) -> Decimal:
 
 def is_money(value: Decimal) -> bool:
     """True when ``value`` is finite and has at most two decimal places (``12.500`` is fine)."""
+    if value.same_quantum(CENT):  # exactly two places, the usual case (false for NaN and infinity)
+        return True
     if not value.is_finite():
         return False
     exponent = value.as_tuple().exponent
@@ -37,6 +39,10 @@ def as_money(value: Decimal) -> Decimal:
 
 def format_money(value: Decimal) -> str:
     """Money as every response and a settlement's stored detail write it: exactly two decimals."""
+    if value.same_quantum(CENT):
+        # Already yuan.fen (every rounded or stored amount): ``str`` writes it the same, never
+        # with an exponent at two places, in a third of the time.
+        return str(value)
     return f"{value:.2f}"
 
 

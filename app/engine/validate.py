@@ -9,13 +9,12 @@ understands; all failures of a bill are collected and raised together as
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from decimal import Decimal
 
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError as StdnumError
 
-from app.engine.money import MONEY_MAX, is_money, round_money
+from app.engine.money import MONEY_MAX, ZERO, is_money, round_money
 from app.engine.types import Bill, BillLine
 from app.errors import FieldError, Loc, ValidationFailed
 from app.privacy import mask_id
@@ -25,6 +24,7 @@ REGION_PATTERN = re.compile(r"^[1-9][0-9]{5}$")
 QUANTITY_PLACES = 4
 QUANTITY_MAX = Decimal("9999999999")
 AMOUNT_TOLERANCE = Decimal("0.01")
+_QUANTITY_QUANTUM = Decimal(1).scaleb(-QUANTITY_PLACES)
 
 
 def plain(quantity: Decimal) -> str:
@@ -63,45 +63,61 @@ def uscc_errors(code: str, loc: Loc) -> list[FieldError]:
     return []
 
 
-def money_errors(value: Decimal, loc: Loc, what: str = "amount") -> list[FieldError]:
+def money_problem(value: Decimal, what: str = "amount") -> str | None:
+    """Why ``value`` is no amount of money (``what`` names it in the message), or None."""
     if not value.is_finite():
-        return [FieldError(loc, f"{what} must be a number")]
-    if value < 0:
-        return [FieldError(loc, f"{what} must not be negative (got {value})")]
+        return f"{what} must be a number"
+    if value < ZERO:
+        return f"{what} must not be negative (got {value})"
     if not is_money(value):
-        return [FieldError(loc, f"{what} must have at most two decimals, yuan.fen (got {value})")]
+        return f"{what} must have at most two decimals, yuan.fen (got {value})"
     if value > MONEY_MAX:
-        return [FieldError(loc, f"{what} is larger than {MONEY_MAX}")]
-    return []
+        return f"{what} is larger than {MONEY_MAX}"
+    return None
 
 
-def _line_errors(line: BillLine, loc: Loc) -> Iterable[FieldError]:
+def money_errors(value: Decimal, loc: Loc, what: str = "amount") -> list[FieldError]:
+    problem = money_problem(value, what)
+    return [] if problem is None else [FieldError(loc, problem)]
+
+
+def _line_errors(line: BillLine, index: int) -> list[FieldError]:
+    """A line's errors, located at ``("items", index, field)``; built only when there are some
+    (a valid line, the usual case, costs a few comparisons)."""
+    errors: list[FieldError] = []
     if line.line_no < 1:
-        yield FieldError((*loc, "line_no"), "line number must be 1 or more")
+        errors.append(FieldError(("items", index, "line_no"), "line number must be 1 or more"))
     q = line.quantity
-    if not q.is_finite() or q < 0:
-        yield FieldError((*loc, "quantity"), f"quantity must not be negative (got {plain(q)})")
-        return
-    exponent = q.as_tuple().exponent
-    assert isinstance(exponent, int)
-    if (exponent < -QUANTITY_PLACES and q != q.quantize(Decimal(1).scaleb(-QUANTITY_PLACES))) or q > QUANTITY_MAX:
-        yield FieldError(
-            (*loc, "quantity"), f"quantity may have at most {QUANTITY_PLACES} decimals and be at most {QUANTITY_MAX}"
+    if not q.is_finite() or q < ZERO:
+        errors.append(FieldError(("items", index, "quantity"), f"quantity must not be negative (got {plain(q)})"))
+        return errors
+    # At most QUANTITY_PLACES decimals (``2.50000`` is fine): the value survives the quantize.
+    if q > QUANTITY_MAX or q != q.quantize(_QUANTITY_QUANTUM):
+        errors.append(
+            FieldError(
+                ("items", index, "quantity"),
+                f"quantity may have at most {QUANTITY_PLACES} decimals and be at most {QUANTITY_MAX}",
+            )
         )
-        return
-    price_errors = money_errors(line.unit_price, (*loc, "unit_price"), "unit price")
-    amount_errors = money_errors(line.amount, (*loc, "amount"))
-    yield from price_errors
-    yield from amount_errors
-    if price_errors or amount_errors:
-        return
+        return errors
+    price_problem = money_problem(line.unit_price, "unit price")
+    amount_problem = money_problem(line.amount)
+    if price_problem is not None:
+        errors.append(FieldError(("items", index, "unit_price"), price_problem))
+    if amount_problem is not None:
+        errors.append(FieldError(("items", index, "amount"), amount_problem))
+    if price_problem is not None or amount_problem is not None:
+        return errors
     expected = q * line.unit_price
     if abs(expected - line.amount) > AMOUNT_TOLERANCE:
-        yield FieldError(
-            (*loc, "amount"),
-            f"amount {line.amount} is not quantity x unit price "
-            f"({plain(q)} x {line.unit_price} = {round_money(expected)})",
+        errors.append(
+            FieldError(
+                ("items", index, "amount"),
+                f"amount {line.amount} is not quantity x unit price "
+                f"({plain(q)} x {line.unit_price} = {round_money(expected)})",
+            )
         )
+    return errors
 
 
 def bill_errors(bill: Bill) -> list[FieldError]:
@@ -132,16 +148,16 @@ def bill_errors(bill: Bill) -> list[FieldError]:
         errors.append(FieldError(("items",), "a bill needs at least one line"))
     seen: dict[int, int] = {}
     for index, line in enumerate(bill.items):
-        loc: Loc = ("items", index)
         if line.line_no in seen:
             errors.append(
                 FieldError(
-                    (*loc, "line_no"), f"line number {line.line_no} is used twice (also item {seen[line.line_no]})"
+                    ("items", index, "line_no"),
+                    f"line number {line.line_no} is used twice (also item {seen[line.line_no]})",
                 )
             )
         else:
             seen[line.line_no] = index
-        errors.extend(_line_errors(line, loc))
+        errors += _line_errors(line, index)
     if not errors and bill.medical_total > MONEY_MAX:
         errors.append(FieldError(("items",), f"the bill's total is larger than {MONEY_MAX}"))
     return errors

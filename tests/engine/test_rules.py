@@ -999,3 +999,46 @@ def test_resident_id_builder_matches_the_example() -> None:
     # the example patient of shared/examples: 511623 19900307 123 + check character 4
     assert PATIENT_ID == "511623199003071234"
     assert ric.calc_check_digit(PATIENT_ID) == "4"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "msg"),
+    [
+        ({"quantity": D("0.00001"), "amount": D("0.00")}, "quantity",
+         "quantity may have at most 4 decimals and be at most 9999999999"),
+        ({"quantity": D("1E+10"), "amount": D("3300000000.00")}, "quantity",
+         "quantity may have at most 4 decimals and be at most 9999999999"),
+        ({"quantity": D("1E+40")}, "quantity", "quantity may have at most 4 decimals and be at most 9999999999"),
+        ({"quantity": D("-0.5")}, "quantity", "quantity must not be negative (got -0.5)"),
+        ({"quantity": D("NaN")}, "quantity", "quantity must not be negative (got NaN)"),
+        ({"unit_price": D("Infinity")}, "unit_price", "unit price must be a number"),
+        ({"unit_price": D("0.331")}, "unit_price", "unit price must have at most two decimals, yuan.fen (got 0.331)"),
+        ({"amount": D("-1E+2")}, "amount", "amount must not be negative (got -1E+2)"),
+        ({"amount": D("1E+14")}, "amount", "amount is larger than 99999999999999.99"),
+        ({"amount": D("1E+30")}, "amount", "amount is larger than 99999999999999.99"),
+        ({"amount": D("0.97")}, "amount", "amount 0.97 is not quantity x unit price (3 x 0.33 = 0.99)"),
+        ({"quantity": D("3.00000"), "amount": D("1.1")}, "amount",
+         "amount 1.1 is not quantity x unit price (3.00000 x 0.33 = 0.99)"),
+    ],
+)  # fmt: skip
+def test_line_error_messages(changes: dict[str, Decimal], field: str, msg: str) -> None:
+    """Each line check says what is wrong in a clerk's words, at the field, whatever the form of
+    the number (an exponent, trailing zeros, many places)."""
+    with pytest.raises(ValidationFailed) as info:
+        validate_bill(with_line(**changes))
+    assert [(e.loc, e.msg) for e in info.value.errors] == [(("items", 0, field), msg)]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"quantity": D("3.00000")}, id="quantity 3.00000: zeros past 4 places"),
+        pytest.param({"quantity": D("0.0001"), "unit_price": D("1E+2"), "amount": D("0.01")}, id="quantity 0.0001"),
+        pytest.param({"quantity": D("9999999999"), "unit_price": D("0"), "amount": D("0")}, id="largest quantity"),
+        pytest.param({"unit_price": D("0.3300000"), "amount": D("0.99000")}, id="money with zeros past 2 places"),
+        pytest.param({"quantity": D("1E+1"), "unit_price": D("0.1E+1"), "amount": D("10")}, id="exponents"),
+        pytest.param({"quantity": D("-0"), "amount": D("0.00")}, id="quantity -0"),
+    ],
+)
+def test_line_forms_accepted(changes: dict[str, Decimal]) -> None:
+    validate_bill(with_line(**changes))
