@@ -35,6 +35,13 @@ def engine_bill(session: Session, row: db.Bill) -> t.Bill:
     return form
 
 
+def keep_engine_bill(session: Session, bill_id: str, form: t.Bill) -> None:
+    """Keep ``form`` as :func:`engine_bill`'s of the bill ``bill_id`` that this transaction has just
+    stored from it: what :func:`bill_to_engine` would read back from its row, Decimal for Decimal
+    (:func:`app.services.bills.stored_form`)."""
+    session.info.setdefault("engine_bills", {})[bill_id] = form
+
+
 def bill_to_engine(row: db.Bill) -> t.Bill:
     return t.Bill(
         hospital=t.Hospital(row.hospital_code, row.hospital_name, row.hospital_level, row.hospital_region),

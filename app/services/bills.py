@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -17,10 +18,10 @@ from sqlmodel import col
 from app import clock
 from app.db import tables as db
 from app.engine import types as t
-from app.engine.money import ZERO, as_money
+from app.engine.money import CENT, ONE, ZERO, as_money
 from app.engine.validate import bill_errors, plain
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
-from app.ledger.loading import work_injury_document
+from app.ledger.loading import keep_engine_bill, work_injury_document
 from app.principal import Principal
 from app.privacy import mask_id
 from app.schemas.bills import BillCreate, HospitalIn
@@ -29,8 +30,24 @@ from app.services import hospitals, paging
 from app.services.scope import bill_scope
 
 
-def canonical_items(bill: t.Bill) -> list[dict[str, Any]]:
-    """The bill's lines as stored and shown: the quantity as sent, money with two decimals."""
+def stored_form(bill: t.Bill) -> t.Bill:
+    """The bill as it is stored, and read back (:func:`app.ledger.loading.bill_to_engine`): each
+    quantity as the plain decimal sent (:func:`~app.engine.validate.plain`), money with exactly two
+    places (:func:`~app.engine.money.as_money`).  A valid line already in that form (a whole
+    quantity, money sent as yuan.fen: the usual case) is kept as it is."""
+    return replace(bill, items=tuple(_stored_line(i) for i in bill.items))
+
+
+def _stored_line(line: t.BillLine) -> t.BillLine:
+    q, price, amount = line.quantity, line.unit_price, line.amount
+    if q.same_quantum(ONE) and not q.is_signed() and price.same_quantum(CENT) and amount.same_quantum(CENT):
+        return line
+    return replace(line, quantity=Decimal(plain(q)), unit_price=as_money(price), amount=as_money(amount))
+
+
+def canonical_items(stored: t.Bill) -> list[dict[str, Any]]:
+    """The lines of a bill in its :func:`stored_form` as stored and shown: the quantity as sent,
+    money with two decimals."""
     return [
         {
             "line_no": i.line_no,
@@ -38,11 +55,11 @@ def canonical_items(bill: t.Bill) -> list[dict[str, Any]]:
             "name": i.name,
             "category": i.category,
             "quantity": plain(i.quantity),
-            "unit_price": money(as_money(i.unit_price)),
-            "amount": money(as_money(i.amount)),
+            "unit_price": money(i.unit_price),
+            "amount": money(i.amount),
             "service_date": i.service_date.isoformat() if i.service_date else None,
         }
-        for i in bill.items
+        for i in stored.items
     ]
 
 
@@ -133,18 +150,16 @@ def submit(session: Session, *, body: BillCreate, created_by: str) -> Submitted:
         ).one_or_none()
     if existing is not None:
         accepted = t.Hospital(code, existing.hospital_name, existing.hospital_level, existing.hospital_region)
-        bill = validated(body, accepted)
+        bill = stored_form(validated(body, accepted))
         differs = _hospital_mismatches(body.hospital, accepted, "the bill as accepted")
         if differs or existing.content_hash != _content_hash(bill, canonical_items(bill)):
             raise Conflict(f"bill {body.bill_no} of hospital {code} was already submitted with other content")
         return Submitted(existing, created=False)
-    if found is None:
-        registry = hospitals.registered(session, code)
-    else:
-        registry = db.Hospital(**{c.name: found._mapping[c.name] for c in _HOSPITAL.columns})
+    # The registry's row as read (its columns by name), or the ORM entry of a bill from before it.
+    registry: hospitals.Designation = hospitals.registered(session, code) if found is None else found
     accepted = t.Hospital(code, registry.name, registry.level, registry.region)
     mismatches = _hospital_mismatches(body.hospital, accepted, "the registry")
-    bill = validated(body, accepted, mismatches)
+    bill = stored_form(validated(body, accepted, mismatches))
     hospitals.check_designated(registry, bill.admission_date)
     items = canonical_items(bill)
     digest = _content_hash(bill, items)
@@ -172,6 +187,7 @@ def submit(session: Session, *, body: BillCreate, created_by: str) -> Submitted:
     )
     # A Core insert (no unit of work): the row object is the caller's to read, not the session's.
     session.connection().execute(_INSERT_BILL, {c.name: getattr(row, c.name) for c in _INSERT_BILL.table.columns})
+    keep_engine_bill(session, row.id, bill)  # what engine_bill would build again from the row
     return Submitted(row, created=True)
 
 

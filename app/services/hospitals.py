@@ -7,6 +7,7 @@ name it was accepted with.
 from __future__ import annotations
 
 from datetime import date
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -53,7 +54,18 @@ def registered(session: Session, code: str) -> db.Hospital:
     return row
 
 
-def check_designated(row: db.Hospital, admission: date) -> None:
+class Designation(Protocol):
+    """A registry entry as :func:`check_designated` reads it (a ``Hospital`` or a row of its columns)."""
+
+    code: str
+    name: str
+    level: int
+    region: str
+    designated_from: date
+    designated_to: date | None
+
+
+def check_designated(row: Designation, admission: date) -> None:
     """The admission date must fall in the designation period, both bounds included."""
     if admission < row.designated_from or (row.designated_to is not None and admission > row.designated_to):
         until = row.designated_to.isoformat() if row.designated_to else "open"
