@@ -57,14 +57,15 @@ def classify_line(line: BillLine, version: CatalogVersion, *, setting: str, hosp
 def classify_lines(bill: Bill, catalogs: Sequence[CatalogVersion]) -> tuple[LineResult, ...]:
     """Classify every line against the version in effect on its service date."""
     by_day: dict[date, CatalogVersion] = {}
+    setting, level, service_day = bill.setting, bill.hospital.level, bill.service_day
     results = []
     for line in bill.items:
-        day = bill.service_day(line)
+        day = service_day(line)
         version = by_day.get(day)
         if version is None:
             found = version_in_effect(catalogs, day)
             if found is None:
                 raise NoCatalog(f"no catalog version is in effect on {day.isoformat()} (line {line.line_no})")
             version = by_day[day] = found
-        results.append(classify_line(line, version, setting=bill.setting, hospital_level=bill.hospital.level))
+        results.append(classify_line(line, version, setting=setting, hospital_level=level))
     return tuple(results)

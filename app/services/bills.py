@@ -35,7 +35,10 @@ def stored_form(bill: t.Bill) -> t.Bill:
     quantity as the plain decimal sent (:func:`~app.engine.validate.plain`), money with exactly two
     places (:func:`~app.engine.money.as_money`).  A valid line already in that form (a whole
     quantity, money sent as yuan.fen: the usual case) is kept as it is."""
-    return replace(bill, items=tuple(_stored_line(i) for i in bill.items))
+    items = tuple(_stored_line(i) for i in bill.items)
+    if all(a is b for a, b in zip(items, bill.items, strict=True)):
+        return bill
+    return replace(bill, items=items)
 
 
 def _stored_line(line: t.BillLine) -> t.BillLine:
