@@ -159,7 +159,7 @@ def submit(session: Session, *, body: BillCreate, created_by: str) -> Submitted:
             raise Conflict(f"bill {body.bill_no} of hospital {code} was already submitted with other content")
         return Submitted(existing, created=False)
     # The registry's row as read (its columns by name), or the ORM entry of a bill from before it.
-    registry: hospitals.Designation = hospitals.registered(session, code) if found is None else found
+    registry = hospitals.registered(session, code) if found is None else found
     accepted = t.Hospital(code, registry.name, registry.level, registry.region)
     mismatches = _hospital_mismatches(body.hospital, accepted, "the registry")
     bill = stored_form(validated(body, accepted, mismatches))

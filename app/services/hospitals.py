@@ -58,9 +58,6 @@ class Designation(Protocol):
     """A registry entry as :func:`check_designated` reads it (a ``Hospital`` or a row of its columns)."""
 
     code: str
-    name: str
-    level: int
-    region: str
     designated_from: date
     designated_to: date | None
 
