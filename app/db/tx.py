@@ -41,6 +41,7 @@ from sqlalchemy import Connection, Insert, Table, bindparam, insert
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from app.db.direct import execute
 from app.db.session import LOST_CONNECTION, get_engine, unavailable_reason
 from app.errors import Busy, OutcomeUnknown, Unavailable
 from app.metrics import DB_RETRIES, LOCK_WAIT
@@ -184,9 +185,14 @@ def defer_insert(session: Session, table: Table, row: dict[str, Any]) -> None:
     :func:`write_transaction` the row is inserted at once."""
     pending: list[tuple[Table, dict[str, Any]]] | None = session.info.get(_DEFERRED)
     if pending is None:
-        session.connection().execute(insert(table), row)
+        execute(session.connection(), _insert(table), row)
     else:
         pending.append((table, row))
+
+
+@cache
+def _insert(table: Table) -> Insert:
+    return insert(table)
 
 
 @cache
@@ -209,11 +215,11 @@ def _send_deferred(session: Session) -> None:
     conn = session.connection()
     if conn.dialect.name != "postgresql" or len(pending) == 1:
         for table, row in pending:
-            conn.execute(insert(table), row)
+            execute(conn, _insert(table), row)
         return
     shape = tuple((table, tuple(row)) for table, row in pending)
     params = {f"d{i}_{k}": v for i, (_table, row) in enumerate(pending) for k, v in row.items()}
-    conn.execute(_combined(shape), params)
+    execute(conn, _combined(shape), params)
 
 
 def _note_retry(operation: str, reason: str, attempt: int) -> None:

@@ -42,6 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from app.db.direct import execute, execute_one
 from app.db.session import get_engine
 from app.db.tables import (
     Accumulates,
@@ -148,7 +149,7 @@ def totals_params(totals: Totals) -> dict[str, Any]:
 
 def save_totals(session: Session, totals: Totals) -> None:
     """Write a moved accumulator back (its row is locked by this transaction)."""
-    session.connection().execute(totals_update(totals.table), totals_params(totals))
+    execute(session.connection(), totals_update(totals.table), totals_params(totals))
 
 
 def _lock_or_create(session: Session, table: type[Any], keys: Iterable[Any]) -> dict[Any, Totals]:
@@ -169,16 +170,17 @@ def _lock_or_create(session: Session, table: type[Any], keys: Iterable[Any]) -> 
             found[key] = held[(table, key)]
             continue
         params = asdict(key)
-        row = conn.execute(_pg_lock_or_create(tbl), params).one_or_none() if pg else None
+        row = execute_one(conn, _pg_lock_or_create(tbl), params) if pg else None
         if row is None:
             locked = _select_locked(tbl)
-            row = conn.execute(locked, params).one_or_none()
+            row = execute_one(conn, locked, params)
             if row is None:
                 zeros = dict.fromkeys(_amount_columns(tbl), ZERO)
                 insert = postgresql.insert if pg else sqlite.insert
                 conn.execute(insert(tbl).values(**params, **zeros).on_conflict_do_nothing())
-                row = conn.execute(locked, params).one()
-        found[key] = held[(table, key)] = Totals(tbl, key, **row._mapping)
+                row = execute_one(conn, locked, params)
+                assert row is not None
+        found[key] = held[(table, key)] = Totals(tbl, key, **row._asdict())
     return found
 
 
@@ -252,38 +254,44 @@ _IN_EFFECT = (
     _VERSION.c.effective_from <= bindparam("last", type_=Date),
     or_(_VERSION.c.effective_to.is_(None), _VERSION.c.effective_to >= bindparam("first", type_=Date)),
 )
-_MEMBER_COLUMNS = (
-    _MEMBER.c.member_no,
-    _MEMBER.c.id_number,
-    _MEMBER.c.name,
-    _MEMBER.c.coverage,
-    _MEMBER.c.offsite_registrations,
-)
-#: Everything the settlements of one bill read of its schemes, in one statement: per scheme its
-#: row, the patient's membership, the policy of the year (without its document) and the catalog
-#: versions in effect (one result row per version).  Nothing in it is locked; rows that are not
-#: yet used are locked afterwards (:func:`read_references`).
-_REFERENCES = (
-    select(
-        _SCHEME.c.code,
-        _SCHEME.c.name,
-        _SCHEME.c.kind,
-        _SCHEME.c.pooling_region,
-        _SCHEME.c.coordination,
-        _SCHEME.c.supplements,
-        *_MEMBER_COLUMNS,
-        _POLICY.c.id.label("policy_id"),
-        _POLICY.c.used.label("policy_used"),
-        _POLICY.c.updated_at.label("policy_updated_at"),
-        *(c.label(f"version_{c.name}") for c in _VERSION_COLUMNS),
+
+
+@cache
+def _references(n: int) -> Select[Any]:
+    """Everything the settlements of one bill read of its ``n`` schemes, in one statement: per
+    scheme its row, the patient's membership, the policy of the year (without its document) and
+    the catalog versions in effect (one result row per version).  Nothing in it is locked; rows
+    that are not yet used are locked afterwards (:func:`read_references`).  The scheme codes are
+    the parameters ``code_0`` ... ``code_{n-1}``: a statement per count, compiled once."""
+    return (
+        select(
+            _SCHEME.c.code,
+            _SCHEME.c.name,
+            _SCHEME.c.kind,
+            _SCHEME.c.pooling_region,
+            _SCHEME.c.coordination,
+            _SCHEME.c.supplements,
+            _MEMBER.c.member_no,
+            _MEMBER.c.id_number,
+            _MEMBER.c.name.label("member_name"),
+            _MEMBER.c.coverage,
+            _MEMBER.c.offsite_registrations,
+            _POLICY.c.id.label("policy_id"),
+            _POLICY.c.used.label("policy_used"),
+            _POLICY.c.updated_at.label("policy_updated_at"),
+            *(c.label(f"version_{c.name}") for c in _VERSION_COLUMNS),
+        )
+        .select_from(_SCHEME)
+        .outerjoin(
+            _MEMBER, and_(_MEMBER.c.scheme_code == _SCHEME.c.code, _MEMBER.c.id_number == bindparam("id_number"))
+        )
+        .outerjoin(_POLICY, and_(_POLICY.c.scheme_code == _SCHEME.c.code, _POLICY.c.year == bindparam("year")))
+        .outerjoin(_VERSION, and_(_VERSION.c.scheme_code == _SCHEME.c.code, *_IN_EFFECT))
+        .where(_SCHEME.c.code.in_([bindparam(f"code_{i}") for i in range(n)]))
+        .order_by(_SCHEME.c.code, _VERSION.c.id)
     )
-    .select_from(_SCHEME)
-    .outerjoin(_MEMBER, and_(_MEMBER.c.scheme_code == _SCHEME.c.code, _MEMBER.c.id_number == bindparam("id_number")))
-    .outerjoin(_POLICY, and_(_POLICY.c.scheme_code == _SCHEME.c.code, _POLICY.c.year == bindparam("year")))
-    .outerjoin(_VERSION, and_(_VERSION.c.scheme_code == _SCHEME.c.code, *_IN_EFFECT))
-    .where(_SCHEME.c.code.in_(bindparam("codes", expanding=True)))
-    .order_by(_SCHEME.c.code, _VERSION.c.id)
-)
+
+
 _LOCK_POLICY = (
     select(_POLICY.c.id, _POLICY.c.used, _POLICY.c.updated_at, _POLICY.c.body)
     .where(_POLICY.c.scheme_code == bindparam("code"), _POLICY.c.year == bindparam("year"))
@@ -317,11 +325,12 @@ def read_references(session: Session, bill: t.Bill, scheme_codes: Iterable[str])
     if not codes:
         return
     url = str(session.get_bind().engine.url)
-    params = {"codes": codes, "id_number": bill.patient_id_number, "year": year, "first": first, "last": last}
-    found: dict[str, list[Any]] = {}
-    for row in session.connection().execute(_REFERENCES, params):
-        found.setdefault(row.code, []).append(row)
+    params: dict[str, Any] = {"id_number": bill.patient_id_number, "year": year, "first": first, "last": last}
+    params.update({f"code_{i}": code for i, code in enumerate(codes)})
     conn = session.connection()
+    found: dict[str, list[Any]] = {}
+    for row in execute(conn, _references(len(codes)), params):
+        found.setdefault(row.code, []).append(row)
     for code in codes:
         rows = found.get(code)
         if not rows:
@@ -335,11 +344,11 @@ def read_references(session: Session, bill: t.Bill, scheme_codes: Iterable[str])
         held[("scheme", code)] = t.Scheme(r.code, r.name, r.kind, r.pooling_region, r.coordination, r.supplements)
         member = None
         if r.member_no is not None:
-            member = MemberRow(r.member_no, r.id_number, r.name, r.coverage, r.offsite_registrations)
+            member = MemberRow(r.member_no, r.id_number, r.member_name, r.coverage, r.offsite_registrations)
         held[("member", code, bill.patient_id_number)] = member
         policy = None if r.policy_id is None else PolicyRow(r.policy_id, r.policy_used, r.policy_updated_at)
         if policy is not None and not policy.used:
-            locked = conn.execute(_LOCK_POLICY, {"code": code, "year": year}).one_or_none()
+            locked = execute_one(conn, _LOCK_POLICY, {"code": code, "year": year})
             policy = None if locked is None else PolicyRow(*locked)
         held[("policy", code, year)] = policy
         versions = [
@@ -355,7 +364,7 @@ def read_references(session: Session, bill: t.Bill, scheme_codes: Iterable[str])
             if x.version_id is not None
         ]
         if not all(v.used for v in versions):
-            locked_versions = conn.execute(_LOCK_VERSIONS, {"code": code, "first": first, "last": last})
+            locked_versions = execute(conn, _LOCK_VERSIONS, {"code": code, "first": first, "last": last})
             versions = [VersionRow(*x) for x in locked_versions]
         held[("catalogs", code, first, last)] = versions
 

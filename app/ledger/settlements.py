@@ -22,6 +22,7 @@ from sqlmodel import col
 
 from app import clock
 from app.db import tables as db
+from app.db.direct import execute
 from app.engine import types as t
 from app.engine.catalog import version_in_effect
 from app.engine.coordination import check_prior
@@ -370,7 +371,7 @@ _MOVE_BILL = update(_BILL).where(_BILL.c.id == bindparam("b_id"))
 def _insert(session: Session, row: dict[str, Any], external_payments: Sequence[t.ExternalPayment]) -> None:
     """The settlement's row and its external payments."""
     conn = session.connection()
-    conn.execute(_INSERT_SETTLEMENT, row)
+    execute(conn, _INSERT_SETTLEMENT, row)
     if external_payments:
         conn.execute(
             _INSERT_EXTERNAL_PAYMENT,
@@ -434,10 +435,10 @@ def _write(
         params = {f"s_{k}": v for k, v in row.items()}
         params.update(b_id=bill.id, b_paid_total=paid_total, b_last_sequence=last_sequence)
         params.update(totals_params(computed.totals))
-        conn.execute(_settle_in_one(computed.totals.table), params)
+        execute(conn, _settle_in_one(computed.totals.table), params)
     else:
         _insert(session, row, external_payments)
-        conn.execute(_MOVE_BILL, {"b_id": bill.id, "paid_total": paid_total, "last_sequence": last_sequence})
+        execute(conn, _MOVE_BILL, {"b_id": bill.id, "paid_total": paid_total, "last_sequence": last_sequence})
         save_totals(session, computed.totals)
     set_committed_value(bill, "paid_total", paid_total)
     set_committed_value(bill, "last_sequence", last_sequence)

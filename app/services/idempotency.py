@@ -42,6 +42,7 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from app import clock
+from app.db.direct import execute_one
 from app.db.tables import IdempotencyRecord, core_table
 from app.db.tx import defer_insert
 from app.errors import IdempotencyMismatch
@@ -105,7 +106,7 @@ def lookup(session: Session, principal: Principal, idem: IdemRequest | None) -> 
     if idem is None:
         return None
     params = {"client_id": principal.client_id, "key": idem.key, "operation": idem.operation}
-    record = session.connection().execute(_LOOKUP, params).one_or_none()
+    record = execute_one(session.connection(), _LOOKUP, params)
     if record is None:
         return None
     request_hash, status_code, response_body = record

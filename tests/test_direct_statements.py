@@ -1,0 +1,122 @@
+"""``app.db.direct``: a statement sent straight to the driver's cursor reads and writes the same
+values, of the same types, as ``Connection.execute`` on both backends; it fires the connection's
+statement events, and a driver error is the same wrapped error."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from app.db import tables as db
+from app.db.direct import direct, execute, execute_one
+from app.db.session import get_engine
+from app.db.tx import retry_reason
+
+BILL = db.core_table(db.Bill)
+TOTAL = db.core_table(db.YearTotal)
+
+
+def bill_row(bill_id: str, bill_no: str) -> dict[str, Any]:
+    return {
+        "id": bill_id,
+        "hospital_code": "H1",
+        "bill_no": bill_no,
+        "hospital_name": "医院 One",
+        "hospital_level": 3,
+        "hospital_region": "511623",
+        "patient_id_number": "110105194912310029",
+        "patient_name": "张三",
+        "setting": "inpatient",
+        "admission_date": date(2026, 3, 1),
+        "discharge_date": date(2026, 3, 9),
+        "diagnoses": ["J18.9"],
+        "items": [{"line_no": 1, "amount": "12.30", "name": "药品"}],
+        "work_injury": None,
+        "medical_total": Decimal("1234567.89"),
+        "content_hash": "h",
+        "paid_total": Decimal("0.10"),
+        "last_sequence": 0,
+        "created_by": "c",
+        "created_at": datetime(2026, 3, 9, 10, 11, 12, 345678, tzinfo=UTC),
+    }
+
+
+BY_ID = select(BILL).where(BILL.c.id == bindparam("id"))
+TOTALS = select(TOTAL.c.fund_paid, TOTAL.c.deductible_inpatient).where(TOTAL.c.scheme_code == bindparam("code"))
+
+
+def test_direct_rows_equal_sqlalchemys_values_and_types(db_url: str) -> None:
+    engine = get_engine()
+    with engine.begin() as conn:
+        execute(conn, insert(BILL), bill_row("b1", "N1"))  # written directly
+        conn.execute(insert(BILL), bill_row("b2", "N2"))  # written by SQLAlchemy
+    with engine.connect() as conn:
+        assert direct(conn, BY_ID, {"id": "b1"}) is not None  # not the fallback
+        for bill_id in ("b1", "b2"):
+            mine = execute_one(conn, BY_ID, {"id": bill_id})
+            theirs = conn.execute(BY_ID, {"id": bill_id}).one()
+            assert tuple(mine) == tuple(theirs)
+            assert [type(v) for v in mine] == [type(v) for v in theirs]
+            assert mine._asdict() == dict(theirs._mapping)
+        row = execute_one(conn, BY_ID, {"id": "b1"})
+        assert row.medical_total == Decimal("1234567.89") and str(row.paid_total) == "0.10"
+        assert row.created_at == datetime(2026, 3, 9, 10, 11, 12, 345678, tzinfo=UTC)
+        assert row.items == [{"line_no": 1, "amount": "12.30", "name": "药品"}]
+        assert row.work_injury is None
+        assert execute(conn, BY_ID, {"id": "none"}) == []
+        assert execute_one(conn, BY_ID, {"id": "none"}) is None
+
+
+def test_money_keeps_its_cents_on_both_backends(db_url: str) -> None:
+    engine = get_engine()
+    key = {"scheme_code": "S", "id_number": "X", "year": 2026}
+    rest = {"deductible_outpatient": Decimal("0"), "compliant_self_pay": Decimal("0")}
+    with engine.begin() as conn:
+        s = {**key, **rest, "fund_paid": Decimal("0.07"), "deductible_inpatient": Decimal("800.50")}
+        execute(conn, insert(TOTAL), s)
+        execute(conn, insert(TOTAL), {**s, "scheme_code": "T", "fund_paid": Decimal("1"), "deductible_inpatient": 2})
+    with engine.connect() as conn:
+        assert tuple(execute_one(conn, TOTALS, {"code": "S"})) == (Decimal("0.07"), Decimal("800.50"))
+        one = execute_one(conn, TOTALS, {"code": "T"})
+        assert (str(one.fund_paid), str(one.deductible_inpatient)) == ("1.00", "2.00")
+
+
+def test_a_missing_parameter_is_refused_before_anything_is_sent(db_url: str) -> None:
+    with get_engine().connect() as conn, pytest.raises(KeyError, match="'id'"):
+        execute(conn, BY_ID, {})
+
+
+def test_statements_fire_the_connections_events_and_errors_are_wrapped_as_before(db_url: str) -> None:
+    engine = get_engine()
+    seen: list[str] = []
+
+    def on_statement(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement.split(maxsplit=1)[0])
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        with engine.begin() as conn:
+            execute(conn, insert(BILL), bill_row("b1", "N1"))
+            execute(conn, BY_ID, {"id": "b1"})
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+    assert [s for s in seen if s != "BEGIN"] == ["INSERT", "SELECT"]  # (SQLite: its BEGIN too)
+    with pytest.raises(IntegrityError) as raised, engine.begin() as conn:
+        execute(conn, insert(BILL), bill_row("b1", "N1"))
+    assert isinstance(raised.value, DBAPIError) and not raised.value.connection_invalidated
+    assert retry_reason(raised.value) in {"23505", "unique_constraint_failed"}
+    with engine.begin() as conn:  # the connection (and a new cursor) serves the next statement
+        assert execute_one(conn, BY_ID, {"id": "b1"}).bill_no == "N1"
+
+
+def test_a_statement_that_needs_sqlalchemys_execution_goes_through_it(db_url: str) -> None:
+    expanding = select(BILL.c.id).where(BILL.c.id.in_(bindparam("ids", expanding=True)))
+    with get_engine().begin() as conn:
+        execute(conn, insert(BILL), bill_row("b1", "N1"))
+        assert direct(conn, expanding, {"ids": ["b1"]}) is None
+        assert [tuple(r) for r in execute(conn, expanding, {"ids": ["b1", "b9"]})] == [("b1",)]
