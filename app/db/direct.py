@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Dialect
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.dml import ValuesBase
 from sqlalchemy.sql.elements import BindParameter
@@ -58,6 +59,16 @@ class _Compiled:
 
 
 _compiled: dict[tuple[Any, ...], _Compiled | None] = {}
+
+#: Where :func:`app.db.tx.write_transaction` keeps its session's connection (one per attempt, fixed
+#: once the transaction began): asked again for it, a session costs a few state-machine calls.
+CONNECTION = "direct_connection"
+
+
+def connection_of(session: Session) -> Connection:
+    """The session's connection in its transaction (as ``session.connection()``)."""
+    conn: Connection | None = session.info.get(CONNECTION)
+    return conn if conn is not None else session.connection()
 
 
 def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...] | None) -> _Compiled | None:
@@ -104,15 +115,15 @@ def direct(conn: Connection, statement: Executable, params: Mapping[str, Any] | 
 
 
 def _parameters(c: _Compiled, params: Mapping[str, Any]) -> Any:
-    values = []
-    for _name, key, default, processor in c.binds:
+    values: dict[str, Any] = {}
+    for name, key, default, processor in c.binds:
         value = params.get(key, default)
         if value is _MISSING:
             raise KeyError(f"a value is required for the parameter {key!r}")
-        values.append(value if processor is None else processor(value))
+        values[name] = value if processor is None else processor(value)
     if c.positional:
-        return tuple(values)
-    return {name: value for (name, *_rest), value in zip(c.binds, values, strict=True)}
+        return tuple(values[name] for name, *_rest in c.binds)
+    return values
 
 
 def _cursor(conn: Connection) -> Any:
@@ -142,9 +153,11 @@ def _rows(c: _Compiled, cursor: Any, dialect: Dialect) -> list[Any]:
     return [make([v if p is None or v is None else p(v) for p, v in zip(processors, r, strict=True)]) for r in raw]
 
 
-def execute(conn: Connection, statement: Executable, params: Mapping[str, Any] | None = None) -> list[Any]:
-    """Run ``statement`` with ``params`` on ``conn`` (in its transaction); its rows (named
-    tuples, named as SQLAlchemy's rows would be), or [] for a statement that returns none."""
+def execute(on: Session | Connection, statement: Executable, params: Mapping[str, Any] | None = None) -> list[Any]:
+    """Run ``statement`` with ``params`` on a connection or in a session (in its transaction); its
+    rows (named tuples, named as SQLAlchemy's rows would be), or [] for a statement that returns
+    none."""
+    conn = connection_of(on) if isinstance(on, Session) else on
     c = direct(conn, statement, params)
     if c is None:
         result = conn.execute(statement, dict(params or {}))
@@ -161,9 +174,9 @@ def execute(conn: Connection, statement: Executable, params: Mapping[str, Any] |
     return _rows(c, cursor, conn.dialect)
 
 
-def execute_one(conn: Connection, statement: Executable, params: Mapping[str, Any] | None = None) -> Any:
+def execute_one(on: Session | Connection, statement: Executable, params: Mapping[str, Any] | None = None) -> Any:
     """The one row of ``statement``, or None; more than one is an error (as ``one_or_none``)."""
-    rows = execute(conn, statement, params)
+    rows = execute(on, statement, params)
     if len(rows) > 1:
         raise AssertionError(f"{len(rows)} rows where one or none was expected")
     return rows[0] if rows else None

@@ -41,7 +41,7 @@ from sqlalchemy import Connection, Insert, Table, bindparam, insert
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.db.direct import execute
+from app.db.direct import CONNECTION, connection_of, execute
 from app.db.session import LOST_CONNECTION, get_engine, unavailable_reason
 from app.errors import Busy, OutcomeUnknown, Unavailable
 from app.metrics import DB_RETRIES, LOCK_WAIT
@@ -121,7 +121,8 @@ def write_transaction(
         try:
             with _writer_turn(sqlite, settings.sqlite_busy_timeout_ms / 1000):
                 session.begin()
-                session.connection()  # the connection (and on SQLite the write lock) first
+                # The connection (and on SQLite the write lock) first.
+                session.info[CONNECTION] = session.connection()
                 phase = "run"
                 session.info[_DEFERRED] = []
                 result = fn(session)
@@ -185,7 +186,7 @@ def defer_insert(session: Session, table: Table, row: dict[str, Any]) -> None:
     :func:`write_transaction` the row is inserted at once."""
     pending: list[tuple[Table, dict[str, Any]]] | None = session.info.get(_DEFERRED)
     if pending is None:
-        execute(session.connection(), _insert(table), row)
+        execute(session, _insert(table), row)
     else:
         pending.append((table, row))
 
@@ -212,7 +213,7 @@ def _send_deferred(session: Session) -> None:
     pending: list[tuple[Table, dict[str, Any]]] = session.info.pop(_DEFERRED, None) or []
     if not pending:
         return
-    conn = session.connection()
+    conn = connection_of(session)
     if conn.dialect.name != "postgresql" or len(pending) == 1:
         for table, row in pending:
             execute(conn, _insert(table), row)

@@ -38,11 +38,12 @@ from typing import Any
 
 from sqlalchemy import Date, Select, Table, TextualSelect, Update, and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from app.db.direct import execute, execute_one
+from app.db.direct import connection_of, execute, execute_one
 from app.db.session import get_engine
 from app.db.tables import (
     Accumulates,
@@ -149,7 +150,7 @@ def totals_params(totals: Totals) -> dict[str, Any]:
 
 def save_totals(session: Session, totals: Totals) -> None:
     """Write a moved accumulator back (its row is locked by this transaction)."""
-    execute(session.connection(), totals_update(totals.table), totals_params(totals))
+    execute(session, totals_update(totals.table), totals_params(totals))
 
 
 def _lock_or_create(session: Session, table: type[Any], keys: Iterable[Any]) -> dict[Any, Totals]:
@@ -161,7 +162,7 @@ def _lock_or_create(session: Session, table: type[Any], keys: Iterable[Any]) -> 
     the creation are one statement (:func:`_pg_lock_or_create`).
     """
     found: dict[Any, Totals] = {}
-    conn = session.connection()
+    conn = connection_of(session)
     pg = conn.dialect.name == "postgresql"
     tbl = core_table(table)
     held = _held(session)
@@ -324,10 +325,10 @@ def read_references(session: Session, bill: t.Bill, scheme_codes: Iterable[str])
     codes = sorted({c for c in scheme_codes if ("catalogs", c, first, last) not in held})
     if not codes:
         return
-    url = str(session.get_bind().engine.url)
+    url = session.get_bind().engine.url
     params: dict[str, Any] = {"id_number": bill.patient_id_number, "year": year, "first": first, "last": last}
     params.update({f"code_{i}": code for i, code in enumerate(codes)})
-    conn = session.connection()
+    conn = connection_of(session)
     found: dict[str, list[Any]] = {}
     for row in execute(conn, _references(len(codes)), params):
         found.setdefault(row.code, []).append(row)
@@ -373,7 +374,7 @@ def read_references(session: Session, bill: t.Bill, scheme_codes: Iterable[str])
 #: process found the scheme's policy and catalog versions all used.  Then :func:`mark_used_ahead`
 #: has nothing to do and costs no statement.  A hint only: a new version published since is found
 #: unused by the settlement's own read (and locked there, as before), which resets the hint.
-_found_used: dict[tuple[str, str], bool] = {}
+_found_used: dict[tuple[URL, str], bool] = {}
 
 #: The patient is a member of the scheme, or of the scheme it supplements (a serious-illness
 #: tier has no members of its own): only such a claim marks the scheme's rows ahead, so a claim
@@ -416,7 +417,7 @@ _MARK_VERSIONS = update(_VERSION).where(_VERSION.c.id.in_(_LOCKED_UNUSED.scalar_
 
 def references_known_used(scheme_codes: Iterable[str]) -> bool:
     """Whether this process last found the reference rows of all these schemes used (a hint)."""
-    url = str(get_engine().url)
+    url = get_engine().url
     return all(_found_used.get((url, code), False) for code in scheme_codes)
 
 

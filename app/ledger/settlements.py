@@ -22,7 +22,7 @@ from sqlmodel import col
 
 from app import clock
 from app.db import tables as db
-from app.db.direct import execute
+from app.db.direct import connection_of, execute
 from app.engine import types as t
 from app.engine.catalog import version_in_effect
 from app.engine.coordination import check_prior
@@ -370,7 +370,7 @@ _MOVE_BILL = update(_BILL).where(_BILL.c.id == bindparam("b_id"))
 
 def _insert(session: Session, row: dict[str, Any], external_payments: Sequence[t.ExternalPayment]) -> None:
     """The settlement's row and its external payments."""
-    conn = session.connection()
+    conn = connection_of(session)
     execute(conn, _INSERT_SETTLEMENT, row)
     if external_payments:
         conn.execute(
@@ -427,7 +427,7 @@ def _write(
     (``set_committed_value``), so an ORM flush never writes them a second time.  On PostgreSQL
     the settlement, the bill and the accumulator are written by one statement
     (:func:`_settle_in_one`) unless there are external payments to insert after the settlement."""
-    conn = session.connection()
+    conn = connection_of(session)
     paid_total = bill.paid_total + computed.result.fund_payment + row["external_total"]
     last_sequence = bill.last_sequence + 1
     computed.move(computed.result)

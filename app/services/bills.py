@@ -190,7 +190,7 @@ def submit(session: Session, *, body: BillCreate, created_by: str) -> Submitted:
         created_at=clock.now(),
     )
     # A Core insert (no unit of work): the row object is the caller's to read, not the session's.
-    execute(session.connection(), _INSERT_BILL, {c.name: getattr(row, c.name) for c in _INSERT_BILL.table.columns})
+    execute(session, _INSERT_BILL, {c.name: getattr(row, c.name) for c in _INSERT_BILL.table.columns})
     keep_engine_bill(session, row.id, bill)  # what engine_bill would build again from the row
     return Submitted(row, created=True)
 

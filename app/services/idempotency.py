@@ -106,7 +106,7 @@ def lookup(session: Session, principal: Principal, idem: IdemRequest | None) -> 
     if idem is None:
         return None
     params = {"client_id": principal.client_id, "key": idem.key, "operation": idem.operation}
-    record = execute_one(session.connection(), _LOOKUP, params)
+    record = execute_one(session, _LOOKUP, params)
     if record is None:
         return None
     request_hash, status_code, response_body = record
