@@ -9,12 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy import bindparam, create_engine, event, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.db import tables as db
 from app.db.direct import direct, execute, execute_one
-from app.db.session import get_engine
+from app.db.session import LOST_CONNECTION, get_engine, unavailable_reason
 from app.db.tx import retry_reason
 
 BILL = db.core_table(db.Bill)
@@ -120,3 +120,24 @@ def test_a_statement_that_needs_sqlalchemys_execution_goes_through_it(db_url: st
         execute(conn, insert(BILL), bill_row("b1", "N1"))
         assert direct(conn, expanding, {"ids": ["b1"]}) is None
         assert [tuple(r) for r in execute(conn, expanding, {"ids": ["b1", "b9"]})] == [("b1",)]
+
+
+def test_a_lost_connection_is_told_as_before_and_the_pool_recovers(pg_url: str) -> None:
+    """A backend terminated under a transaction: the error is SQLAlchemy's disconnect (what
+    ``app.db.tx`` retries on a new connection), not one about the kept cursor."""
+    engine = get_engine()
+    with engine.begin() as conn:
+        execute(conn, insert(BILL), bill_row("b1", "N1"))
+    other = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    try:
+        with pytest.raises(DBAPIError) as raised, engine.begin() as conn:
+            pid = execute_one(conn, select(func.pg_backend_pid()))[0]
+            with other.connect() as admin:
+                admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            execute(conn, BY_ID, {"id": "b1"})
+    finally:
+        other.dispose()
+    assert raised.value.connection_invalidated
+    assert unavailable_reason(raised.value) in LOST_CONNECTION
+    with engine.begin() as conn:
+        assert execute_one(conn, BY_ID, {"id": "b1"}).bill_no == "N1"

@@ -59,6 +59,7 @@ class _Compiled:
 
 
 _compiled: dict[tuple[Any, ...], _Compiled | None] = {}
+_MAX_COMPILED = 2000
 
 #: Where :func:`app.db.tx.write_transaction` keeps its session's connection (one per attempt, fixed
 #: once the transaction began): asked again for it, a session costs a few state-machine calls.
@@ -110,6 +111,8 @@ def direct(conn: Connection, statement: Executable, params: Mapping[str, Any] | 
     try:
         return _compiled[cache_key]
     except KeyError:
+        if len(_compiled) >= _MAX_COMPILED:  # statements built per call (or engines made per test)
+            _compiled.clear()
         found = _compiled[cache_key] = _compile(statement, dialect, keys)
         return found
 
@@ -126,14 +129,15 @@ def _parameters(c: _Compiled, params: Mapping[str, Any]) -> Any:
     return values
 
 
-def _cursor(conn: Connection) -> Any:
+def _cursor(conn: Connection) -> tuple[Any, dict[Any, Any]]:
+    """The cursor kept for the connection's DBAPI connection, and where it is kept."""
     fairy = conn.connection
     dbapi = fairy.dbapi_connection
     info = fairy.info
     cursor = info.get(_CURSOR)
     if cursor is None or cursor.connection is not dbapi or getattr(cursor, "closed", False):
         cursor = info[_CURSOR] = dbapi.cursor()  # type: ignore[union-attr]
-    return cursor
+    return cursor, info
 
 
 def _rows(c: _Compiled, cursor: Any, dialect: Dialect) -> list[Any]:
@@ -162,12 +166,12 @@ def execute(on: Session | Connection, statement: Executable, params: Mapping[str
     if c is None:
         result = conn.execute(statement, dict(params or {}))
         return list(result.all()) if result.returns_rows else []
-    cursor = _cursor(conn)
+    cursor, kept = _cursor(conn)
     parameters = _parameters(c, params or {})
     try:
         conn._cursor_execute(cursor, c.sql, parameters)  # events, error wrapping: see the module
     except BaseException:
-        conn.connection.info.pop(_CURSOR, None)  # closed by SQLAlchemy, or its connection is gone
+        kept.pop(_CURSOR, None)  # closed by SQLAlchemy, or its connection is gone
         raise
     if c.keys is None:
         return []
