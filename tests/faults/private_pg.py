@@ -110,9 +110,17 @@ class PrivatePostgres:
     def postmaster_pid(self) -> int:
         return int((self.data / "postmaster.pid").read_text().split()[0])
 
-    def kill_postmaster(self) -> None:
-        """SIGKILL the postmaster alone (its backends notice and exit), as the OOM killer would."""
-        os.kill(self.postmaster_pid(), signal.SIGKILL)
+    def kill_postmaster(self, *, timeout: float = 30.0) -> None:
+        """SIGKILL the postmaster alone, as the OOM killer would; returns once its backends and
+        other children have noticed and exited (a busy backend may finish its statement first)."""
+        pid = self.postmaster_pid()
+        children = _children(pid)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while any(_alive(c) for c in children):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the postmaster's children outlived it by {timeout:.0f} s")
+            time.sleep(0.02)
 
     def running(self) -> bool:
         return self._run("pg_ctl", "status", "-D", str(self.data), check=False).returncode == 0
@@ -144,3 +152,25 @@ class PrivatePostgres:
         if self.data.exists():
             self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone, not a zombie that nobody has reaped yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

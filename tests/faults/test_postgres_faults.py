@@ -105,6 +105,9 @@ class Fault:
     #: When PostgreSQL accepted connections again (``injected`` when it never went away).
     up: float
     note: str = ""
+    #: When it was down (the outage starts then; on a loaded machine pg_ctl, or backends noticing
+    #: their postmaster's death, take a while after ``injected``); None: at ``injected``.
+    down: float | None = None
     recovery_s: float | None = None
     #: Seconds of the phase's load, and of the checks and resends after it.
     load_s: float = 0.0
@@ -293,9 +296,10 @@ def test_postgres_killed_cut_off_and_stopped_under_load(private_pg: PrivatePostg
         def sigkill() -> Fault:
             injected = time.monotonic()
             pg.kill_postmaster()
+            down = time.monotonic()
             time.sleep(SIGKILL_DOWN_S)
             pg.start()
-            return Fault("postmaster SIGKILL", injected, time.monotonic())
+            return Fault("postmaster SIGKILL", injected, time.monotonic(), down=down)
 
         def terminate() -> Fault:
             """One round, at a moment when a backend of the service is inside a transaction."""
@@ -328,10 +332,11 @@ def test_postgres_killed_cut_off_and_stopped_under_load(private_pg: PrivatePostg
 
         def stop() -> Fault:
             injected = time.monotonic()
-            pg.stop("immediate")
+            pg.stop("immediate")  # -w: returns once the server is down
+            down = time.monotonic()
             time.sleep(STOP_S)
             pg.start()
-            return Fault(f"immediate stop {STOP_S:.0f} s", injected, time.monotonic())
+            return Fault(f"immediate stop {STOP_S:.0f} s", injected, time.monotonic(), down=down)
 
         faults: list[Fault] = []
         for n, inject in enumerate((sigkill, terminate, stop)):
@@ -358,7 +363,8 @@ def test_postgres_killed_cut_off_and_stopped_under_load(private_pg: PrivatePostg
 
     def in_outage(started: float) -> Fault | None:
         for f in faults:
-            if f.up > f.injected and f.injected + GRACE_S <= started <= f.up - GRACE_S:
+            down = f.injected if f.down is None else f.down
+            if f.up > down and down + GRACE_S <= started <= f.up - GRACE_S:
                 return f
         return None
 
