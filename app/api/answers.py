@@ -5,7 +5,8 @@ result.  The API alone decides statuses; the bodies come from the renderers besi
 
 from __future__ import annotations
 
-from app.db import tables as db
+from typing import Any
+
 from app.schemas.public import bill_public, split_public
 from app.schemas.settlements import settlement_public
 from app.services.bills import Submitted
@@ -23,9 +24,9 @@ def settlement_reply(settled: Settled) -> Reply:
     return Reply(200 if settled.preview else 201, settlement_public(settled.row, preview=settled.preview))
 
 
-def reversal_reply(settlement: db.Settlement) -> Reply:
+def reversal_reply(row: dict[str, Any]) -> Reply:
     """200 with the reversed settlement."""
-    return Reply(200, settlement_public(settlement.model_dump()))
+    return Reply(200, settlement_public(row))
 
 
 def claim_reply(claimed: Claimed) -> Reply:

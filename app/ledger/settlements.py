@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, Update, bindparam, insert, select, update
+from sqlalchemy import Select, Table, Update, bindparam, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
@@ -454,18 +454,72 @@ def _write(
         )
 
 
-def reverse_locked(session: Session, *, bill: db.Bill, settlement_id: str, created_by: str) -> db.Settlement:
-    """Reverse the bill's latest active settlement; undo exactly what it did."""
-    s = session.scalars(
-        select(db.Settlement).where(col(db.Settlement.id) == settlement_id).execution_options(populate_existing=True)
-    ).one()
-    if s.status != "settled":
-        raise Conflict("this settlement is already reversed")
+_REVERSAL = db.core_table(db.Reversal)
+#: The settlement to reverse, read again under the bill's lock, with the bill's active ones.
+_REVERSING = select(_SETTLEMENT).where(
+    _SETTLEMENT.c.bill_id == bindparam("bill_id"),
+    or_(_SETTLEMENT.c.status == "settled", _SETTLEMENT.c.id == bindparam("id")),
+)
+_MARK_REVERSED = (
+    update(_SETTLEMENT)
+    .where(_SETTLEMENT.c.id == bindparam("s_id"))
+    .values(
+        status=bindparam("s_status", type_=_SETTLEMENT.c.status.type),
+        reversed_at=bindparam("s_reversed_at", type_=_SETTLEMENT.c.reversed_at.type),
+    )
+)
+_EXTERNALS_INACTIVE = (
+    update(_EXTERNAL_PAYMENT)
+    .where(_EXTERNAL_PAYMENT.c.settlement_id == bindparam("s_id"))
+    .values(active=bindparam("e_active", type_=_EXTERNAL_PAYMENT.c.active.type))
+)
+_INSERT_REVERSAL = insert(_REVERSAL).values({c.name: bindparam(f"r_{c.name}", type_=c.type) for c in _REVERSAL.columns})
+_BILL_PAID = (
+    update(_BILL)
+    .where(_BILL.c.id == bindparam("b_id"))
+    .values(paid_total=bindparam("b_paid_total", type_=_BILL.c.paid_total.type))
+)
+
+
+@cache
+def _reverse_in_one(table: Table) -> Select[Any]:
+    """PostgreSQL: what a reversal writes (the settlement marked reversed, its external payments
+    inactive, the reversal's record, the bill's paid total and the accumulator) as one statement,
+    as :func:`_settle_in_one` does for a settlement.  The writes are ``WITH`` parts of a plain
+    ``SELECT``: an ``UPDATE`` at the top would also set every column of the other parts' tables
+    that a parameter happens to name (the accumulator's ``compliant_self_pay`` is a settlement's
+    column too)."""
+    key = next(iter(table.primary_key.columns))
+    parts = (
+        ("totals", totals_update(table).returning(key)),
+        ("reversed", _MARK_REVERSED.returning(_SETTLEMENT.c.id)),
+        ("externals", _EXTERNALS_INACTIVE.returning(_EXTERNAL_PAYMENT.c.id)),
+        ("recorded", _INSERT_REVERSAL.returning(_REVERSAL.c.id)),
+        ("billed", _BILL_PAID.returning(_BILL.c.id)),
+    )
+    statement: Select[Any] = select(literal_column("1"))
+    for name, part in parts:
+        statement = statement.add_cte(part.cte(name))
+    return statement
+
+
+def reverse_locked(session: Session, *, bill: db.Bill, settlement_id: str, created_by: str) -> dict[str, Any]:
+    """Reverse the bill's latest active settlement; undo exactly what it did.  Returns the
+    settlement's row as reversed (render it with :func:`app.schemas.settlements.settlement_public`)."""
     _forget_held(session, bill)
-    active = _active(session, bill.id)
+    rows = execute(session, _REVERSING, {"bill_id": bill.id, "id": settlement_id})
+    s = next((r._asdict() for r in rows if r.id == settlement_id), None)
+    assert s is not None, "the settlement's bill is the one locked"  # a settlement keeps its bill
+    if s["status"] != "settled":
+        raise Conflict("this settlement is already reversed")
+    active = [
+        Active(r.id, r.scheme_code, r.fund_payment, r.sequence, r.payer_type, r.basis_settlement_id)
+        for r in rows
+        if r.status == "settled"
+    ]
     latest = max(a.sequence for a in active)
-    if s.sequence != latest:
-        tiers = [f"{a.scheme_code} (sequence {a.sequence})" for a in active if a.basis_settlement_id == s.id]
+    if s["sequence"] != latest:
+        tiers = [f"{a.scheme_code} (sequence {a.sequence})" for a in active if a.basis_settlement_id == s["id"]]
         if tiers:
             raise Conflict(
                 f"a tier settled on this settlement is active: {', '.join(tiers)}; reverse it first "
@@ -473,43 +527,67 @@ def reverse_locked(session: Session, *, bill: db.Bill, settlement_id: str, creat
             )
         raise Conflict(f"only the latest active settlement of a bill may be reversed; reverse sequence {latest} first")
     totals: Totals
-    if s.payer_type == "employer":
-        assert s.employer_code is not None
-        ekey = EmployerYearKey(s.scheme_code, s.employer_code, s.patient_id_number, s.policy_year)
+    if s["payer_type"] == "employer":
+        assert s["employer_code"] is not None
+        ekey = EmployerYearKey(s["scheme_code"], s["employer_code"], s["patient_id_number"], s["policy_year"])
         totals = lock_employer_year_totals(session, [ekey])[ekey]
     else:
-        key = YearKey(s.scheme_code, s.patient_id_number, s.policy_year)
+        key = YearKey(s["scheme_code"], s["patient_id_number"], s["policy_year"])
         totals = year_total = lock_year_totals(session, [key])[key]
-        if s.compliant_self_pay is not None:
-            year_total.compliant_self_pay -= s.compliant_self_pay
-    totals.add(setting=s.setting, fund_paid=-s.fund_payment, yearly_deductible=-s.yearly_deductible)
-    save_totals(session, totals)
-    bill.paid_total = bill.paid_total - s.fund_payment - s.external_total
-    session.execute(
-        update(db.ExternalPayment).where(col(db.ExternalPayment.settlement_id) == s.id).values(active=False)
-    )
+        if s["compliant_self_pay"] is not None:
+            year_total.compliant_self_pay -= s["compliant_self_pay"]
+    totals.add(setting=s["setting"], fund_paid=-s["fund_payment"], yearly_deductible=-s["yearly_deductible"])
+    paid_total = bill.paid_total - s["fund_payment"] - s["external_total"]
     now = clock.now()
-    s.status = "reversed"
-    s.reversed_at = now
-    session.execute(
-        insert(db.Reversal).values(
-            id=str(uuid.uuid4()),
-            settlement_id=s.id,
-            bill_id=bill.id,
-            scheme_code=s.scheme_code,
-            payer_type=s.payer_type,
-            hospital_code=s.hospital_code,
-            insuring_region=s.insuring_region,
-            treatment_region=s.treatment_region,
-            medical_total=s.medical_total,
-            fund_payment=s.fund_payment,
-            external_total=s.external_total,
-            created_by=created_by,
-            created_at=now,
-        )
-    )
-    session.flush()
-    return s
+    params: dict[str, Any] = {
+        "s_id": s["id"],
+        "s_status": "reversed",
+        "s_reversed_at": now,
+        "e_active": False,
+        "b_id": bill.id,
+        "b_paid_total": paid_total,
+        **{f"r_{k}": s[k] for k in _REVERSED_FIGURES},
+        "r_id": str(uuid.uuid4()),
+        "r_settlement_id": s["id"],
+        "r_created_by": created_by,
+        "r_created_at": now,
+    }
+    conn = connection_of(session)
+    if conn.dialect.name == "postgresql":
+        params.update(totals_params(totals))
+        execute(conn, _reverse_in_one(totals.table), params)
+    else:
+        save_totals(session, totals)
+        for statement in (_MARK_REVERSED, _EXTERNALS_INACTIVE, _INSERT_REVERSAL, _BILL_PAID):
+            execute(conn, statement, params)
+    set_committed_value(bill, "paid_total", paid_total)
+    return {**s, "status": "reversed", "reversed_at": now}
+
+
+#: The reversal's record repeats these of the settlement's.
+_REVERSED_FIGURES = (
+    "bill_id",
+    "scheme_code",
+    "payer_type",
+    "hospital_code",
+    "insuring_region",
+    "treatment_region",
+    "medical_total",
+    "fund_payment",
+    "external_total",
+)
+
+
+_PEEK = select(_SETTLEMENT.c.bill_id, _SETTLEMENT.c.scheme_code).where(_SETTLEMENT.c.id == bindparam("id"))
+
+
+def peek_settlement(session: Session, settlement_id: str) -> tuple[str, str]:
+    """The settlement's bill and scheme, read before its bill is locked (a reversal then reads the
+    settlement again under the lock)."""
+    rows = execute(session, _PEEK, {"id": settlement_id})
+    if not rows:
+        raise NotFound("there is no such settlement")
+    return rows[0].bill_id, rows[0].scheme_code
 
 
 def find_settlement(session: Session, settlement_id: str) -> db.Settlement:

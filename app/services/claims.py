@@ -23,9 +23,9 @@ from app.ledger.locks import lock_for_settlements, mark_used_ahead, references_k
 from app.ledger.settlements import (
     Payment,
     active_payments,
-    find_settlement,
     lock_bill_or_404,
     new_bill_payments,
+    peek_settlement,
     reverse_locked,
     settle_locked_bill,
 )
@@ -77,11 +77,12 @@ def create_settlement(
 
 def reverse(
     session: Session, *, principal: Principal, settlement_id: str, idem: IdemRequest | None
-) -> db.Settlement | Replayed:
-    peek = find_settlement(session, settlement_id)
-    bill = lock_bill_or_404(session, peek.bill_id)
+) -> dict[str, Any] | Replayed:
+    """The reversed settlement's row."""
+    bill_id, scheme_code = peek_settlement(session, settlement_id)
+    bill = lock_bill_or_404(session, bill_id)
     check_bill(principal, bill, session=session)
-    check_scheme(principal, peek.scheme_code)
+    check_scheme(principal, scheme_code)
     replay = idempotency.lookup(session, principal, idem)
     if replay is not None:
         return replay

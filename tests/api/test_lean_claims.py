@@ -192,3 +192,44 @@ def test_a_one_stop_claim_reads_the_bills_payments_never(pg_url: str) -> None:
     assert len([s for s in claim if s.startswith("WITH found AS")]) == len(schemes)
     assert len([s for s in claim if s.startswith("WITH settled AS (INSERT INTO settlement")]) == len(schemes)
     assert len(claim) == 3 + 2 * len(schemes) + 1, claim
+
+
+def test_a_reversal_reads_its_settlement_once_under_the_lock_and_writes_in_one_statement(
+    pg_loaded: TestClient,
+) -> None:
+    """A reversal: the settlement's bill (before the lock), the bill locked, the key's record, the
+    settlement with the bill's active ones (one statement, under the lock), the accumulator, then
+    every write in one statement (settlement, external payments, reversal record, bill and
+    accumulator) and the idempotency and audit records."""
+    loaded = pg_loaded
+    r = loaded.post("/v1/claims", json={"bill": bill_1(), "schemes": [NRCMS, UEBMI]}, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    second = body["settlements"][1]
+    with transactions() as seen:
+        rev = loaded.post(
+            f"/v1/settlements/{second['settlement_id']}/reversal", headers={**ADMIN, "Idempotency-Key": "rev-1"}
+        )
+    assert rev.status_code == 200, rev.text
+    assert rev.json()["status"] == "reversed"
+    assert {k: v for k, v in rev.json().items() if k not in ("status", "reversed_at")} == {
+        k: v for k, v in second.items() if k not in ("status", "reversed_at")
+    }
+    (reversal,) = seen
+    assert len(reversal) == 7, reversal
+    assert len([s for s in reversal if "FROM settlement" in s]) == 2  # the peek, then under the lock
+    writes = reversal[5]
+    for part in (
+        "UPDATE year_total",
+        "UPDATE settlement",
+        "UPDATE external_payment",
+        "INSERT INTO reversal",
+        "UPDATE bill",
+    ):
+        assert part in writes, writes
+    bill = loaded.get(f"/v1/bills/{body['bill']['bill_id']}", headers=ADMIN).json()
+    assert bill["paid_total"] == body["settlements"][0]["fund_payment"]
+    again = loaded.post(
+        f"/v1/settlements/{second['settlement_id']}/reversal", headers={**ADMIN, "Idempotency-Key": "rev-1"}
+    )
+    assert (again.status_code, again.json()) == (200, rev.json())
