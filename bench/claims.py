@@ -56,8 +56,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 REPO = Path(__file__).resolve().parent.parent
-PROBE_DB = "settle_bench_claims"
-HTTP_DB = "settle_bench_claims_http"
+#: Per process: two runs at once (two checkouts probed side by side by two people) must not drop
+#: each other's database.
+PROBE_DB = f"settle_bench_claims_{os.getpid()}"
+HTTP_DB = f"settle_bench_claims_http_{os.getpid()}"
 LINES = 40
 BACKENDS: dict[str, str] = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
 #: Concurrent clients of the cold-start phase (the issue's queue on the policy row: ~32 claims).
