@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, Table, Update, bindparam, insert, literal_column, or_, select, update
+from sqlalchemy import Insert, Select, Table, Update, bindparam, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
@@ -389,17 +389,28 @@ def _insert(session: Session, row: dict[str, Any], external_payments: Sequence[t
         )
 
 
+def _in_one(*parts: tuple[str, Insert | Update]) -> Select[Any]:
+    """PostgreSQL: several writes as one statement (one round trip), each a data-modifying
+    ``WITH`` part (``RETURNING`` one column) of a plain ``SELECT``.  Each part runs exactly once
+    and to completion; a constraint any of them breaks fails the whole statement, as it would fail
+    the writes one by one.  Not an ``UPDATE`` at the top: compiled with its parameters' names, it
+    would also set every column of the other parts' tables that a parameter names (the
+    accumulator's ``compliant_self_pay`` is a settlement's column too)."""
+    statement: Select[Any] = select(literal_column("1"))
+    for name, part in parts:
+        statement = statement.add_cte(part.cte(name))
+    return statement
+
+
+def _totals_part(table: Table) -> Update:
+    """The accumulator's update as a part of :func:`_in_one`."""
+    return totals_update(table).returning(next(iter(table.primary_key.columns)))
+
+
 @cache
-def _settle_in_one(table: Table) -> Update:
-    """PostgreSQL: the settlement's insert, the bill's update and the accumulator's as one statement
-    (one round trip).  Data-modifying ``WITH`` parts each run exactly once and to completion; a
-    constraint any of them breaks fails the whole statement, as it would fail the three."""
-    settled = (
-        insert(_SETTLEMENT)
-        .values({c.name: bindparam(f"s_{c.name}", type_=c.type) for c in _SETTLEMENT.columns})
-        .returning(_SETTLEMENT.c.id)
-        .cte("settled")
-    )
+def _settle_in_one(table: Table) -> Select[Any]:
+    """The settlement's insert, the bill's update and the accumulator's (:func:`_in_one`)."""
+    settled = insert(_SETTLEMENT).values({c.name: bindparam(f"s_{c.name}", type_=c.type) for c in _SETTLEMENT.columns})
     billed = (
         update(_BILL)
         .where(_BILL.c.id == bindparam("b_id"))
@@ -407,10 +418,12 @@ def _settle_in_one(table: Table) -> Update:
             paid_total=bindparam("b_paid_total", type_=_BILL.c.paid_total.type),
             last_sequence=bindparam("b_last_sequence", type_=_BILL.c.last_sequence.type),
         )
-        .returning(_BILL.c.id)
-        .cte("billed")
     )
-    return totals_update(table).add_cte(settled).add_cte(billed)
+    return _in_one(
+        ("settled", settled.returning(_SETTLEMENT.c.id)),
+        ("billed", billed.returning(_BILL.c.id)),
+        ("totals", _totals_part(table)),
+    )
 
 
 def _write(
@@ -483,24 +496,15 @@ _BILL_PAID = (
 
 @cache
 def _reverse_in_one(table: Table) -> Select[Any]:
-    """PostgreSQL: what a reversal writes (the settlement marked reversed, its external payments
-    inactive, the reversal's record, the bill's paid total and the accumulator) as one statement,
-    as :func:`_settle_in_one` does for a settlement.  The writes are ``WITH`` parts of a plain
-    ``SELECT``: an ``UPDATE`` at the top would also set every column of the other parts' tables
-    that a parameter happens to name (the accumulator's ``compliant_self_pay`` is a settlement's
-    column too)."""
-    key = next(iter(table.primary_key.columns))
-    parts = (
-        ("totals", totals_update(table).returning(key)),
+    """What a reversal writes (the settlement marked reversed, its external payments inactive, the
+    reversal's record, the bill's paid total and the accumulator) as one statement (:func:`_in_one`)."""
+    return _in_one(
+        ("totals", _totals_part(table)),
         ("reversed", _MARK_REVERSED.returning(_SETTLEMENT.c.id)),
         ("externals", _EXTERNALS_INACTIVE.returning(_EXTERNAL_PAYMENT.c.id)),
         ("recorded", _INSERT_REVERSAL.returning(_REVERSAL.c.id)),
         ("billed", _BILL_PAID.returning(_BILL.c.id)),
     )
-    statement: Select[Any] = select(literal_column("1"))
-    for name, part in parts:
-        statement = statement.add_cte(part.cte(name))
-    return statement
 
 
 def reverse_locked(session: Session, *, bill: db.Bill, settlement_id: str, created_by: str) -> dict[str, Any]:
