@@ -55,6 +55,7 @@ def create_app() -> FastAPI:
         # Swagger UI would otherwise fetch a validity badge from an outside validator.
         swagger_ui_parameters={"validatorUrl": None},
         lifespan=lifespan,
+        telemetry=None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
     app.include_router(reference_router)

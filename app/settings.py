@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     #: bench/RESULTS.md), so the default stays 40 until a quieter measurement says otherwise.
     worker_threads: int = Field(40, ge=1)
 
+    #: FastAPI's native OpenTelemetry (traces, metrics, logs through the global OpenTelemetry
+    #: providers).  Off by default: the service's metrics are Prometheus's (``/metrics``), and a
+    #: FastAPI with telemetry on asks OpenTelemetry for its providers on every request (2 % of a
+    #: claim's CPU, bench/RESULTS.md) even when none is configured.
+    opentelemetry: bool = False
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: JSON log lines (production) or plain text.
     log_json: bool = True

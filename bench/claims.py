@@ -244,6 +244,8 @@ def probe(n: int, profile: bool, pgbench_seconds: float, top: int) -> dict[str, 
             capturing = False
         if profile:
             stats = pstats.Stats(profiler)
+            if os.environ.get("SETTLE_BENCH_PSTATS"):
+                stats.dump_stats(os.environ["SETTLE_BENCH_PSTATS"])
             raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
             total = sum(tt for (_cc, _nc, tt, _ct, _callers) in raw.values())
             from bench.profile_settle import package as _package

@@ -141,3 +141,25 @@ def test_a_lost_connection_is_told_as_before_and_the_pool_recovers(pg_url: str) 
     assert unavailable_reason(raised.value) in LOST_CONNECTION
     with engine.begin() as conn:
         assert execute_one(conn, BY_ID, {"id": "b1"}).bill_no == "N1"
+
+
+def test_a_row_object_in_a_fresh_process_reads_and_sets_like_a_loaded_row() -> None:
+    """row_object before anything else used the ORM (a worker's first request is a claim, whose
+    bill row is built this way): the mappers are configured first, as the ORM's constructor
+    would configure them."""
+    import subprocess
+    import sys
+
+    code = """
+from decimal import Decimal
+from sqlalchemy.orm.attributes import set_committed_value
+from app.db import tables as db
+from app.db.direct import row_object
+row = row_object(db.Bill, {"id": "b1", "bill_no": "N1", "paid_total": Decimal("0.00"), "last_sequence": 0})
+set_committed_value(row, "paid_total", Decimal("12.50"))
+row.last_sequence = 3
+print(row.id, row.bill_no, row.paid_total, row.last_sequence, isinstance(row, db.Bill))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["b1", "N1", "12.50", "3", "True"]

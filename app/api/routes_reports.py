@@ -11,6 +11,7 @@ from app.api import queries
 from app.api.auth import allow
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
+from app.api.routing import JSONRoute
 from app.db.tx import read_session
 from app.errors import errors_under
 from app.principal import Principal
@@ -24,7 +25,7 @@ from app.schemas.reports import (
 )
 from app.services import reports
 
-router = APIRouter(prefix="/v1", tags=["clearing and reconciliation"])
+router = APIRouter(prefix="/v1", tags=["clearing and reconciliation"], route_class=JSONRoute)
 
 Office = Annotated[Principal, Depends(allow("scheme_office"))]
 Hospital = Annotated[Principal, Depends(allow("hospital"))]

@@ -30,6 +30,7 @@ import select
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -104,6 +105,17 @@ def _idle_connection_dead(dbapi_conn: Any) -> bool:
     return bool(poller.poll(0))
 
 
+def json_text(value: Any) -> str:
+    """JSON columns' serializer (both databases): orjson, compact; several times cheaper than the
+    standard library's, which psycopg and SQLAlchemy use by default (a claim's bill lines and
+    settlement detail: 4 % of its CPU, bench/RESULTS.md).  Values read back are the same."""
+    return orjson.dumps(value).decode()
+
+
+#: What JSON columns are read with, on both databases.
+JSON_OPTIONS: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": orjson.loads}
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -115,6 +127,7 @@ def make_engine(settings: Settings) -> Engine:
             url,
             connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout_ms / 1000},
             pool_pre_ping=False,
+            **JSON_OPTIONS,
         )
 
         @event.listens_for(engine, "connect")
@@ -146,6 +159,7 @@ def make_engine(settings: Settings) -> Engine:
             "options": f"-c lock_timeout={int(settings.pg_lock_timeout_ms)}",
             "connect_timeout": CONNECT_TIMEOUT_S,
         },
+        **JSON_OPTIONS,
     )
 
     # Registered before the pool gauge's listener: a connection refused here is not counted.

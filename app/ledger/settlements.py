@@ -300,7 +300,7 @@ def _active_vouchers(session: Session, bill: db.Bill) -> dict[str, Decimal]:
     """The bill's active external payments: voucher number -> amount."""
     p = db.ExternalPayment
     stmt = select(col(p.voucher_no), col(p.amount)).where(col(p.bill_id) == bill.id, col(p.active))
-    return dict(session.execute(stmt).tuples().all())
+    return dict(session.execute(stmt).all())
 
 
 def _settlement_row(

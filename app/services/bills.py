@@ -17,7 +17,7 @@ from sqlmodel import col
 
 from app import clock
 from app.db import tables as db
-from app.db.direct import execute
+from app.db.direct import execute, execute_one, row_object
 from app.engine import types as t
 from app.engine.money import CENT, ONE, ZERO, as_money
 from app.engine.validate import bill_errors, plain
@@ -146,7 +146,7 @@ def submit(session: Session, *, body: BillCreate, created_by: str) -> Submitted:
     """
     code = body.hospital.code
     # One statement: the registry's entry with the id of a bill already accepted under this number.
-    found = session.connection().execute(_REGISTRY_AND_BILL, {"code": code, "bill_no": body.bill_no}).one_or_none()
+    found = execute_one(session, _REGISTRY_AND_BILL, {"code": code, "bill_no": body.bill_no})
     existing = None
     if found is None or found.bill_id is not None:  # not in the registry (bills from before it), or resent
         existing = session.scalars(
@@ -167,30 +167,31 @@ def submit(session: Session, *, body: BillCreate, created_by: str) -> Submitted:
     hospitals.check_designated(registry, bill.admission_date)
     items = canonical_items(bill)
     digest = _content_hash(bill, items)
-    row = db.Bill(
-        id=str(uuid.uuid4()),
-        hospital_code=bill.hospital.code,
-        bill_no=bill.bill_no,
-        hospital_name=bill.hospital.name,
-        hospital_level=bill.hospital.level,
-        hospital_region=bill.hospital.region,
-        patient_id_number=bill.patient_id_number,
-        patient_name=bill.patient_name,
-        setting=bill.setting,
-        admission_date=bill.admission_date,
-        discharge_date=bill.discharge_date,
-        diagnoses=list(bill.diagnoses),
-        items=items,
-        work_injury=work_injury_document(bill.work_injury),
-        medical_total=bill.medical_total,
-        content_hash=digest,
-        paid_total=ZERO,
-        last_sequence=0,
-        created_by=created_by,
-        created_at=clock.now(),
-    )
+    values: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "hospital_code": bill.hospital.code,
+        "bill_no": bill.bill_no,
+        "hospital_name": bill.hospital.name,
+        "hospital_level": bill.hospital.level,
+        "hospital_region": bill.hospital.region,
+        "patient_id_number": bill.patient_id_number,
+        "patient_name": bill.patient_name,
+        "setting": bill.setting,
+        "admission_date": bill.admission_date,
+        "discharge_date": bill.discharge_date,
+        "diagnoses": list(bill.diagnoses),
+        "items": items,
+        "work_injury": work_injury_document(bill.work_injury),
+        "medical_total": bill.medical_total,
+        "content_hash": digest,
+        "paid_total": ZERO,
+        "last_sequence": 0,
+        "created_by": created_by,
+        "created_at": clock.now(),
+    }
     # A Core insert (no unit of work): the row object is the caller's to read, not the session's.
-    execute(session, _INSERT_BILL, {c.name: getattr(row, c.name) for c in _INSERT_BILL.table.columns})
+    execute(session, _INSERT_BILL, values)
+    row = row_object(db.Bill, values)
     keep_engine_bill(session, row.id, bill)  # what engine_bill would build again from the row
     return Submitted(row, created=True)
 
