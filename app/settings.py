@@ -38,10 +38,12 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(10, ge=0)
     #: Threads of a worker process that run the synchronous endpoints, their dependencies and the
     #: audit write (anyio's default thread limiter, set at startup).  A worker runs Python on one
-    #: core at a time, so many threads trade the GIL while their transactions hold row locks; but
-    #: on the shared 2-core bench machine 6 threads settled fewer claims/s than anyio's 40 (see
-    #: bench/RESULTS.md), so the default stays 40 until a quieter measurement says otherwise.
-    worker_threads: int = Field(40, ge=1)
+    #: core at a time, so many threads trade the GIL while their transactions hold row locks: with
+    #: 8 instead of anyio's 40, a claim on PostgreSQL cost 7-17 % less server CPU in 5 of 6
+    #: measurements (2, 32 and 64 concurrent, two runs side by side; 2 % more in the sixth; SQLite
+    #: within 8 % either way: bench/RESULTS.md, issue 13's third part).  Fewer would let a handful
+    #: of requests waiting on one contended row hold them all.
+    worker_threads: int = Field(8, ge=1)
 
     #: FastAPI's native OpenTelemetry (traces, metrics, logs through the global OpenTelemetry
     #: providers).  Off by default: the service's metrics are Prometheus's (``/metrics``), and a

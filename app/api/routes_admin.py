@@ -11,7 +11,6 @@ from app.api.auth import allow
 from app.api.links import example, link, sample, with_links
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
-from app.api.routing import JSONRoute
 from app.db.tx import read_session, write_transaction
 from app.errors import errors_under
 from app.principal import Principal
@@ -29,7 +28,7 @@ from app.schemas.hospitals import page_public
 from app.schemas.users import UserCreate, UserPublic, user_public
 from app.services import audit, clients, users
 
-router = APIRouter(prefix="/v1", tags=["administration"], route_class=JSONRoute)
+router = APIRouter(prefix="/v1", tags=["administration"])
 Admin = Annotated[Principal, Depends(allow())]
 
 

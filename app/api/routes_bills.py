@@ -14,7 +14,6 @@ from app.api.auth import allow
 from app.api.links import BILL_ID, SETTLEMENT_ID, bill_links, example, link, sample, settlement_links, with_links
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
-from app.api.routing import JSONRoute
 from app.db.tx import read_session, write_transaction
 from app.errors import DomainError, errors_under
 from app.ledger.settlements import active_payments, find_settlement
@@ -30,7 +29,7 @@ from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest, Reply, answer
 from app.services.paging import DEFAULT_LIMIT
 from app.services.scope import check_bill, check_settlement_read, check_submit
 
-router = APIRouter(prefix="/v1", tags=["bills and settlements"], route_class=JSONRoute)
+router = APIRouter(prefix="/v1", tags=["bills and settlements"])
 
 Id = Annotated[str, Path(min_length=1, max_length=36, pattern=NO_NUL)]
 IdempotencyKey = Annotated[

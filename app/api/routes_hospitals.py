@@ -11,7 +11,6 @@ from app.api.auth import allow
 from app.api.links import example, link, sample, with_links
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
-from app.api.routing import JSONRoute
 from app.db.tx import read_session, write_transaction
 from app.errors import errors_under
 from app.principal import Principal
@@ -26,7 +25,7 @@ from app.schemas.hospitals import (
 from app.services import hospitals
 from app.services.paging import DEFAULT_LIMIT
 
-router = APIRouter(prefix="/v1/hospitals", tags=["designated hospitals"], route_class=JSONRoute)
+router = APIRouter(prefix="/v1/hospitals", tags=["designated hospitals"])
 
 _HOSPITAL = sample("v2/hospitals.json")[0]
 HospitalCode = Annotated[str, Path(min_length=1, max_length=64, pattern=CODE_PATTERN, examples=[_HOSPITAL["code"]])]

@@ -14,13 +14,12 @@ from starlette.responses import Response
 
 from app.api.problems import domain_problem, problem_responses
 from app.api.responses import JSON, reply
-from app.api.routing import JSONRoute
 from app.db.session import get_engine, unavailable_reason
 from app.errors import Unavailable
 from app.metrics import exposition
 from app.schemas.public import Health, Readiness
 
-router = APIRouter(tags=["operations"], route_class=JSONRoute)
+router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", operation_id="healthz", summary="Liveness: the process is up", response_model=Health)

@@ -15,7 +15,6 @@ from app.api.links import example, link, sample, with_links
 from app.api.located import errors_in
 from app.api.problems import problem_response, problem_responses
 from app.api.responses import JSON, reply
-from app.api.routing import JSONRoute
 from app.db.tx import read_session, write_transaction
 from app.errors import FieldError, MalformedRequest, ValidationFailed, errors_under
 from app.principal import Principal
@@ -36,7 +35,7 @@ from app.services import reference
 from app.services.reference import Catalog, Put
 from app.services.scope import check_scheme
 
-router = APIRouter(prefix="/v1/schemes", tags=["reference data"], route_class=JSONRoute)
+router = APIRouter(prefix="/v1/schemes", tags=["reference data"])
 Row = TypeVar("Row")
 
 _SCHEME = sample("schemes.json")[0]

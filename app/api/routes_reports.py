@@ -11,7 +11,6 @@ from app.api import queries
 from app.api.auth import allow
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
-from app.api.routing import JSONRoute
 from app.db.tx import read_session
 from app.errors import errors_under
 from app.principal import Principal
@@ -25,7 +24,7 @@ from app.schemas.reports import (
 )
 from app.services import reports
 
-router = APIRouter(prefix="/v1", tags=["clearing and reconciliation"], route_class=JSONRoute)
+router = APIRouter(prefix="/v1", tags=["clearing and reconciliation"])
 
 Office = Annotated[Principal, Depends(allow("scheme_office"))]
 Hospital = Annotated[Principal, Depends(allow("hospital"))]
