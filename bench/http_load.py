@@ -452,7 +452,7 @@ def insert_bills(url: str, created_by: str, patients: Sequence[str], count: int,
     ``app.services.bills.submit`` would store them, in a few multi-row inserts."""
     from app.db import tables as db
     from app.schemas.bills import BillCreate
-    from app.services.bills import _content_hash, canonical_items, validated
+    from app.services.bills import bill_row, canonical_items, validated
 
     template = validated(BillCreate.model_validate(sample_bill()))
     items = canonical_items(template)
@@ -466,29 +466,7 @@ def insert_bills(url: str, created_by: str, patients: Sequence[str], count: int,
         )
         bill_id = str(uuid.uuid4())
         ids.append(bill_id)
-        rows.append(
-            {
-                "id": bill_id,
-                "hospital_code": bill.hospital.code,
-                "bill_no": bill.bill_no,
-                "hospital_name": bill.hospital.name,
-                "hospital_level": bill.hospital.level,
-                "hospital_region": bill.hospital.region,
-                "patient_id_number": bill.patient_id_number,
-                "patient_name": bill.patient_name,
-                "setting": bill.setting,
-                "admission_date": bill.admission_date,
-                "discharge_date": bill.discharge_date,
-                "diagnoses": list(bill.diagnoses),
-                "items": items,
-                "medical_total": bill.medical_total,
-                "content_hash": _content_hash(bill, items),
-                "paid_total": bill.medical_total * 0,
-                "last_sequence": 0,
-                "created_by": created_by,
-                "created_at": now,
-            }
-        )
+        rows.append(bill_row(bill, bill_id=bill_id, created_by=created_by, created_at=now, items=items))
     engine = create_engine(url)
     try:
         with engine.begin() as conn:

@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -89,6 +89,36 @@ def _content_hash(bill: t.Bill, items: list[dict[str, Any]]) -> str:
     return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+def bill_row(
+    bill: t.Bill, *, bill_id: str, created_by: str, created_at: datetime, items: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The new row of ``bill`` (in its :func:`stored_form`) in the bill table: nothing paid yet.
+    ``items``: its :func:`canonical_items`, when the caller has them already."""
+    items = canonical_items(bill) if items is None else items
+    return {
+        "id": bill_id,
+        "hospital_code": bill.hospital.code,
+        "bill_no": bill.bill_no,
+        "hospital_name": bill.hospital.name,
+        "hospital_level": bill.hospital.level,
+        "hospital_region": bill.hospital.region,
+        "patient_id_number": bill.patient_id_number,
+        "patient_name": bill.patient_name,
+        "setting": bill.setting,
+        "admission_date": bill.admission_date,
+        "discharge_date": bill.discharge_date,
+        "diagnoses": list(bill.diagnoses),
+        "items": items,
+        "work_injury": work_injury_document(bill.work_injury),
+        "medical_total": bill.medical_total,
+        "content_hash": _content_hash(bill, items),
+        "paid_total": ZERO,
+        "last_sequence": 0,
+        "created_by": created_by,
+        "created_at": created_at,
+    }
+
+
 def validated(body: BillCreate, hospital: t.Hospital | None = None, more_errors: Sequence[FieldError] = ()) -> t.Bill:
     """The engine's bill at ``hospital``, or 422 ``validation`` listing every field error
     (located in the bill: ``("items", 0, "amount")``)."""
@@ -165,30 +195,7 @@ def submit(session: Session, *, body: BillCreate, created_by: str) -> Submitted:
     mismatches = _hospital_mismatches(body.hospital, accepted, "the registry")
     bill = stored_form(validated(body, accepted, mismatches))
     hospitals.check_designated(registry, bill.admission_date)
-    items = canonical_items(bill)
-    digest = _content_hash(bill, items)
-    values: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "hospital_code": bill.hospital.code,
-        "bill_no": bill.bill_no,
-        "hospital_name": bill.hospital.name,
-        "hospital_level": bill.hospital.level,
-        "hospital_region": bill.hospital.region,
-        "patient_id_number": bill.patient_id_number,
-        "patient_name": bill.patient_name,
-        "setting": bill.setting,
-        "admission_date": bill.admission_date,
-        "discharge_date": bill.discharge_date,
-        "diagnoses": list(bill.diagnoses),
-        "items": items,
-        "work_injury": work_injury_document(bill.work_injury),
-        "medical_total": bill.medical_total,
-        "content_hash": digest,
-        "paid_total": ZERO,
-        "last_sequence": 0,
-        "created_by": created_by,
-        "created_at": clock.now(),
-    }
+    values = bill_row(bill, bill_id=str(uuid.uuid4()), created_by=created_by, created_at=clock.now())
     # A Core insert (no unit of work): the row object is the caller's to read, not the session's.
     execute(session, _INSERT_BILL, values)
     row = row_object(db.Bill, values)
