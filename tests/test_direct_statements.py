@@ -149,6 +149,7 @@ def test_a_row_object_in_a_fresh_process_reads_and_sets_like_a_loaded_row() -> N
     would configure them."""
     import subprocess
     import sys
+    from pathlib import Path
 
     code = """
 from decimal import Decimal
@@ -160,6 +161,7 @@ set_committed_value(row, "paid_total", Decimal("12.50"))
 row.last_sequence = 3
 print(row.id, row.bill_no, row.paid_total, row.last_sequence, isinstance(row, db.Bill))
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["b1", "N1", "12.50", "3", "True"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import OperationalError
@@ -72,3 +73,23 @@ def test_a_retried_transaction_is_counted(loaded: TestClient) -> None:
 
     assert write_transaction(busy_once, operation="metrics-test") == 2
     assert samples(loaded)[key] - before == 1
+
+
+def test_fastapis_native_opentelemetry_is_off_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off (SETTLE_OPENTELEMETRY unset): FastAPI does not ask OpenTelemetry for its providers on
+    every request (app.main); on, FastAPI's defaults apply."""
+    from app.main import create_app
+
+    try:
+        monkeypatch.delenv("SETTLE_OPENTELEMETRY", raising=False)
+        get_settings.cache_clear()
+        off = create_app()
+        assert not off._native_telemetry.enabled()
+        assert (off._telemetry["tracing"], off._telemetry["metrics"], off._telemetry["logs"]) == (False, False, False)
+        monkeypatch.setenv("SETTLE_OPENTELEMETRY", "true")
+        get_settings.cache_clear()
+        on = create_app()
+        assert (on._telemetry["tracing"], on._telemetry["metrics"], on._telemetry["logs"]) == (True, True, True)
+    finally:
+        monkeypatch.delenv("SETTLE_OPENTELEMETRY", raising=False)
+        get_settings.cache_clear()
