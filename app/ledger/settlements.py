@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Select, Table, Update, bindparam, insert, literal_column, or_, select, update
+from sqlalchemy import Column, Insert, Select, Table, Update, bindparam, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
@@ -402,6 +402,23 @@ def _in_one(*parts: tuple[str, Insert | Update]) -> Select[Any]:
     return statement
 
 
+def _insert_named(table: Table, prefix: str) -> Insert:
+    """``table``'s insert with a parameter per column, ``<prefix>_<column>``, of the column's type:
+    the parts of :func:`_in_one` keep their parameters apart by prefix."""
+    return insert(table).values({c.name: bindparam(f"{prefix}_{c.name}", type_=c.type) for c in table.columns})
+
+
+def _update_named(key: Column[Any], key_parameter: str, prefix: str, *columns: str) -> Update:
+    """``UPDATE`` of ``columns`` (each from the parameter ``<prefix>_<column>``, of the column's
+    type) where ``key`` equals the parameter ``key_parameter``: a part of :func:`_in_one`."""
+    table = key.table
+    return (
+        update(table)
+        .where(key == bindparam(key_parameter))
+        .values({name: bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in columns})
+    )
+
+
 def _totals_part(table: Table) -> Update:
     """The accumulator's update as a part of :func:`_in_one`."""
     return totals_update(table).returning(next(iter(table.primary_key.columns)))
@@ -410,15 +427,8 @@ def _totals_part(table: Table) -> Update:
 @cache
 def _settle_in_one(table: Table) -> Select[Any]:
     """The settlement's insert, the bill's update and the accumulator's (:func:`_in_one`)."""
-    settled = insert(_SETTLEMENT).values({c.name: bindparam(f"s_{c.name}", type_=c.type) for c in _SETTLEMENT.columns})
-    billed = (
-        update(_BILL)
-        .where(_BILL.c.id == bindparam("b_id"))
-        .values(
-            paid_total=bindparam("b_paid_total", type_=_BILL.c.paid_total.type),
-            last_sequence=bindparam("b_last_sequence", type_=_BILL.c.last_sequence.type),
-        )
-    )
+    settled = _insert_named(_SETTLEMENT, "s")
+    billed = _update_named(_BILL.c.id, "b_id", "b", "paid_total", "last_sequence")
     return _in_one(
         ("settled", settled.returning(_SETTLEMENT.c.id)),
         ("billed", billed.returning(_BILL.c.id)),
@@ -473,25 +483,10 @@ _REVERSING = select(_SETTLEMENT).where(
     _SETTLEMENT.c.bill_id == bindparam("bill_id"),
     or_(_SETTLEMENT.c.status == "settled", _SETTLEMENT.c.id == bindparam("id")),
 )
-_MARK_REVERSED = (
-    update(_SETTLEMENT)
-    .where(_SETTLEMENT.c.id == bindparam("s_id"))
-    .values(
-        status=bindparam("s_status", type_=_SETTLEMENT.c.status.type),
-        reversed_at=bindparam("s_reversed_at", type_=_SETTLEMENT.c.reversed_at.type),
-    )
-)
-_EXTERNALS_INACTIVE = (
-    update(_EXTERNAL_PAYMENT)
-    .where(_EXTERNAL_PAYMENT.c.settlement_id == bindparam("s_id"))
-    .values(active=bindparam("e_active", type_=_EXTERNAL_PAYMENT.c.active.type))
-)
-_INSERT_REVERSAL = insert(_REVERSAL).values({c.name: bindparam(f"r_{c.name}", type_=c.type) for c in _REVERSAL.columns})
-_BILL_PAID = (
-    update(_BILL)
-    .where(_BILL.c.id == bindparam("b_id"))
-    .values(paid_total=bindparam("b_paid_total", type_=_BILL.c.paid_total.type))
-)
+_MARK_REVERSED = _update_named(_SETTLEMENT.c.id, "s_id", "s", "status", "reversed_at")
+_EXTERNALS_INACTIVE = _update_named(_EXTERNAL_PAYMENT.c.settlement_id, "s_id", "e", "active")
+_INSERT_REVERSAL = _insert_named(_REVERSAL, "r")
+_BILL_PAID = _update_named(_BILL.c.id, "b_id", "b", "paid_total")
 
 
 @cache
