@@ -1,4 +1,5 @@
-"""The sample data, shipped inside the package (identical to ``shared/examples`` and its ``v2/``).
+"""The sample data, shipped inside the package (identical to ``shared/examples`` with its ``v2/``
+and ``v3/``; v3 is shipped, not yet loaded).
 
 :func:`load_reference` parses one folder of such files through the request models, so a test
 can point it at ``../shared/examples``; :func:`load_layers` reads the v1 files and then v2's over
