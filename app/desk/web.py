@@ -20,9 +20,10 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jinja2
+from fastapi import Depends
 from starlette.datastructures import FormData
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -153,6 +154,10 @@ def current_desk(request: Request) -> Desk:
     principal = users.principal_of(active.user)
     request.state.principal = principal
     return Desk(active.user, principal, active.csrf_token, active.token_hash)
+
+
+#: A route's signed-in person (pages that need no one signed in do not take it).
+Person = Annotated[Desk, Depends(current_desk)]
 
 
 async def checked_form(request: Request, expected: str | None) -> FormData:

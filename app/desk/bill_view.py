@@ -1,0 +1,103 @@
+"""What the bill's pages show: the bill, its settlements and its split, read in one session under
+the caller's scope, and the bill page itself (also shown again, with the form's errors, when a
+preview, a settlement or a reversal is refused)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from app.db import tables as db
+from app.db.tx import read_session
+from app.desk import forms
+from app.desk.i18n import _
+from app.desk.labels import CATEGORIES, LABELS
+from app.desk.web import Desk, PageError, render
+from app.errors import DomainError, NotFound
+from app.ledger.settlements import active_payments, bill_settlements
+from app.principal import Principal
+from app.schemas.public import bill_public, split_public
+from app.schemas.settlements import settlement_public
+from app.services import bills
+from app.services.scope import check_bill, check_settlement_read
+
+BILL_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
+
+
+def page_error(exc: DomainError) -> PageError:
+    refusal = forms.translate(exc)
+    return PageError(exc.status, refusal.title, refusal.details)
+
+
+def checked_bill_id(bill_id: str) -> str:
+    if BILL_ID.fullmatch(bill_id) is None:
+        raise PageError(404, _("There is no such bill."))
+    return bill_id
+
+
+def bill_view(principal: Principal, bill_id: str) -> dict[str, Any]:
+    """Everything the bill page shows, read in one session under the caller's scope."""
+    with read_session() as s:
+        try:
+            bill = bills.get(s, checked_bill_id(bill_id))
+            check_bill(principal, bill, session=s)
+        except NotFound as exc:
+            raise page_error(exc) from exc
+        rows = bill_settlements(s, bill.id)
+        visible: list[dict[str, Any]] = []
+        for row in rows:
+            try:
+                check_settlement_read(principal, row)
+            except NotFound:
+                continue
+            visible.append(settlement_public(row.model_dump()))
+        split = split_public(bill, active_payments(s, bill))
+        names = {sc.code: sc.name for sc in s.query(db.Scheme).all()}
+        active = [r for r in rows if r.status == "settled"]
+        latest = active[-1] if active else None
+        own = principal.scheme_code
+        return {
+            "bill": bill_public(bill),
+            "settlements": visible,
+            "classified": [v for v in visible if v["status"] == "settled"],
+            "split": split,
+            "scheme_names": names,
+            "may_settle": principal.role == "scheme_office",
+            "own_active": next((r.sequence for r in active if r.scheme_code == own), None),
+            "reversible": latest.id if latest is not None and own and latest.scheme_code == own else None,
+            "remaining": bill.medical_total - bill.paid_total,
+        }
+
+
+def bill_page_response(
+    request: Request,
+    desk: Desk,
+    bill_id: str,
+    *,
+    rows: list[dict[str, str]] | None = None,
+    errors: dict[str, str] | None = None,
+    refusal: forms.Refusal | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    view = bill_view(desk.principal, bill_id)
+    notice = {"settled": _("Settled."), "reversed": _("The settlement was reversed.")}.get(
+        request.query_params.get("done", "")
+    )
+    return render(
+        request,
+        "bill.html",
+        {
+            **view,
+            "rows": rows or forms.empty_rows(),
+            "errors": errors or {},
+            "refusal": refusal,
+            "notice": notice,
+            "labels": LABELS,
+            "categories": CATEGORIES,
+        },
+        status=status,
+        desk=desk,
+    )
