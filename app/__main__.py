@@ -21,7 +21,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_load_sample(args: argparse.Namespace) -> int:
-    from app.sample_loader import load_sample
+    from app.sample.loader import load_sample
 
     counts = load_sample()
     print("sample data loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()), file=sys.stderr)
@@ -69,7 +69,7 @@ def _create_user(body: dict[str, object], *, if_missing: bool) -> tuple[int, str
     except ValidationError as exc:
         return 2, "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'user'}: {e['msg']}" for e in exc.errors())
     try:
-        row = write_transaction(lambda s: users.create(s, body=user), operation="create_user")
+        row = write_transaction(lambda w: users.create(w.session, body=user), operation="create_user")
     except Conflict as exc:
         return (0 if if_missing else 1), exc.detail
     except DomainError as exc:

@@ -109,7 +109,9 @@ def test_check_ledger_reports_a_broken_ledger(db_url: str, capsys: pytest.Captur
     assert out == "" and err.endswith(" violations\n") and ", 0 violations" in err
     # A ledger moved behind the service's back: the bill's paid total no longer matches.
     write_transaction(
-        lambda s: s.execute(update(db.Bill).where(db.Bill.id == bill_id).values(paid_total=db.Bill.paid_total + 1)),
+        lambda w: w.session.execute(
+            update(db.Bill).where(db.Bill.id == bill_id).values(paid_total=db.Bill.paid_total + 1)
+        ),
         operation="test",
     )
     assert main(["check-ledger"]) == 1

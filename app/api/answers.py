@@ -1,12 +1,13 @@
 """What the writes of bills and settlements answer: a status and a body, from the use case's
 result.  The API alone decides statuses; the bodies come from the renderers beside the
-``*Public`` models.  These are the ``render`` callables of :func:`app.services.idempotency.answer`
-(the desk stores its settlements' and reversals' answers with them too)."""
+``*Public`` models.  These are the ``render`` callables the write entry points take
+(:mod:`app.services.claims`); the desk answers its settlements and reversals with them too, so a
+key's stored answer is the same whichever interface carried it out."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from app.ledger.records import SettlementRecord
+from app.schemas.common import json_body
 from app.schemas.public import bill_public, split_public
 from app.schemas.settlements import settlement_public
 from app.services.bills import Submitted
@@ -21,19 +22,19 @@ def bill_reply(submitted: Submitted) -> Reply:
 
 def settlement_reply(settled: Settled) -> Reply:
     """201 with the settlement; a dry run 200 with its preview."""
-    return Reply(200 if settled.preview else 201, settlement_public(settled.row, preview=settled.preview))
+    return Reply(200 if settled.preview else 201, json_body(settlement_public(settled.record, preview=settled.preview)))
 
 
-def reversal_reply(row: dict[str, Any]) -> Reply:
+def reversal_reply(record: SettlementRecord) -> Reply:
     """200 with the reversed settlement."""
-    return Reply(200, settlement_public(row))
+    return Reply(200, json_body(settlement_public(record)))
 
 
 def claim_reply(claimed: Claimed) -> Reply:
     """201 with the bill, its settlements and the split sheet; a dry run 200 with the previews."""
     body = {
         "bill": bill_public(claimed.bill),
-        "settlements": [settlement_public(row, preview=claimed.preview) for row in claimed.settlements],
+        "settlements": [json_body(settlement_public(r, preview=claimed.preview)) for r in claimed.settlements],
         "split": split_public(claimed.bill, claimed.payments),
     }
     return Reply(200 if claimed.preview else 201, body)

@@ -1,12 +1,14 @@
 """One middleware observes every request: an access log line, the latency histogram, and the
 audit record of every write and every read of a settlement (refusals included).
 
-A write that commits (an API operation whose transaction returns a :class:`Reply`: bills, claims,
-settlements, reversals) has its audit record inserted in that same transaction, just before the
-commit (``app.db.tx.BEFORE_COMMIT``): the ledger never holds a write the audit trail misses,
-and it costs no transaction of its own.  Every other audited request (refusals, errors, dry runs,
-reads of settlements, the reference data's and the administrators' writes, the desk) gets its
-record after the response, in a transaction of its own.  When the database cannot take that one
+A write of the ledger that commits (a bill, a claim, a settlement, a reversal; from the API or the
+desk) has its audit record inserted in that same transaction, just before the commit: the route
+hands :func:`audit_in_transaction` to the write entry point (:func:`app.services.writes.run_write`),
+which adds the record through the transaction's unit of work.  The ledger never holds a write the
+audit trail misses, and it costs no transaction of its own.  Every other audited request
+(refusals, errors, dry runs, reads of settlements, the reference data's and the administrators'
+writes, the desk's other requests) gets its record after the response, in a transaction of its
+own.  When the database cannot take that one
 (down, restarting: the very outage that made the write fail), it is not lost silently and not
 retried for long (that would hold the client's connection): the whole record goes to the log as
 one ``audit_unwritten`` line, from which it can be restored."""
@@ -21,15 +23,18 @@ from urllib.parse import parse_qsl
 import orjson
 from asgi_correlation_id import correlation_id
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import clock
-from app.db.tx import BEFORE_COMMIT, write_transaction
+from app.db.tx import write_transaction
+from app.db.unit_of_work import UnitOfWork
 from app.errors import DomainError, Unavailable
 from app.metrics import REQUESTS
 from app.privacy import mask_id, mask_ids_in
 from app.services import audit
 from app.services.idempotency import Reply
+from app.services.writes import Audit
 
 log = logging.getLogger("app.request")
 
@@ -77,6 +82,7 @@ class Observe:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope.setdefault("state", {})[_OBSERVED] = self.audit
         start = time.perf_counter()
         status = 500
         captured: list[bytes] = []
@@ -92,33 +98,9 @@ class Observe:
                 captured.append(message.get("body", b""))
             await send(message)
 
-        written_in_transaction = False
-
-        def audit_in_transaction(session: Any, result: Any) -> Any:
-            """The record of this request, in the transaction of its write (see the module)."""
-            if written_in_transaction or not self.audit:
-                return None
-            reply = result
-            operation = getattr(scope.get("route"), "operation_id", None)
-            if not isinstance(reply, Reply) or not operation or scope["method"] not in WRITE_METHODS:
-                return None
-            if operation.startswith(DESK_PREFIX):
-                return None
-            entry = self._entry(scope, operation, reply.status, reply.body)
-            entry["outcome"] = audit.outcome_of(entry["status_code"])
-            audit.record(session, entry=entry, own_transaction=False)
-
-            def committed() -> None:
-                nonlocal written_in_transaction
-                written_in_transaction = True
-
-            return committed
-
-        hook = BEFORE_COMMIT.set(audit_in_transaction)
         try:
             await self.app(scope, receive, observing_send)
         finally:
-            BEFORE_COMMIT.reset(hook)
             elapsed = time.perf_counter() - start
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
@@ -142,6 +124,7 @@ class Observe:
             )
             audited = method in WRITE_METHODS or operation in AUDITED_READS
             needed = audited or (operation or "").startswith(DESK_PREFIX)
+            written_in_transaction = scope.get("state", {}).get(_AUDITED, False)
             if self.audit and operation and needed and not written_in_transaction:
                 body: Any = None
                 if captured and method == "POST":
@@ -149,10 +132,10 @@ class Observe:
                         body = orjson.loads(b"".join(captured))
                     except orjson.JSONDecodeError:
                         body = None
-                await run_in_threadpool(_write_audit, self._entry(scope, operation, status, body))
+                await run_in_threadpool(_write_audit, self.entry(scope, operation, status, body))
 
     @staticmethod
-    def _entry(scope: Scope, operation: str, status: int, body: Any) -> dict[str, Any]:
+    def entry(scope: Scope, operation: str, status: int, body: Any) -> dict[str, Any]:
         principal = scope.get("state", {}).get("principal")
         query = safe_query(scope.get("query_string", b""))
         return {
@@ -169,10 +152,42 @@ class Observe:
         }
 
 
+#: Set on the request's state once its audit record was committed with its write.
+_AUDITED = "audit_written"
+
+
+def audit_in_transaction(request: Request, *, status: int | None = None) -> Audit:
+    """The request's audit record, added to its write's transaction (see the module): the
+    record of the answer's status (``status``: what the request answers instead, e.g. the desk's
+    303 after a write), its object the one the answer names.  Once the write committed, the
+    request needs no record after its response."""
+
+    def add(work: UnitOfWork, reply: Reply) -> None:
+        scope = request.scope
+        operation = getattr(scope.get("route"), "operation_id", None)
+        if operation is None or not _observed(request):
+            return
+        entry = Observe.entry(scope, operation, reply.status if status is None else status, reply.body)
+        entry["outcome"] = audit.outcome_of(entry["status_code"])
+        audit.record(work, entry=entry, own_transaction=False)
+        work.after_commit(lambda: setattr(request.state, _AUDITED, True))
+
+    return add
+
+
+def _observed(request: Request) -> bool:
+    """Whether the request passes through an auditing :class:`Observe` (not when it is off)."""
+    return bool(request.scope.get("state", {}).get(_OBSERVED, False))
+
+
+#: Set on the request's state by an auditing :class:`Observe`.
+_OBSERVED = "audit_observed"
+
+
 def _write_audit(entry: dict[str, Any]) -> None:
     entry["outcome"] = audit.outcome_of(entry["status_code"])
     try:
-        write_transaction(lambda s: audit.record(s, entry=entry), operation="audit", log_unavailable=False)
+        write_transaction(lambda w: audit.record(w, entry=entry), operation="audit", log_unavailable=False)
     except DomainError as exc:  # the database is unavailable or stayed busy
         record = {**entry, "at": entry["at"].isoformat(), "path": mask_ids_in(entry["path"])}
         reason = exc.log_fields.get("reason") if isinstance(exc, Unavailable) else exc.problem

@@ -66,7 +66,7 @@ def create_client(
     principal: Admin,
 ) -> JSON:
     with errors_under("body"):
-        new = write_transaction(lambda s: clients.create(s, body=body), operation="create_client")
+        new = write_transaction(lambda w: clients.create(w.session, body=body), operation="create_client")
     return reply(201, client_created_public(new.row, new.token))
 
 
@@ -92,7 +92,7 @@ def list_clients(principal: Admin) -> JSON:
 def revoke_client(
     client_id: Annotated[str, Path(min_length=1, max_length=36, pattern=NO_NUL)], principal: Admin
 ) -> JSON:
-    row = write_transaction(lambda s: clients.revoke(s, client_id=client_id), operation="revoke_client")
+    row = write_transaction(lambda w: clients.revoke(w.session, client_id=client_id), operation="revoke_client")
     return reply(200, client_public(row))
 
 
@@ -109,7 +109,7 @@ def create_user(body: UserCreate, principal: Admin) -> JSON:
     with the same scope as a client of the same role; the audit trail names them
     `user:<username>`."""
     with errors_under("body"):
-        row = write_transaction(lambda s: users.create(s, body=body), operation="create_user")
+        row = write_transaction(lambda w: users.create(w.session, body=body), operation="create_user")
     return reply(201, user_public(row))
 
 

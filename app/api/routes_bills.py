@@ -6,26 +6,29 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
-from sqlalchemy.orm import Session
 
 from app.api import queries
 from app.api.answers import bill_reply, claim_reply, reversal_reply, settlement_reply
 from app.api.auth import allow
 from app.api.links import BILL_ID, SETTLEMENT_ID, bill_links, example, link, sample, settlement_links, with_links
+from app.api.observe import audit_in_transaction
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
-from app.db.tx import read_session, write_transaction
+from app.db import tables as db
+from app.db.tx import read_session
 from app.errors import DomainError, errors_under
-from app.ledger.settlements import active_payments, find_settlement
+from app.ledger.reads import find_settlement
+from app.ledger.records import SettlementRecord
+from app.ledger.split import active_payments
 from app.metrics import observe_settlement
 from app.principal import Principal
 from app.schemas.bills import BillCreate
-from app.schemas.common import NO_NUL, Code
+from app.schemas.common import NO_NUL, Code, json_body
 from app.schemas.hospitals import page_public
 from app.schemas.public import BillPage, BillPublic, ClaimPublic, SettlementPage, SplitPublic, bill_public, split_public
 from app.schemas.settlements import ClaimCreate, SettlementCreate, SettlementPublic, settlement_public
 from app.services import bills, claims, settlement_list
-from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest, Reply, answer
+from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest
 from app.services.paging import DEFAULT_LIMIT
 from app.services.scope import check_bill, check_settlement_read, check_submit
 
@@ -46,6 +49,11 @@ Settler = Annotated[Principal, Depends(allow("hospital", "scheme_office"))]
 WRITE = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 READ = problem_responses(401, 403, 404, 422)
 FIRST = sample("schemes.json")[0]["code"]
+
+
+def settlement_body(row: db.Settlement) -> dict[str, Any]:
+    """A listed settlement's body."""
+    return json_body(settlement_public(SettlementRecord.of(row)))
 
 
 def _observe(settlement: dict[str, Any], outcome: str) -> None:
@@ -94,13 +102,12 @@ def _idem(key: str | None, request: Request, body: SettlementCreate | ClaimCreat
 )
 def submit_bill(
     body: Annotated[BillCreate, Body(openapi_examples=example("Bill 1 of the sample", sample("bill-1.json")))],
+    request: Request,
     principal: Hospital,
 ) -> JSON:
     check_submit(principal, body.hospital.code)
     with errors_under("body"):
-        r = write_transaction(
-            lambda s: bill_reply(bills.submit(s, body=body, created_by=principal.client_id)), operation="submit_bill"
-        )
+        r = claims.submit_bill(principal=principal, body=body, render=bill_reply, audit=audit_in_transaction(request))
     return reply(r.status, r.body)
 
 
@@ -168,7 +175,7 @@ def get_split(bill_id: Id, principal: Settler) -> JSON:
     with read_session() as s:
         row = bills.get(s, bill_id)
         check_bill(principal, row, session=s)
-        return reply(200, split_public(row, active_payments(s, row)))
+        return reply(200, split_public(row, active_payments(s, row.id)))
 
 
 @router.post(
@@ -196,16 +203,16 @@ def create_settlement(
     idempotency_key: IdempotencyKey = None,
 ) -> JSON:
     idem = _idem(idempotency_key, request, body)
-
-    def settle(s: Session) -> Reply:
-        outcome = claims.create_settlement(s, principal=principal, bill_id=bill_id, body=body, idem=idem)
-        return answer(
-            s, principal=principal, idem=idem, outcome=outcome, render=settlement_reply, remember=not body.dry_run
-        )
-
     try:
         with errors_under("body"):
-            r = write_transaction(settle, operation="settle", commit=not body.dry_run)
+            r = claims.settle(
+                principal=principal,
+                bill_id=bill_id,
+                body=body,
+                idem=idem,
+                render=settlement_reply,
+                audit=audit_in_transaction(request),
+            )
     except DomainError as exc:
         observe_settlement(body.scheme_code, exc.problem)
         raise
@@ -255,7 +262,7 @@ def list_settlements(
             cursor=cursor,
             limit=limit,
         )
-        return reply(200, page_public(page.rows, page.next_cursor, lambda r: settlement_public(r.model_dump())))
+        return reply(200, page_public(page.rows, page.next_cursor, settlement_body))
 
 
 @router.get(
@@ -272,9 +279,9 @@ def list_settlements(
 )
 def get_settlement(settlement_id: Id, principal: Settler) -> JSON:
     with read_session() as s:
-        row = find_settlement(s, settlement_id)
-        check_settlement_read(principal, row)
-        return reply(200, settlement_public(row.model_dump()))
+        record = find_settlement(s, settlement_id)
+        check_settlement_read(principal, record)
+        return reply(200, json_body(settlement_public(record)))
 
 
 @router.post(
@@ -297,11 +304,13 @@ def reverse_settlement(
     if idempotency_key is not None:
         idem = IdemRequest.of(idempotency_key, request.method, request.url.path, None)
 
-    def reverse(s: Session) -> Reply:
-        outcome = claims.reverse(s, principal=principal, settlement_id=settlement_id, idem=idem)
-        return answer(s, principal=principal, idem=idem, outcome=outcome, render=reversal_reply)
-
-    r = write_transaction(reverse, operation="reverse")
+    r = claims.reverse(
+        principal=principal,
+        settlement_id=settlement_id,
+        idem=idem,
+        render=reversal_reply,
+        audit=audit_in_transaction(request),
+    )
     return reply(r.status, r.body)
 
 
@@ -339,14 +348,10 @@ def submit_claim(
 ) -> JSON:
     check_submit(principal, body.bill.hospital.code)
     idem = _idem(idempotency_key, request, body)
-    claims.mark_references_ahead(body=body)
-
-    def settle_claim(s: Session) -> Reply:
-        outcome = claims.claim(s, principal=principal, body=body, idem=idem)
-        return answer(s, principal=principal, idem=idem, outcome=outcome, render=claim_reply, remember=not body.dry_run)
-
     with errors_under("body"):
-        r = write_transaction(settle_claim, operation="claim", commit=not body.dry_run)
+        r = claims.claim(
+            principal=principal, body=body, idem=idem, render=claim_reply, audit=audit_in_transaction(request)
+        )
     for settlement in r.body["settlements"]:
         _observe(settlement, "preview" if body.dry_run else "settled")
     return reply(r.status, r.body)

@@ -63,7 +63,9 @@ def put_hospital(
 ) -> JSON:
     """Replacing an entry changes only bills accepted afterwards."""
     with errors_under("body"):
-        put = write_transaction(lambda s: hospitals.put(s, code=hospital_code, body=body), operation="put_hospital")
+        put = write_transaction(
+            lambda w: hospitals.put(w.session, code=hospital_code, body=body), operation="put_hospital"
+        )
     return reply(201 if put.created else 200, hospital_public(put.row))
 
 

@@ -140,7 +140,9 @@ def put_scheme(
     principal: Admin,
 ) -> JSON:
     with errors_under("body"):
-        put = write_transaction(lambda s: reference.put_scheme(s, code=scheme_code, body=body), operation="put_scheme")
+        put = write_transaction(
+            lambda w: reference.put_scheme(w.session, code=scheme_code, body=body), operation="put_scheme"
+        )
     return _put_reply(put, scheme_public)
 
 
@@ -220,7 +222,7 @@ async def put_catalog(
     with errors_in(_IN_PATH):
         put = await run_in_threadpool(
             write_transaction,
-            lambda s: reference.put_catalog(s, scheme_code=scheme_code, version=version, body=body),
+            lambda w: reference.put_catalog(w.session, scheme_code=scheme_code, version=version, body=body),
             operation="put_catalog",
         )
     return _put_reply(put, _catalog_public)
@@ -258,7 +260,8 @@ def put_policy(
 ) -> JSON:
     with errors_under("body"):
         put = write_transaction(
-            lambda s: reference.put_policy(s, scheme_code=scheme_code, year=year, body=body), operation="put_policy"
+            lambda w: reference.put_policy(w.session, scheme_code=scheme_code, year=year, body=body),
+            operation="put_policy",
         )
     return _put_reply(put, policy_public)
 
@@ -293,7 +296,7 @@ def put_member(
     check_scheme(principal, scheme_code)
     with errors_in(_IN_PATH):
         put = write_transaction(
-            lambda s: reference.put_member(s, scheme_code=scheme_code, member_no=member_no, body=body),
+            lambda w: reference.put_member(w.session, scheme_code=scheme_code, member_no=member_no, body=body),
             operation="put_member",
         )
     return _put_reply(put, member_public)

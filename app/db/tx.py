@@ -2,8 +2,10 @@
 
 ``write_transaction(fn)`` opens a session, begins a transaction (``BEGIN IMMEDIATE`` on
 SQLite, so the database write lock is taken up front and writers queue on the busy timeout,
-the writers of one process taking turns first), calls ``fn(session)``, and commits (or rolls
-back when ``commit=False``: dry runs).
+the writers of one process taking turns first), calls ``fn`` with the attempt's unit of work
+(:class:`app.db.unit_of_work.UnitOfWork`, or what ``unit`` makes), runs what the unit of work
+holds for before the commit (callbacks, deferred inserts), and commits (or rolls back when
+``commit=False``: dry runs).
 
 A transaction that fails on a lock conflict, a serialization failure, a deadlock, or a
 unique-key race with a concurrent writer is rolled back whole and run again from the start,
@@ -33,32 +35,24 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
-from functools import cache
-from typing import Any, TypeVar
+from typing import TypeVar, overload
 
-from sqlalchemy import Connection, Insert, Table, bindparam, insert
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.db.direct import CONNECTION, connection_of, execute
 from app.db.session import LOST_CONNECTION, get_engine, unavailable_reason
+from app.db.unit_of_work import UnitOfWork
 from app.errors import Busy, OutcomeUnknown, Unavailable
 from app.metrics import DB_RETRIES, LOCK_WAIT
 from app.settings import get_settings
 
 T = TypeVar("T")
+W = TypeVar("W", bound=UnitOfWork)
 log = logging.getLogger(__name__)
 
 #: Attempts of a transaction whose connection was lost before it committed (each on a new one).
 LOST_CONNECTION_ATTEMPTS = 3
-
-#: Set per request by the request observer (``app.api.observe``): called with the session and
-#: ``fn``'s result just before the commit; it may add the request's audit record to the
-#: transaction and returns what to call once the commit succeeded (or None).
-BEFORE_COMMIT: ContextVar[Callable[[Session, Any], Callable[[], None] | None] | None] = ContextVar(
-    "before_commit", default=None
-)
 
 #: PostgreSQL SQLSTATEs worth a retry: serialization failure, deadlock, lock timeout, unique race.
 _PG_RETRY = {"40001", "40P01", "55P03", "23505"}
@@ -103,15 +97,40 @@ def _writer_turn(sqlite: bool, timeout_s: float) -> Iterator[None]:
         _sqlite_writers.release()
 
 
+@overload
 def write_transaction(
-    fn: Callable[[Session], T], *, operation: str, commit: bool = True, log_unavailable: bool = True
+    fn: Callable[[UnitOfWork], T], *, operation: str, commit: bool = True, log_unavailable: bool = True
+) -> T: ...
+
+
+@overload
+def write_transaction(
+    fn: Callable[[W], T],
+    *,
+    operation: str,
+    unit: Callable[[Session, Connection], W],
+    commit: bool = True,
+    log_unavailable: bool = True,
+) -> T: ...
+
+
+def write_transaction(
+    fn: Callable[[W], T],
+    *,
+    operation: str,
+    unit: Callable[[Session, Connection], W] | None = None,
+    commit: bool = True,
+    log_unavailable: bool = True,
 ) -> T:
-    """Run ``fn`` in one transaction, retried as the module says.  ``log_unavailable=False``:
-    the caller logs the database's absence itself (the audit, whose record goes in its line)."""
+    """Run ``fn`` in one transaction, retried as the module says; ``fn`` gets the attempt's unit of
+    work (``unit(session, connection)``, by default a plain :class:`UnitOfWork`).
+    ``log_unavailable=False``: the caller logs the database's absence itself (the audit, whose
+    record goes in its line)."""
     settings = get_settings()
     engine = get_engine()
     sqlite = engine.dialect.name == "sqlite"
     bind = engine.execution_options(sqlite_begin="IMMEDIATE") if sqlite else engine
+    make = unit if unit is not None else UnitOfWork
     attempts = settings.db_retry_attempts
     started = time.perf_counter()
     lost = 0
@@ -122,18 +141,14 @@ def write_transaction(
             with _writer_turn(sqlite, settings.sqlite_busy_timeout_ms / 1000):
                 session.begin()
                 # The connection (and on SQLite the write lock) first.
-                session.info[CONNECTION] = session.connection()
+                work = make(session, session.connection())
                 phase = "run"
-                session.info[_DEFERRED] = []
-                result = fn(session)
+                result = fn(work)  # type: ignore[arg-type]  # W is UnitOfWork when unit is None
                 if commit:
-                    hook = BEFORE_COMMIT.get()
-                    committed = hook(session, result) if hook is not None else None
-                    _send_deferred(session)
+                    work.finish()
                     phase = "commit"
                     session.commit()
-                    if committed is not None:
-                        committed()
+                    work.committed()
                 else:
                     session.rollback()
             LOCK_WAIT.labels(operation).observe(time.perf_counter() - started)
@@ -169,58 +184,6 @@ def write_transaction(
         finally:
             session.close()
     raise AssertionError("unreachable")
-
-
-_DEFERRED = "deferred_inserts"
-
-
-def defer_insert(session: Session, table: Table, row: dict[str, Any]) -> None:
-    """Insert ``row`` into ``table`` at the end of this write transaction, just before its commit.
-
-    For records that nothing in the transaction reads back (the idempotency record, the audit
-    record): on PostgreSQL the deferred inserts of a transaction go as one statement (the first
-    ones as ``WITH`` parts of the last: each runs once and to completion), one round trip for
-    all.  They are sent before the commit, inside the transaction: a unique-key race still fails
-    (and retries) the transaction as before, a lost connection still counts as lost before the
-    commit.  A dry run (``commit=False``) discards them with the rest.  Outside
-    :func:`write_transaction` the row is inserted at once."""
-    pending: list[tuple[Table, dict[str, Any]]] | None = session.info.get(_DEFERRED)
-    if pending is None:
-        execute(session, _insert(table), row)
-    else:
-        pending.append((table, row))
-
-
-@cache
-def _insert(table: Table) -> Insert:
-    return insert(table)
-
-
-@cache
-def _combined(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Insert:
-    """One statement for the deferred inserts of this shape (tables and columns, in order)."""
-    parts = [
-        insert(table).values({k: bindparam(f"d{i}_{k}", type_=table.c[k].type) for k in keys})
-        for i, (table, keys) in enumerate(shape)
-    ]
-    statement = parts[-1]
-    for i, part in enumerate(parts[:-1]):
-        statement = statement.add_cte(part.cte(f"deferred_{i}"))
-    return statement
-
-
-def _send_deferred(session: Session) -> None:
-    pending: list[tuple[Table, dict[str, Any]]] = session.info.pop(_DEFERRED, None) or []
-    if not pending:
-        return
-    conn = connection_of(session)
-    if conn.dialect.name != "postgresql" or len(pending) == 1:
-        for table, row in pending:
-            execute(conn, _insert(table), row)
-        return
-    shape = tuple((table, tuple(row)) for table, row in pending)
-    params = {f"d{i}_{k}": v for i, (_table, row) in enumerate(pending) for k, v in row.items()}
-    execute(conn, _combined(shape), params)
 
 
 def _note_retry(operation: str, reason: str, attempt: int) -> None:

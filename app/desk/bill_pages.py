@@ -14,70 +14,69 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from app import clock
 from app.api.answers import reversal_reply, settlement_reply
-from app.db.tx import write_transaction
+from app.api.observe import audit_in_transaction
 from app.desk import forms, i18n
 from app.desk.bill_view import bill_page_response, bill_view, checked_bill_id, page_error
 from app.desk.i18n import _
 from app.desk.labels import LABELS
 from app.desk.web import PATH, Desk, PageError, Person, checked_form, redirect, render, text
-from app.errors import DomainError, NotFound
-from app.ledger.settlements import find_settlement
+from app.errors import DomainError
 from app.metrics import observe_settlement
 from app.principal import Principal
 from app.schemas.settlements import SettlementCreate
 from app.services import claims
-from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest, Reply, answer
+from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest
 
 router = APIRouter(include_in_schema=False)
 
 
-# --- the writes: each in one transaction, through the same service calls as the API --------
+# --- the writes: through the same entry points as the API, answered as the API answers ---------
+# A write answers the browser with a redirect (303): its audit record says so, and is written in
+# the write's own transaction.
 
 
 def preview_settlement(principal: Principal, bill_id: str, body: SettlementCreate) -> dict[str, Any]:
     """The settlement the service would make, rolled back (nothing is kept or remembered)."""
-
-    def preview_of(s: Session) -> Reply:
-        outcome = claims.create_settlement(
-            s, principal=principal, bill_id=checked_bill_id(bill_id), body=body, idem=None
-        )
-        return answer(s, principal=principal, idem=None, outcome=outcome, render=settlement_reply, remember=False)
-
-    return write_transaction(preview_of, operation="settle", commit=False).body
+    reply = claims.settle(
+        principal=principal, bill_id=checked_bill_id(bill_id), body=body, idem=None, render=settlement_reply
+    )
+    return reply.body
 
 
 def settle_bill(
-    principal: Principal, bill_id: str, body: SettlementCreate, idem: IdemRequest
+    request: Request, principal: Principal, bill_id: str, body: SettlementCreate, idem: IdemRequest
 ) -> tuple[int, dict[str, Any]]:
     """Settle the bill once: a repeated key replays the first settlement's answer."""
-
-    def settle_once(s: Session) -> Reply:
-        outcome = claims.create_settlement(
-            s, principal=principal, bill_id=checked_bill_id(bill_id), body=body, idem=idem
-        )
-        return answer(s, principal=principal, idem=idem, outcome=outcome, render=settlement_reply)
-
-    reply = write_transaction(settle_once, operation="settle")
+    reply = claims.settle(
+        principal=principal,
+        bill_id=checked_bill_id(bill_id),
+        body=body,
+        idem=idem,
+        render=settlement_reply,
+        audit=audit_in_transaction(request, status=303),
+    )
     return reply.status, reply.body
 
 
-def reverse_settlement(principal: Principal, bill_id: str, settlement_id: str, idem: IdemRequest) -> dict[str, Any]:
+def reverse_settlement(
+    request: Request, principal: Principal, bill_id: str, settlement_id: str, idem: IdemRequest
+) -> dict[str, Any]:
     """Reverse one settlement of this bill (another bill's is not found from this page)."""
-
-    def reverse_on_this_bill(s: Session) -> dict[str, Any]:
-        if find_settlement(s, settlement_id).bill_id != bill_id:
-            raise NotFound("there is no such settlement")
-        outcome = claims.reverse(s, principal=principal, settlement_id=settlement_id, idem=idem)
-        return answer(s, principal=principal, idem=idem, outcome=outcome, render=reversal_reply).body
-
-    return write_transaction(reverse_on_this_bill, operation="reverse")
+    reply = claims.reverse(
+        principal=principal,
+        settlement_id=settlement_id,
+        idem=idem,
+        render=reversal_reply,
+        audit=audit_in_transaction(request, status=303),
+        of_bill=bill_id,
+    )
+    return reply.body
 
 
 # --- the pages --------------------------------------------------------------------------------
@@ -158,7 +157,7 @@ async def settle(request: Request, bill_id: str, desk: Person) -> Response:
     body = _body(desk, vouchers, dry_run=False)
     idem = _idem(text(form, "idempotency_key", MAX_KEY_LENGTH + 1), bill_id, body)
     try:
-        _status, result = await run_in_threadpool(settle_bill, desk.principal, bill_id, body, idem)
+        _status, result = await run_in_threadpool(settle_bill, request, desk.principal, bill_id, body, idem)
     except DomainError as exc:
         if exc.status == 404:
             raise page_error(exc) from exc
@@ -207,7 +206,7 @@ async def reverse(request: Request, bill_id: str, desk: Person) -> Response:
         raise PageError(400, _("This form has no key; start again from the bill."))
     idem = IdemRequest.of("desk:" + key, "POST", f"/v1/settlements/{settlement_id}/reversal", None)
     try:
-        await run_in_threadpool(reverse_settlement, desk.principal, bill_id, settlement_id, idem)
+        await run_in_threadpool(reverse_settlement, request, desk.principal, bill_id, settlement_id, idem)
     except DomainError as exc:
         if exc.status == 404:
             raise page_error(exc) from exc

@@ -17,8 +17,10 @@ from app.desk.i18n import _
 from app.desk.labels import CATEGORIES, LABELS
 from app.desk.web import Desk, PageError, render
 from app.errors import DomainError, NotFound
-from app.ledger.settlements import active_payments, bill_settlements
+from app.ledger.reads import bill_settlements
+from app.ledger.split import active_payments
 from app.principal import Principal
+from app.schemas.common import json_body
 from app.schemas.public import bill_public, split_public
 from app.schemas.settlements import settlement_public
 from app.services import bills
@@ -53,8 +55,8 @@ def bill_view(principal: Principal, bill_id: str) -> dict[str, Any]:
                 check_settlement_read(principal, row)
             except NotFound:
                 continue
-            visible.append(settlement_public(row.model_dump()))
-        split = split_public(bill, active_payments(s, bill))
+            visible.append(json_body(settlement_public(row)))
+        split = split_public(bill, active_payments(s, bill.id))
         names = {sc.code: sc.name for sc in s.query(db.Scheme).all()}
         active = [r for r in rows if r.status == "settled"]
         latest = active[-1] if active else None

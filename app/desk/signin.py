@@ -44,8 +44,8 @@ def record_sign_in(username: str, password: str, now: datetime, settings: Settin
     with read_session() as s:
         user, ok = users.check_password(s, username=username, password=password, now=now)
     return write_transaction(
-        lambda s: users.record_sign_in(
-            s,
+        lambda w: users.record_sign_in(
+            w.session,
             user_id=user.id if user else None,
             password_ok=ok,
             now=now,
@@ -59,7 +59,7 @@ def record_sign_in(username: str, password: str, now: datetime, settings: Settin
 
 def record_sign_out(token_hash: str, now: datetime) -> None:
     """End the session (its cookie is useless from now on)."""
-    write_transaction(lambda s: users.sign_out(s, token_hash=token_hash, now=now), operation="sign_out")
+    write_transaction(lambda w: users.sign_out(w.session, token_hash=token_hash, now=now), operation="sign_out")
 
 
 @router.get("/sign-in", response_class=HTMLResponse)

@@ -150,7 +150,9 @@ def current_desk(request: Request) -> Desk:
     if active is None:
         raise SignInRequired(next_path)
     if active.stale:
-        write_transaction(lambda s: users.touch(s, token_hash=active.token_hash, now=now), operation="desk_touch")
+        write_transaction(
+            lambda w: users.touch(w.session, token_hash=active.token_hash, now=now), operation="desk_touch"
+        )
     principal = users.principal_of(active.user)
     request.state.principal = principal
     return Desk(active.user, principal, active.csrf_token, active.token_hash)

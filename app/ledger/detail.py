@@ -1,20 +1,20 @@
 """A settlement's stored ``detail``: its bands, classified lines, external payments and the
 catalog versions it used, as JSON (money with two decimals, ratios as decimal strings).
 
-Written here, read back by :func:`app.ledger.loading.line_from_detail` (a tier's basis), and
+Written here, read back by :func:`app.ledger.conversions.line_from_detail` (a tier's basis), and
 shown as stored by :func:`app.schemas.settlements.settlement_public`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from app.engine import types as t
 from app.engine.money import format_money, format_ratio
+from app.ledger.records import BandDoc, ExternalPaymentDoc, LineDoc, SettlementDetail
 
 
-def bands(result: t.SettlementResult) -> list[dict[str, Any]]:
+def bands(result: t.SettlementResult) -> list[BandDoc]:
     return [
         {
             "lower": format_money(b.lower),
@@ -27,7 +27,7 @@ def bands(result: t.SettlementResult) -> list[dict[str, Any]]:
     ]
 
 
-def lines(result: t.SettlementResult) -> list[dict[str, Any]]:
+def lines(result: t.SettlementResult) -> list[LineDoc]:
     return [
         {
             "line_no": line.line_no,
@@ -43,13 +43,13 @@ def lines(result: t.SettlementResult) -> list[dict[str, Any]]:
     ]
 
 
-def external_payments(payments: Sequence[t.ExternalPayment]) -> list[dict[str, Any]]:
+def external_payments(payments: Sequence[t.ExternalPayment]) -> list[ExternalPaymentDoc]:
     return [{"payer": e.payer, "voucher_no": e.voucher_no, "amount": format_money(e.amount)} for e in payments]
 
 
 def settlement_detail(
     result: t.SettlementResult, payments: Sequence[t.ExternalPayment], catalog_versions: list[str]
-) -> dict[str, Any]:
+) -> SettlementDetail:
     return {
         "bands": bands(result),
         "lines": lines(result),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -146,11 +146,28 @@ money = format_money
 _MONEY_OUT_SCHEMA = {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["1234.50"]}
 #: Money in a response (the one money-out type): a string with exactly two decimals.
 MoneyOut = Annotated[Decimal, PlainSerializer(money, return_type=str), WithJsonSchema(_MONEY_OUT_SCHEMA)]
-RatioOut = Annotated[
-    Decimal,
-    PlainSerializer(format_ratio, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2,}$", "examples": ["0.85"]}),
+_RATIO_OUT_SCHEMA = {"type": "string", "pattern": r"^-?\d+\.\d{2,}$", "examples": ["0.85"]}
+RatioOut = Annotated[Decimal, PlainSerializer(format_ratio, return_type=str), WithJsonSchema(_RATIO_OUT_SCHEMA)]
+
+#: Money in a response that was written out when it was stored (a settlement's detail): the same
+#: document as ``MoneyOut``, kept as written.
+MoneyText = Annotated[str, WithJsonSchema(_MONEY_OUT_SCHEMA)]
+#: A ratio in a response that was written out when it was stored (``RatioOut``'s document).
+RatioText = Annotated[str, WithJsonSchema(_RATIO_OUT_SCHEMA)]
+#: An instant in a response: ISO 8601 with its offset as Python writes it (``+00:00``), as every
+#: stored answer has it (pydantic's own JSON would write ``Z``).
+InstantOut = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
+
+
+def json_body(model: BaseModel) -> dict[str, Any]:
+    """A response model as its JSON document (field names as the document spells them)."""
+    body: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
+    return body
+
 
 REGION_PATTERN = validate.REGION_PATTERN.pattern
 #: The form of a resident ID number (its check character and birth date are checked too).

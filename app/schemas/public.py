@@ -16,6 +16,7 @@ from app.db import tables as db
 from app.engine import types as t
 from app.engine.money import ZERO, format_ratio
 from app.engine.validate import plain
+from app.ledger.rows import BillRow
 from app.privacy import mask_id
 from app.schemas.common import MoneyOut, Out, RatioOut, money
 from app.schemas.hospitals import PageMeta
@@ -158,7 +159,7 @@ class SplitPublic(Out):
 
 
 class Payment(Protocol):
-    """What the split sheet shows of one payment (:class:`app.ledger.settlements.Payment`)."""
+    """What the split sheet shows of one payment (:class:`app.ledger.split.Payment`)."""
 
     @property
     def sequence(self) -> int: ...
@@ -180,7 +181,7 @@ class Payment(Protocol):
     def settlement_id(self) -> str: ...
 
 
-def split_public(bill: db.Bill, payments: Sequence[Payment]) -> dict[str, Any]:
+def split_public(bill: db.Bill | BillRow, payments: Sequence[Payment]) -> dict[str, Any]:
     """The body of a :class:`SplitPublic`: the bill's active payments and what is left."""
     total = sum((p.amount for p in payments), ZERO)
     return {
@@ -228,7 +229,7 @@ class SettlementPage(PageMeta):
     items: list[SettlementPublic]
 
 
-def bill_public(row: db.Bill) -> dict[str, Any]:
+def bill_public(row: db.Bill | BillRow) -> dict[str, Any]:
     """A bill as clients see it; the resident ID number is masked."""
     return {
         "bill_id": row.id,

@@ -1,23 +1,24 @@
 """Settlement requests and responses.
 
-Responses are built as plain dicts by :func:`settlement_public` from the stored row, its bands and
-lines as the ledger stored them (:mod:`app.ledger.detail`): fast, no re-validation.  The pydantic
-``SettlementPublic`` documents the same shape in OpenAPI, and a test checks that the two agree.
-:func:`engine_fields` renders an engine result the same way (the worked examples' tests).
+A settlement's response is :class:`SettlementPublic`, built by :func:`settlement_public` (the one
+renderer) from the ledger's :class:`~app.ledger.records.SettlementRecord`.  Its bands, lines and
+external payments are the stored detail, written out once by the ledger (:mod:`app.ledger.detail`)
+and shown as written (``MoneyText``); the other figures are the record's decimals, written out by
+the model (``MoneyOut``).  :func:`engine_fields` renders an engine result the same way (the worked
+examples' tests).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 
 from app.engine import types as t
 from app.ledger import detail
+from app.ledger.records import SettlementRecord
 from app.schemas.bills import BillCreate, EmployerIn
-from app.schemas.common import Code, In, MoneyIn, MoneyOut, Name, Out, RatioOut, money
+from app.schemas.common import Code, In, InstantOut, MoneyIn, MoneyOut, MoneyText, Name, Out, RatioText, money
 
 SettlementStatus = Literal["settled", "preview", "reversed"]
 
@@ -47,28 +48,28 @@ class SettlementCreate(In):
 
 
 class BandPublic(Out):
-    lower: MoneyOut
-    upper: MoneyOut | None
-    ratio: RatioOut
-    base: MoneyOut
-    amount: MoneyOut
+    lower: MoneyText
+    upper: MoneyText | None
+    ratio: RatioText
+    base: MoneyText
+    amount: MoneyText
 
 
 class LinePublic(Out):
     line_no: int
     code: str
     class_: t.CatalogClass | None = Field(alias="class")
-    excluded: MoneyOut
-    over_limit: MoneyOut
-    b_self_pay: MoneyOut
-    in_scope: MoneyOut
+    excluded: MoneyText
+    over_limit: MoneyText
+    b_self_pay: MoneyText
+    in_scope: MoneyText
     reason: t.LineReason | None
 
 
 class ExternalPaymentPublic(Out):
     payer: str
     voucher_no: str
-    amount: MoneyOut
+    amount: MoneyText
 
 
 class EmployerPublic(Out):
@@ -108,54 +109,59 @@ class SettlementPublic(Out):
         description="Tiers: the basic scheme's settlement the tier was computed from, else null"
     )
     compliant_self_pay: MoneyOut | None = Field(description="Tiers: the compliant self-pay of v2.3 step 1, else null")
-    created_at: datetime | None
-    reversed_at: datetime | None
+    created_at: InstantOut | None
+    reversed_at: InstantOut | None
 
 
-def settlement_public(row: Mapping[str, Any], *, preview: bool = False) -> dict[str, Any]:
-    """The response body of a settlement, from its stored row (the one serializer)."""
-    detail = row["detail"]
-    created, reversed_at = row["created_at"], row["reversed_at"]
+#: The stored detail's parts as the response's (each list validated in one call).
+_BANDS = TypeAdapter(list[BandPublic])
+_LINES = TypeAdapter(list[LinePublic])
+_EXTERNALS = TypeAdapter(list[ExternalPaymentPublic])
+
+
+def settlement_public(record: SettlementRecord, *, preview: bool = False) -> SettlementPublic:
+    """The response of a settlement (a preview: of one its transaction rolled back)."""
+    detail = record.detail
     employer = None
-    if row["payer_type"] == "employer":
-        employer = {"code": row["employer_code"], "name": row["employer_name"]}
-    compliant = row["compliant_self_pay"]
-    return {
-        "settlement_id": None if preview else row["id"],
-        "bill_id": row["bill_id"],
-        "scheme_code": row["scheme_code"],
-        "scheme_kind": row["scheme_kind"],
-        "payer_type": row["payer_type"],
-        "employer": employer,
-        "sequence": row["sequence"],
-        "status": "preview" if preview else row["status"],
-        "policy_year": row["policy_year"],
-        "offsite": row["offsite"],
-        "registered": row["registered"],
-        "medical_total": money(row["medical_total"]),
-        "excluded": money(row["excluded"]),
-        "over_limit": money(row["over_limit"]),
-        "b_self_pay": money(row["b_self_pay"]),
-        "in_scope": money(row["in_scope"]),
-        "deductible": money(row["deductible"]),
-        "bands": detail["bands"],
-        "computed_benefit": money(row["computed_benefit"]),
-        "benefit_after_cap": money(row["benefit_after_cap"]),
-        "prior_payments": money(row["prior_payments"]),
-        "coordination_mode": row["coordination_mode"],
-        "fund_payment": money(row["fund_payment"]),
-        "coordination_reduction": money(row["coordination_reduction"]),
-        "patient_responsibility": money(row["patient_responsibility"]),
-        "external_payments": detail["external_payments"],
-        "lines": detail["lines"],
-        "basis_settlement_id": row["basis_settlement_id"],
-        "compliant_self_pay": None if compliant is None else money(compliant),
-        "created_at": None if preview else created.isoformat(),
-        "reversed_at": None if preview or reversed_at is None else reversed_at.isoformat(),
-    }
+    if record.payer_type == "employer":
+        assert record.employer_code is not None and record.employer_name is not None
+        employer = EmployerPublic(code=record.employer_code, name=record.employer_name)
+    return SettlementPublic(
+        settlement_id=None if preview else record.id,
+        bill_id=record.bill_id,
+        scheme_code=record.scheme_code,
+        scheme_kind=record.scheme_kind,
+        payer_type=record.payer_type,
+        employer=employer,
+        sequence=record.sequence,
+        status="preview" if preview else record.status,
+        policy_year=record.policy_year,
+        offsite=record.offsite,
+        registered=record.registered,
+        medical_total=record.medical_total,
+        excluded=record.excluded,
+        over_limit=record.over_limit,
+        b_self_pay=record.b_self_pay,
+        in_scope=record.in_scope,
+        deductible=record.deductible,
+        bands=_BANDS.validate_python(detail["bands"]),
+        computed_benefit=record.computed_benefit,
+        benefit_after_cap=record.benefit_after_cap,
+        prior_payments=record.prior_payments,
+        coordination_mode=record.coordination_mode,
+        fund_payment=record.fund_payment,
+        coordination_reduction=record.coordination_reduction,
+        patient_responsibility=record.patient_responsibility,
+        external_payments=_EXTERNALS.validate_python(detail["external_payments"]),
+        lines=_LINES.validate_python(detail["lines"]),
+        basis_settlement_id=record.basis_settlement_id,
+        compliant_self_pay=record.compliant_self_pay,
+        created_at=None if preview else record.created_at,
+        reversed_at=None if preview else record.reversed_at,
+    )
 
 
-def engine_fields(r: t.SettlementResult) -> dict[str, Any]:
+def engine_fields(r: t.SettlementResult) -> dict[str, object]:
     """The engine's part of a settlement response, under the field names of ``api.md``."""
     return {
         "scheme_code": r.scheme_code,

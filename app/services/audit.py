@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.db import tables as db
-from app.db.tx import defer_insert
+from app.db.unit_of_work import UnitOfWork
 from app.privacy import mask_ids_in
 from app.services.paging import Page
 
@@ -29,16 +29,16 @@ _TABLE = db.core_table(db.AuditRecord)
 _INSERT = insert(_TABLE)
 
 
-def record(session: Session, *, entry: dict[str, Any], own_transaction: bool = True) -> None:
+def record(work: UnitOfWork, *, entry: dict[str, Any], own_transaction: bool = True) -> None:
     """Insert one record.
 
-    A write's record is inserted in the write's own transaction (``own_transaction=False``,
-    :mod:`app.api.observe`): committed with it or not at all.  A record in a transaction of its
-    own (a refusal, a read, a dry run: nothing else was committed) does not make its commit wait
-    for the WAL flush on PostgreSQL: it is written after the response, so a crash may lose it
-    anyway; this keeps the audit from doubling the fsyncs."""
-    if own_transaction and session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    A write's record is inserted in the write's own transaction (``own_transaction=False``, from
+    the write's audit callback: :func:`app.services.writes.run_write`): committed with it or not
+    at all.  A record in a transaction of its own (a refusal, a read, a dry run: nothing else was
+    committed) does not make its commit wait for the WAL flush on PostgreSQL: it is written after
+    the response, so a crash may lose it anyway; this keeps the audit from doubling the fsyncs."""
+    if own_transaction and work.postgresql:
+        work.connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
     object_id = entry.get("object_id")
     entry = {
         **entry,
@@ -46,9 +46,9 @@ def record(session: Session, *, entry: dict[str, Any], own_transaction: bool = T
         "object_id": None if object_id is None else mask_ids_in(object_id)[:200],
     }
     if own_transaction:
-        session.connection().execute(_INSERT, entry)
+        work.connection.execute(_INSERT, entry)
     else:  # sent with the write's other deferred inserts, just before its commit
-        defer_insert(session, _TABLE, entry)
+        work.defer_insert(_TABLE, entry)
 
 
 def query(

@@ -17,12 +17,15 @@ from sqlmodel import col
 
 from app import clock
 from app.db import tables as db
-from app.db.direct import execute, execute_one, row_object
+from app.db.direct import execute, execute_one
 from app.engine import types as t
 from app.engine.money import CENT, ONE, ZERO, as_money
 from app.engine.validate import bill_errors, plain
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
-from app.ledger.loading import keep_engine_bill, work_injury_document
+from app.ledger.bill_state import bill_by_number, hold_new_bill
+from app.ledger.conversions import work_injury_document
+from app.ledger.rows import BillRow
+from app.ledger.work import LedgerWork
 from app.principal import Principal
 from app.privacy import mask_id
 from app.schemas.bills import BillCreate, HospitalIn
@@ -32,7 +35,7 @@ from app.services.scope import bill_scope
 
 
 def stored_form(bill: t.Bill) -> t.Bill:
-    """The bill as it is stored, and read back (:func:`app.ledger.loading.bill_to_engine`): each
+    """The bill as it is stored, and read back (:func:`app.ledger.conversions.bill_to_engine`): each
     quantity as the plain decimal sent (:func:`~app.engine.validate.plain`), money with exactly two
     places (:func:`~app.engine.money.as_money`).  A valid line already in that form (a whole
     quantity, money sent as yuan.fen: the usual case) is kept as it is."""
@@ -119,10 +122,33 @@ def bill_row(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class BillForm:
+    """A bill as a request gave it, converted once into the engine's form: ``bill`` at the hospital
+    as the request described it (the registry decides the rest: :func:`submit` puts the accepted
+    hospital in), and the hospital as given, which the registry's must match."""
+
+    bill: t.Bill
+    given: HospitalIn
+
+    @classmethod
+    def of(cls, body: BillCreate) -> BillForm:
+        h = body.hospital
+        as_given = t.Hospital(h.code, h.name or "", h.level or 0, h.region or "")
+        return cls(body.to_engine(as_given), h)
+
+    def at(self, hospital: t.Hospital) -> t.Bill:
+        return replace(self.bill, hospital=hospital)
+
+
 def validated(body: BillCreate, hospital: t.Hospital | None = None, more_errors: Sequence[FieldError] = ()) -> t.Bill:
     """The engine's bill at ``hospital``, or 422 ``validation`` listing every field error
     (located in the bill: ``("items", 0, "amount")``)."""
-    bill = body.to_engine(hospital)
+    return checked(body.to_engine(hospital), more_errors)
+
+
+def checked(bill: t.Bill, more_errors: Sequence[FieldError] = ()) -> t.Bill:
+    """``bill``, or 422 ``validation`` listing ``more_errors`` and every field error of the bill."""
     errors = [*more_errors, *bill_errors(bill)]
     if errors:
         raise ValidationFailed(errors)
@@ -147,7 +173,7 @@ def _hospital_mismatches(given: HospitalIn, accepted: t.Hospital, against: str) 
 class Submitted:
     """A submitted bill's row, and whether this request created it (else the same bill was there)."""
 
-    bill: db.Bill
+    bill: BillRow
     created: bool
 
 
@@ -164,7 +190,7 @@ _REGISTRY_AND_BILL = select(
 ).where(_HOSPITAL.c.code == bindparam("code"))
 
 
-def submit(session: Session, *, body: BillCreate, created_by: str) -> Submitted:
+def submit(work: LedgerWork, *, form: BillForm, created_by: str) -> Submitted:
     """Record a bill; the same (hospital code, bill_no) with the same content returns the first.
 
     A new bill is checked against the designated-hospital registry, in this order:
@@ -172,34 +198,33 @@ def submit(session: Session, *, body: BillCreate, created_by: str) -> Submitted:
     region that differs from the registry's included); then ``not-designated``.  A bill already
     accepted is compared with the bill as accepted (its level, region and name), not with the
     registry: field errors first (``validation``), then any difference (409 ``conflict``).
-    Field errors are located in the bill (``("hospital", "level")``).
+    Field errors are located in the bill (``("hospital", "level")``).  A new bill is held by this
+    transaction (:func:`app.ledger.bill_state.hold_new_bill`) with its engine form.
     """
-    code = body.hospital.code
+    code, bill_no = form.given.code, form.bill.bill_no
     # One statement: the registry's entry with the id of a bill already accepted under this number.
-    found = execute_one(session, _REGISTRY_AND_BILL, {"code": code, "bill_no": body.bill_no})
+    found = execute_one(work.connection, _REGISTRY_AND_BILL, {"code": code, "bill_no": bill_no})
     existing = None
     if found is None or found.bill_id is not None:  # not in the registry (bills from before it), or resent
-        existing = session.scalars(
-            select(db.Bill).where(col(db.Bill.hospital_code) == code, col(db.Bill.bill_no) == body.bill_no)
-        ).one_or_none()
+        existing = bill_by_number(work, code, bill_no)
     if existing is not None:
         accepted = t.Hospital(code, existing.hospital_name, existing.hospital_level, existing.hospital_region)
-        bill = stored_form(validated(body, accepted))
-        differs = _hospital_mismatches(body.hospital, accepted, "the bill as accepted")
+        bill = stored_form(checked(form.at(accepted)))
+        differs = _hospital_mismatches(form.given, accepted, "the bill as accepted")
         if differs or existing.content_hash != _content_hash(bill, canonical_items(bill)):
-            raise Conflict(f"bill {body.bill_no} of hospital {code} was already submitted with other content")
+            raise Conflict(f"bill {bill_no} of hospital {code} was already submitted with other content")
         return Submitted(existing, created=False)
     # The registry's row as read (its columns by name), or the ORM entry of a bill from before it.
-    registry = hospitals.registered(session, code) if found is None else found
+    registry = hospitals.registered(work.session, code) if found is None else found
     accepted = t.Hospital(code, registry.name, registry.level, registry.region)
-    mismatches = _hospital_mismatches(body.hospital, accepted, "the registry")
-    bill = stored_form(validated(body, accepted, mismatches))
+    mismatches = _hospital_mismatches(form.given, accepted, "the registry")
+    bill = stored_form(checked(form.at(accepted), mismatches))
     hospitals.check_designated(registry, bill.admission_date)
     values = bill_row(bill, bill_id=str(uuid.uuid4()), created_by=created_by, created_at=clock.now())
-    # A Core insert (no unit of work): the row object is the caller's to read, not the session's.
-    execute(session, _INSERT_BILL, values)
-    row = row_object(db.Bill, values)
-    keep_engine_bill(session, row.id, bill)  # what engine_bill would build again from the row
+    # A Core insert (no ORM unit of work): the row is the ledger's value, not the session's.
+    execute(work.connection, _INSERT_BILL, values)
+    row = BillRow.of(values)
+    hold_new_bill(work, row, bill)  # what bill_to_engine would build again from the row
     return Submitted(row, created=True)
 
 

@@ -1,46 +1,48 @@
-"""Service functions of the settlement endpoints: each is the body of one transaction.
+"""The writes of bills and settlements: submit a bill, settle it under one scheme, reverse a
+settlement, and a claim (a bill submitted and settled under several schemes, all or nothing).
 
-Each returns its domain result (the stored rows) or, when its ``Idempotency-Key`` was already
-carried out, :class:`~app.services.idempotency.Replayed`; the API renders the result and stores
-it under the key in the same transaction (:func:`app.services.idempotency.answer`).  Field errors
-are located in the request each function is given (a settlement's ``("scheme_code",)``, a
-claim's ``("bill", "items", 0, "amount")``, ``("schemes", 1)``); the API puts them under ``body``.
+Each entry (:func:`submit_bill`, :func:`settle`, :func:`reverse`, :func:`claim`) is what every
+interface calls: it converts the request into the engine's form once, and carries the use case out
+through :func:`app.services.writes.run_write` (one transaction with its idempotency record and
+audit record), answering with the interface's ``render``.  The use cases themselves (the
+``_``-prefixed bodies) return their domain result (a :class:`Settled`, a :class:`Claimed`, a
+settlement's record) or, when their ``Idempotency-Key`` was already carried out,
+:class:`~app.services.idempotency.Replayed`.  Field errors are located in the request each entry
+is given (a settlement's ``("scheme_code",)``, a claim's ``("bill", "items", 0, "amount")``,
+``("schemes", 1)``); the API puts them under ``body``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy.orm import Session
-
-from app.db import tables as db
 from app.engine import types as t
-from app.errors import FieldError, Loc, ValidationFailed, errors_under
-from app.ledger.loading import engine_bill
-from app.ledger.locks import lock_for_settlements, mark_used_ahead, references_known_used
-from app.ledger.settlements import (
-    Payment,
-    active_payments,
-    lock_bill_or_404,
-    new_bill_payments,
-    peek_settlement,
-    reverse_locked,
-    settle_locked_bill,
-)
+from app.errors import FieldError, Loc, NotFound, ValidationFailed, errors_under
+from app.ledger.bill_state import lock_bill_or_404
+from app.ledger.lock_order import lock_for_settlements
+from app.ledger.mark_ahead import mark_used_ahead
+from app.ledger.records import SettlementRecord
+from app.ledger.reverse import peek_settlement, reverse_locked
+from app.ledger.rows import BillRow
+from app.ledger.settle import settle_locked_bill
+from app.ledger.split import Payment, active_payments, new_bill_payments
+from app.ledger.work import LedgerWork
 from app.principal import Principal
+from app.schemas.bills import BillCreate
 from app.schemas.settlements import ClaimCreate, SettlementCreate
 from app.services import bills, idempotency
-from app.services.idempotency import IdemRequest, Replayed
+from app.services.bills import BillForm, Submitted
+from app.services.idempotency import IdemRequest, Replayed, Reply
 from app.services.scope import check_bill, check_scheme
+from app.services.writes import Audit, run_write
 
 
 @dataclass(frozen=True, slots=True)
 class Settled:
     """A settlement as stored (a preview's too: its transaction is rolled back)."""
 
-    row: dict[str, Any]
+    record: SettlementRecord
     preview: bool
 
 
@@ -49,54 +51,115 @@ class Claimed:
     """A claim carried out (or previewed): the bill, its new settlements in the order given, and
     the bill's active payments after them (the split sheet)."""
 
-    bill: db.Bill
-    settlements: list[dict[str, Any]]
+    bill: BillRow
+    settlements: list[SettlementRecord]
     payments: list[Payment]
     preview: bool
 
 
-def create_settlement(
-    session: Session, *, principal: Principal, bill_id: str, body: SettlementCreate, idem: IdemRequest | None
+@dataclass(frozen=True, slots=True)
+class SettlementRequest:
+    """A settlement request in the engine's form."""
+
+    scheme_code: str
+    external_payments: tuple[t.ExternalPayment, ...]
+    employer: t.Employer | None
+    dry_run: bool
+
+    @classmethod
+    def of(cls, body: SettlementCreate) -> SettlementRequest:
+        employer = None if body.employer_liability is None else body.employer_liability.employer.to_engine()
+        return cls(body.scheme_code, tuple(e.to_engine() for e in body.external_payments), employer, body.dry_run)
+
+
+def submit_bill(
+    *, principal: Principal, body: BillCreate, render: Callable[[Submitted], Reply], audit: Audit | None = None
+) -> Reply:
+    """Record a bill (:func:`app.services.bills.submit`); no key: the bill's number is its own."""
+    form = BillForm.of(body)
+
+    def use_case(work: LedgerWork) -> Submitted:
+        return bills.submit(work, form=form, created_by=principal.client_id)
+
+    return run_write("submit_bill", use_case, render, principal=principal, idem=None, audit=audit)
+
+
+def settle(
+    *,
+    principal: Principal,
+    bill_id: str,
+    body: SettlementCreate,
+    idem: IdemRequest | None,
+    render: Callable[[Settled], Reply],
+    audit: Audit | None = None,
+) -> Reply:
+    """Settle a bill under one scheme (a dry run: its preview, rolled back)."""
+    request = SettlementRequest.of(body)
+    return run_write(
+        "settle",
+        lambda work: _settle(work, principal=principal, bill_id=bill_id, request=request, idem=idem),
+        render,
+        principal=principal,
+        idem=idem,
+        dry_run=request.dry_run,
+        audit=audit,
+    )
+
+
+def _settle(
+    work: LedgerWork, *, principal: Principal, bill_id: str, request: SettlementRequest, idem: IdemRequest | None
 ) -> Settled | Replayed:
-    bill = lock_bill_or_404(session, bill_id)
-    check_bill(principal, bill, session=session)
-    check_scheme(principal, body.scheme_code)
-    replay = idempotency.lookup(session, principal, idem)
+    bill = lock_bill_or_404(work, bill_id)
+    check_bill(principal, bill, session=work.session)
+    check_scheme(principal, request.scheme_code)
+    replay = idempotency.lookup(work, principal, idem)
     if replay is not None:
         return replay
-    row = settle_locked_bill(
-        session,
-        bill=bill,
-        scheme_code=body.scheme_code,
-        external_payments=tuple(e.to_engine() for e in body.external_payments),
+    record = settle_locked_bill(
+        work,
+        bill_id=bill.id,
+        scheme_code=request.scheme_code,
+        external_payments=request.external_payments,
         created_by=principal.client_id,
-        employer=None if body.employer_liability is None else body.employer_liability.employer.to_engine(),
+        employer=request.employer,
     )
-    return Settled(row, preview=body.dry_run)
+    return Settled(record, preview=request.dry_run)
 
 
 def reverse(
-    session: Session, *, principal: Principal, settlement_id: str, idem: IdemRequest | None
-) -> dict[str, Any] | Replayed:
-    """The reversed settlement's row."""
-    bill_id, scheme_code = peek_settlement(session, settlement_id)
-    bill = lock_bill_or_404(session, bill_id)
-    check_bill(principal, bill, session=session)
+    *,
+    principal: Principal,
+    settlement_id: str,
+    idem: IdemRequest | None,
+    render: Callable[[SettlementRecord], Reply],
+    audit: Audit | None = None,
+    of_bill: str | None = None,
+) -> Reply:
+    """Reverse a settlement (the latest active one of its bill).  ``of_bill``: the settlement must
+    be of this bill, else there is no such settlement (the desk's page of one bill)."""
+    return run_write(
+        "reverse",
+        lambda work: _reverse(work, principal=principal, settlement_id=settlement_id, idem=idem, of_bill=of_bill),
+        render,
+        principal=principal,
+        idem=idem,
+        audit=audit,
+    )
+
+
+def _reverse(
+    work: LedgerWork, *, principal: Principal, settlement_id: str, idem: IdemRequest | None, of_bill: str | None
+) -> SettlementRecord | Replayed:
+    bill_id, scheme_code = peek_settlement(work, settlement_id)
+    if of_bill is not None and bill_id != of_bill:
+        raise NotFound("there is no such settlement")
+    bill = lock_bill_or_404(work, bill_id)
+    check_bill(principal, bill, session=work.session)
     check_scheme(principal, scheme_code)
-    replay = idempotency.lookup(session, principal, idem)
+    replay = idempotency.lookup(work, principal, idem)
     if replay is not None:
         return replay
-    return reverse_locked(session, bill=bill, settlement_id=settlement_id, created_by=principal.client_id)
-
-
-def mark_references_ahead(*, body: ClaimCreate) -> None:
-    """Before a claim's transaction (not a dry run, which commits nothing): mark the reference rows
-    it is about to use as used, so that its transaction finds them used and needs no lock on them
-    (:func:`app.ledger.locks.mark_used_ahead`; nothing to do once this process saw them used)."""
-    if body.dry_run or references_known_used(body.schemes):
-        return
-    dates_only = t.Hospital(body.bill.hospital.code, "", 0, "")  # the days and the year are what count
-    mark_used_ahead(body.bill.to_engine(dates_only), body.schemes)
+    return reverse_locked(work, bill_id=bill_id, settlement_id=settlement_id, created_by=principal.client_id)
 
 
 def _in_claim(i: int) -> Callable[[Loc], Loc]:
@@ -104,38 +167,74 @@ def _in_claim(i: int) -> Callable[[Loc], Loc]:
     return lambda loc: ("schemes", i, *(loc[1:] if loc[:1] == ("scheme_code",) else loc))
 
 
-def claim(session: Session, *, principal: Principal, body: ClaimCreate, idem: IdemRequest | None) -> Claimed | Replayed:
-    """Submit the bill and settle it under each scheme in order, all or nothing."""
-    replay = idempotency.lookup(session, principal, idem)
+def claim(
+    *,
+    principal: Principal,
+    body: ClaimCreate,
+    idem: IdemRequest | None,
+    render: Callable[[Claimed], Reply],
+    audit: Audit | None = None,
+) -> Reply:
+    """Submit the bill and settle it under each scheme in order, all or nothing.
+
+    Before the claim's transaction (not a dry run, which commits nothing) the reference rows it is
+    about to use are marked used, so that its transaction finds them used and needs no lock on
+    them (:mod:`app.ledger.mark_ahead`; nothing to do once this process found them used)."""
+    form = BillForm.of(body.bill)
+    if not body.dry_run:
+        mark_used_ahead(form.bill, body.schemes)  # only the bill's days, year and patient count
+    return run_write(
+        "claim",
+        lambda work: _claim(
+            work, principal=principal, form=form, schemes=body.schemes, idem=idem, dry_run=body.dry_run
+        ),
+        render,
+        principal=principal,
+        idem=idem,
+        dry_run=body.dry_run,
+        audit=audit,
+    )
+
+
+def _claim(
+    work: LedgerWork,
+    *,
+    principal: Principal,
+    form: BillForm,
+    schemes: Sequence[str],
+    idem: IdemRequest | None,
+    dry_run: bool,
+) -> Claimed | Replayed:
+    replay = idempotency.lookup(work, principal, idem)
     if replay is not None:
         return replay
-    if len(set(body.schemes)) != len(body.schemes):
+    if len(set(schemes)) != len(schemes):
         raise ValidationFailed([FieldError(("schemes",), "a scheme may appear only once")])
     with errors_under("bill"):
-        submitted = bills.submit(session, body=body.bill, created_by=principal.client_id)
+        submitted = bills.submit(work, form=form, created_by=principal.client_id)
     # A bill this transaction has just inserted is invisible to every other one until it commits
     # (a concurrent twin waits on the unique key, then retries): it needs no lock, nor a re-read.
-    bill = submitted.bill if submitted.created else lock_bill_or_404(session, submitted.bill.id)
+    bill = submitted.bill if submitted.created else lock_bill_or_404(work, submitted.bill.id)
     if not submitted.created and idem is not None:
         # The bill was there already: the same claim with this key, sent at the same moment, may
         # have committed it after the lookup above.  Under the bill's lock its record is visible.
-        replay = idempotency.lookup(session, principal, idem)
+        replay = idempotency.lookup(work, principal, idem)
         if replay is not None:
             return replay
-    check_bill(principal, bill, session=session)
-    for code in body.schemes:
+    check_bill(principal, bill, session=work.session)
+    for code in schemes:
         check_scheme(principal, code)
-    # The schemes are settled in the given order, but locked in the fixed order (app.ledger.locks).
-    lock_for_settlements(session, engine_bill(session, bill), body.schemes)
-    settlements: list[dict[str, Any]] = []
-    for i, code in enumerate(body.schemes):
+    # The schemes are settled in the given order, but locked in the fixed order (app.ledger.lock_order).
+    lock_for_settlements(work, bill.id, schemes)
+    settlements: list[SettlementRecord] = []
+    for i, code in enumerate(schemes):
         try:
             settled = settle_locked_bill(
-                session, bill=bill, scheme_code=code, external_payments=(), created_by=principal.client_id
+                work, bill_id=bill.id, scheme_code=code, external_payments=(), created_by=principal.client_id
             )
         except ValidationFailed as exc:
             raise exc.relocated(_in_claim(i)) from exc
         settlements.append(settled)
     # A bill this transaction created holds exactly the settlements just made: no re-read.
-    payments = new_bill_payments(settlements) if submitted.created else active_payments(session, bill)
-    return Claimed(bill, settlements, payments, preview=body.dry_run)
+    payments = new_bill_payments(settlements) if submitted.created else active_payments(work.session, bill.id)
+    return Claimed(work.bills[bill.id].row, settlements, payments, preview=dry_run)

@@ -17,17 +17,12 @@ refused request changed nothing, so repeating it is evaluated afresh.
 
 Who does what: a use case (:mod:`app.services.claims`) looks its key up (:func:`lookup`) where
 its locks make the answer final, and returns either :class:`Replayed` (the stored answer, opaque
-to it) or its domain result (a settlement's row, a claim's bill and settlements).  It never
-decides a status or renders a body.  The API does, with a ``render`` callable (result ->
-:class:`Reply`: status and body, from the renderers beside the ``*Public`` models), which it
-hands to :func:`answer` *inside* the same ``write_transaction`` callable as the use case::
-
-    write_transaction(lambda s: answer(s, principal=p, idem=idem,
-                                       outcome=claims.claim(s, principal=p, body=body, idem=idem),
-                                       render=claim_reply, remember=not body.dry_run))
-
-so the record (the rendered body and status, exactly as sent) is written in the transaction of
-the change it answers, and a replay returns exactly what was stored.
+to it) or its domain result (a settlement's record, a claim's bill and settlements).  It never
+decides a status or renders a body.  The interface does, with a ``render`` callable (result ->
+:class:`Reply`: status and body, from the renderers beside the ``*Public`` models), which the one
+write entry point (:func:`app.services.writes.run_write`) hands to :func:`answer` inside the
+use case's transaction, so the record (the rendered body and status, exactly as sent) is written
+in the transaction of the change it answers, and a replay returns exactly what was stored.
 """
 
 from __future__ import annotations
@@ -39,12 +34,11 @@ from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import bindparam, or_, select
-from sqlalchemy.orm import Session
 
 from app import clock
 from app.db.direct import execute_one
 from app.db.tables import IdempotencyRecord, core_table
-from app.db.tx import defer_insert
+from app.db.unit_of_work import UnitOfWork
 from app.errors import IdempotencyMismatch
 from app.principal import Principal
 
@@ -100,13 +94,13 @@ _LOOKUP = (
 )
 
 
-def lookup(session: Session, principal: Principal, idem: IdemRequest | None) -> Replayed | None:
+def lookup(work: UnitOfWork, principal: Principal, idem: IdemRequest | None) -> Replayed | None:
     """The answer stored for this client, operation and key, or None; a different request under
     the key is refused (422 ``idempotency-mismatch``)."""
     if idem is None:
         return None
     params = {"client_id": principal.client_id, "key": idem.key, "operation": idem.operation}
-    record = execute_one(session, _LOOKUP, params)
+    record = execute_one(work.connection, _LOOKUP, params)
     if record is None:
         return None
     request_hash, status_code, response_body = record
@@ -117,11 +111,11 @@ def lookup(session: Session, principal: Principal, idem: IdemRequest | None) -> 
     return Replayed(Reply(status_code, orjson.loads(response_body)))
 
 
-def store(session: Session, principal: Principal, idem: IdemRequest | None, reply: Reply) -> None:
+def store(work: UnitOfWork, principal: Principal, idem: IdemRequest | None, reply: Reply) -> None:
+    """The answer kept under the key, inserted just before the commit (nothing reads it back)."""
     if idem is None:
         return
-    defer_insert(
-        session,
+    work.defer_insert(
         _RECORD,
         {
             "client_id": principal.client_id,
@@ -136,7 +130,7 @@ def store(session: Session, principal: Principal, idem: IdemRequest | None, repl
 
 
 def answer(
-    session: Session,
+    work: UnitOfWork,
     *,
     principal: Principal,
     idem: IdemRequest | None,
@@ -150,5 +144,5 @@ def answer(
         return outcome.reply
     reply = render(outcome)
     if remember:
-        store(session, principal, idem, reply)
+        store(work, principal, idem, reply)
     return reply

@@ -13,6 +13,8 @@ from sqlmodel import col
 
 from app.db import tables as db
 from app.errors import Forbidden, NotFound
+from app.ledger.records import SettlementRecord
+from app.ledger.rows import BillRow
 from app.principal import Principal
 
 
@@ -53,7 +55,7 @@ def bill_scope(principal: Principal) -> ColumnElement[bool]:
     return true()
 
 
-def check_bill(principal: Principal, bill: db.Bill, *, session: Session) -> None:
+def check_bill(principal: Principal, bill: db.Bill | BillRow, *, session: Session) -> None:
     """404 unless ``bill`` is in the caller's :func:`bill_scope`."""
     if principal.role == "admin":
         return
@@ -79,7 +81,7 @@ def settlement_scope(principal: Principal) -> ColumnElement[bool]:
     return true() if owner is None else col(getattr(db.Settlement, owner[0])) == owner[1]
 
 
-def check_settlement_read(principal: Principal, settlement: db.Settlement) -> None:
+def check_settlement_read(principal: Principal, settlement: SettlementRecord) -> None:
     owner = _settlement_owner(principal)
     if owner is not None and getattr(settlement, owner[0]) != owner[1]:
         raise NotFound("there is no such settlement")

@@ -11,7 +11,7 @@ import pytest
 
 from app.db import tables as db
 from app.engine import types as t
-from app.ledger.loading import bill_to_engine, work_injury_document
+from app.ledger.conversions import bill_to_engine, work_injury_document
 from app.schemas.bills import BillCreate
 from app.services.bills import canonical_items, stored_form
 from tests.support.api import bill_1

@@ -1,5 +1,5 @@
 """The claim path's cost (issue 13): what a claim reads, locks and writes, and the reference rows
-it marks used ahead of its transaction (``app.ledger.locks.mark_used_ahead``)."""
+it marks used ahead of its transaction (``app.ledger.mark_ahead``)."""
 
 from __future__ import annotations
 
@@ -85,9 +85,9 @@ def test_a_claim_marks_its_reference_rows_used_before_its_transaction_and_locks_
     pg_loaded: TestClient, pg_url: str
 ) -> None:
     loaded = pg_loaded
-    from app.ledger import locks
+    from app.ledger import used_hint
 
-    locks._found_used.clear()  # this process has not seen the (freshly loaded) rows used
+    used_hint.forget()  # this process has not seen the (freshly loaded) rows used
     assert used_flags(pg_url)[f"policy {NRCMS}"] is False
     with transactions() as seen:
         r = loaded.post("/v1/claims", json={"bill": bill_1(), "schemes": [NRCMS]}, headers=ADMIN)
@@ -134,9 +134,9 @@ def test_the_conservative_side_of_marking_ahead(pg_loaded: TestClient, pg_url: s
     the administrator's PUT answers 409 from then on); a dry run, or a claim about someone who is
     no member of the scheme, marks nothing."""
     loaded = pg_loaded
-    from app.ledger import locks
+    from app.ledger import used_hint
 
-    locks._found_used.clear()
+    used_hint.forget()
     dry = loaded.post("/v1/claims", json={"bill": bill_1(), "schemes": [UEBMI], "dry_run": True}, headers=ADMIN)
     assert dry.status_code == 200, dry.text
     assert used_flags(pg_url)[f"policy {UEBMI}"] is False
@@ -186,7 +186,7 @@ def test_a_one_stop_claim_reads_the_bills_payments_never(pg_url: str) -> None:
         want = expected_v2()["E_one_stop_bill_3"]["settlements"]
         assert [s["fund_payment"] for s in r.json()["settlements"]] == [s["fund_payment"] for s in want]
     # This worker's first claim under these schemes also reads their policies and catalog entries
-    # once, into its cache (app.ledger.loading); every later claim finds them there.
+    # once, into its cache (app.ledger.inputs); every later claim finds them there.
     claim = [s for s in seen[-1] if not s.startswith(("SELECT policy.body", "SELECT catalog_entry"))]
     assert not [s for s in claim if "FROM settlement" in s or "FROM external_payment" in s], claim
     assert len([s for s in claim if s.startswith("WITH found AS")]) == len(schemes)

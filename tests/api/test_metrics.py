@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from app.db.tx import write_transaction
+from app.db.unit_of_work import UnitOfWork
 from app.settings import get_settings
 from tests.support.api import ADMIN, bill_1
 
@@ -65,7 +65,7 @@ def test_a_retried_transaction_is_counted(loaded: TestClient) -> None:
     before = samples(loaded).get(key, 0.0)
     attempts: list[int] = []
 
-    def busy_once(session: Session) -> int:
+    def busy_once(work: UnitOfWork) -> int:
         attempts.append(1)
         if len(attempts) == 1:
             raise OperationalError("UPDATE bill", None, sqlite3.OperationalError("database is locked"))

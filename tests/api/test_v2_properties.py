@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import os
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -25,13 +24,13 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.db import tables as db
-from app.db.tx import write_transaction
 from app.errors import DomainError
 from app.ledger import invariants
 from app.principal import ADMIN as ADMIN_PRINCIPAL
 from app.schemas.bills import BillCreate
 from app.schemas.settlements import SettlementCreate
-from app.services import bills, claims
+from app.services import claims
+from app.services.idempotency import Reply
 from tests.support.api import load_v2_over_http, v2_bill
 
 SCHEMES = ("NRCMS-511623", "SI-511623", "MA-511623", "UEBMI-321100", "WI-321100")
@@ -97,8 +96,10 @@ def test_v2_ledger_invariants_hold_under_random_operations(
     body, operations = case
     body["bill_no"] = f"P{next(_numbers):06d}"
     create = BillCreate.model_validate(body)
-    submitted = write_transaction(lambda s: bills.submit(s, body=create, created_by="admin"), operation="t")
-    bill_id = submitted.bill.id
+    submitted = claims.submit_bill(
+        principal=ADMIN_PRINCIPAL, body=create, render=lambda s: Reply(201, {"id": s.bill.id})
+    )
+    bill_id = submitted.body["id"]
     for kind, scheme, employer, voucher in operations:
         try:
             if kind == "settle":
@@ -110,11 +111,11 @@ def test_v2_ledger_invariants_hold_under_random_operations(
                         {"payer": "PICC", "voucher_no": f"V{next(_numbers)}", "amount": str(voucher)}
                     ]
                 settlement = SettlementCreate.model_validate(request)
-                write_transaction(partial(_settle, bill_id=bill_id, body=settlement), operation="t")
+                claims.settle(principal=ADMIN_PRINCIPAL, bill_id=bill_id, body=settlement, idem=None, render=_ok)
             else:
                 latest = _latest(db_url, bill_id)
                 if latest is not None:
-                    write_transaction(partial(_reverse, settlement_id=latest), operation="t")
+                    claims.reverse(principal=ADMIN_PRINCIPAL, settlement_id=latest, idem=None, render=_ok)
         except DomainError:
             pass
     engine = create_engine(db_url)
@@ -147,12 +148,8 @@ def kinds_settled(url: str) -> dict[tuple[str, str, str], int]:
     return {(k, p, st_): n for k, p, st_, n in rows}
 
 
-def _settle(session: Session, *, bill_id: str, body: SettlementCreate) -> Any:
-    return claims.create_settlement(session, principal=ADMIN_PRINCIPAL, bill_id=bill_id, body=body, idem=None)
-
-
-def _reverse(session: Session, *, settlement_id: str) -> Any:
-    return claims.reverse(session, principal=ADMIN_PRINCIPAL, settlement_id=settlement_id, idem=None)
+def _ok(_outcome: object) -> Reply:
+    return Reply(201, {})
 
 
 def _latest(url: str, bill_id: str) -> str | None:

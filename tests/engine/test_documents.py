@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from app.engine import types as t
-from app.ledger.loading import parse_policy
+from app.ledger.inputs import parse_policy
 from app.sample import SAMPLE_DIR, load_reference
 from app.schemas.reference import PolicyCreate, TierPolicyCreate
 

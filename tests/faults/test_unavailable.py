@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.db.session import _idle_connection_dead, make_engine, reset_engine, unavailable_reason
 from app.db.tx import LOST_CONNECTION_ATTEMPTS, write_transaction
+from app.db.unit_of_work import UnitOfWork
 from app.errors import PROBLEM_BASE, OutcomeUnknown, Unavailable
 from app.main import create_app
 from app.settings import Settings, get_settings
@@ -89,11 +90,11 @@ def test_a_transaction_whose_connection_died_before_commit_runs_again(
 ) -> None:
     calls = []
 
-    def fn(session: Session) -> int:
+    def fn(work: UnitOfWork) -> int:
         calls.append(1)
         if len(calls) == 1:
             raise _lost()
-        return int(session.execute(text("SELECT 41 + 1")).scalar_one())
+        return int(work.session.execute(text("SELECT 41 + 1")).scalar_one())
 
     with caplog.at_level(logging.INFO):
         assert write_transaction(fn, operation="test") == 42
@@ -107,7 +108,7 @@ def test_a_connection_lost_again_and_again_ends_in_a_503_after_bounded_attempts(
 ) -> None:
     calls = []
 
-    def fn(session: Session) -> None:
+    def fn(work: UnitOfWork) -> None:
         calls.append(1)
         raise _lost()
 
@@ -123,11 +124,11 @@ def test_a_connection_lost_again_and_again_ends_in_a_503_after_bounded_attempts(
 def test_a_connection_lost_while_committing_is_not_retried(sqlite_db: str, caplog: pytest.LogCaptureFixture) -> None:
     calls = []
 
-    def fn(session: Session) -> None:
+    def fn(work: UnitOfWork) -> None:
         calls.append(1)
-        session.execute(text("SELECT 1"))
+        work.session.execute(text("SELECT 1"))
 
-        @event.listens_for(session, "before_commit")
+        @event.listens_for(work.session, "before_commit")
         def _die(_session: Session) -> None:
             raise _lost()
 

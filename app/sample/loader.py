@@ -1,4 +1,5 @@
-"""``python -m app load-sample``: put the shipped sample data into the database."""
+"""``python -m app load-sample``: put the shipped sample data into the database, through the same
+services as the API's ``PUT``s (so ``app.sample`` sits beside the interfaces, above the services)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from app.db.tx import write_transaction
+from app.db.unit_of_work import UnitOfWork
 from app.errors import NotFound
 from app.sample import SAMPLE_DIR, load_layers
 from app.services import hospitals, reference
@@ -20,7 +22,8 @@ def load_sample(folder: Path = SAMPLE_DIR) -> dict[str, int]:
     settlement, and then cannot be replaced), so ``make run`` can be run again."""
     sample = load_layers(folder)
 
-    def load(session: Session) -> dict[str, int]:
+    def load(work: UnitOfWork) -> dict[str, int]:
+        session = work.session
         counts = {
             "hospitals": 0,
             "schemes": 0,
