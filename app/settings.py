@@ -33,6 +33,23 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(5000, ge=0)
     #: PostgreSQL: how long a statement may wait for a row lock (ms) before it is retried.
     pg_lock_timeout_ms: int = Field(5000, ge=0)
+    #: PostgreSQL: the longest one transaction attempt (or read) may hold its connection, in ms.
+    #: The server ends a statement past it (``statement_timeout``) and a session idle inside a
+    #: transaction that long (``idle_in_transaction_session_timeout``); a second later the service
+    #: itself cuts the connection of a server that does not answer at all (a hung or partitioned
+    #: primary: ``app.db.session``).  Either way the client gets a 503 with ``Retry-After``.
+    db_deadline_ms: int = Field(10000, ge=1000)
+    #: PostgreSQL: seconds a new connection may take, per host of a multi-host URL (libpq's
+    #: ``connect_timeout``; 2 is its minimum).
+    db_connect_timeout_s: int = Field(2, ge=2)
+    #: PostgreSQL is reached through PgBouncer in transaction mode: no startup ``options`` (PgBouncer
+    #: refuses them: set ``lock_timeout``, ``statement_timeout`` and
+    #: ``idle_in_transaction_session_timeout`` on the database or role instead, docs/failover.md)
+    #: and no server-side prepared statements (PgBouncer before 1.21 cannot keep them).
+    db_pgbouncer: bool = False
+    #: Optional read-only SQLAlchemy URL (a standby) for reports and lists that may lag behind the
+    #: primary by the replication delay; unset, they read from ``database_url``.
+    database_read_url: str | None = None
     #: Connection pool per worker process (PostgreSQL).
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)
