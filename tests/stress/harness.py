@@ -96,10 +96,14 @@ class Server:
     """``uvicorn app.main:app`` with ``workers`` processes on a free port, in its own session."""
 
     def __init__(self, db_url: str, workdir: Path, *, workers: int = 2, env: Mapping[str, str] | None = None) -> None:
+        from tests.failover.pgbouncer import pooled
+
         self.db_url = db_url
+        # SETTLE_TEST_PGBOUNCER=1: the service reaches the database through a PgBouncer of its own.
+        self.service_url, pooled_env = pooled(db_url)
         self.workdir = workdir
         self.workers = workers
-        self.extra_env = dict(env or {})
+        self.extra_env = {**pooled_env, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.logs: list[Path] = []
@@ -118,7 +122,7 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SETTLE_")}
         env.update(
             {
-                "SETTLE_DATABASE_URL": self.db_url,
+                "SETTLE_DATABASE_URL": self.service_url,
                 "SETTLE_ADMIN_TOKEN": ADMIN_TOKEN,
                 "SETTLE_LOG_JSON": "true",
                 "SETTLE_LOG_LEVEL": "INFO",
