@@ -4,7 +4,7 @@
 # Idempotent; CI runs it on a fresh machine before the tests (tests/failover).
 set -euo pipefail
 
-packages=(postgresql-15 postgresql-15-auto-failover pgbouncer util-linux)
+packages=(postgresql-15 postgresql-15-auto-failover pgbouncer util-linux procps)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

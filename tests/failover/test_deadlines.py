@@ -50,7 +50,7 @@ def test_a_silent_server_costs_a_statement_its_deadline_then_the_connection(prox
                 conn.execute(text("SELECT 2"))
             waited = time.monotonic() - began
         # The deadline (1 s) plus the service's second, checked four times a second.
-        assert 1.5 <= waited < 3.0
+        assert 1.5 <= waited < 4.0
         assert DEADLINES.cut == cut + 1
         assert caught.value.connection_invalidated
         assert unavailable_reason(caught.value) in LOST_CONNECTION
@@ -58,7 +58,7 @@ def test_a_silent_server_costs_a_statement_its_deadline_then_the_connection(prox
         began = time.monotonic()
         with pytest.raises(OperationalError) as refused, engine.connect():
             pass
-        assert 1.8 <= time.monotonic() - began < 4.0
+        assert 1.8 <= time.monotonic() - began < 5.0
         assert unavailable_reason(refused.value) == "connect_failed"
     finally:
         engine.dispose()
@@ -75,7 +75,7 @@ def test_a_multi_host_url_passes_over_a_silent_first_host(proxied: tuple[str, Si
         began = time.monotonic()
         with engine.connect() as conn:
             assert conn.execute(text("SELECT inet_server_port()")).scalar() == (real.port or 5432)
-        assert 1.8 <= time.monotonic() - began < 4.0
+        assert 1.8 <= time.monotonic() - began < 5.0
     finally:
         engine.dispose()
 
