@@ -37,3 +37,5 @@ def formation(tmp_path: Path) -> Iterator[Formation]:
         for log in root.glob("*.log"):
             shutil.copy(log, tmp_path / log.name)
         shutil.rmtree(root, ignore_errors=True)
+        if formation.log.exists():
+            shutil.move(formation.log, tmp_path / "start.log")
