@@ -88,11 +88,11 @@ def test_a_write_on_a_silent_server_is_answered_503(
     monkeypatch.setenv("SETTLE_DB_DEADLINE_MS", "1000")
     reset_engine()
     get_settings.cache_clear()
-    write_transaction(lambda s: s.execute(text("SELECT 1")).scalar(), operation="warm")
+    write_transaction(lambda w: w.session.execute(text("SELECT 1")).scalar(), operation="warm")
     proxy.freeze()
     began = time.monotonic()
     with pytest.raises(Unavailable):
-        write_transaction(lambda s: s.execute(text("SELECT 1")).scalar(), operation="probe")
+        write_transaction(lambda w: w.session.execute(text("SELECT 1")).scalar(), operation="probe")
     # The statement's deadline, then a new connection's connect timeout: never the silence's length.
     assert time.monotonic() - began < 6.0
 
