@@ -4,14 +4,14 @@ deploy returns the body the first attempt got; a retried request compares with w
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import orjson
 
 from app.ledger.records import COLUMNS, SettlementRecord
-from app.schemas.common import json_body
-from app.schemas.settlements import settlement_public
+from app.schemas.settlements import SettlementBody, SettlementPublic, settlement_public
 
 RECORD = SettlementRecord(
     id="5d7c1f2e-0000-4000-8000-000000000001",
@@ -102,8 +102,41 @@ STORED_PREVIEW = (
 
 
 def test_a_settlement_renders_byte_for_byte_as_stored_answers() -> None:
-    assert orjson.dumps(json_body(settlement_public(RECORD))) == STORED
-    assert orjson.dumps(json_body(settlement_public(RECORD, preview=True))) == STORED_PREVIEW
+    assert orjson.dumps(settlement_public(RECORD)) == STORED
+    assert orjson.dumps(settlement_public(RECORD, preview=True)) == STORED_PREVIEW
+
+
+#: A basic scheme's settlement: no employer, no tier, still active.
+SCHEME_RECORD = replace(
+    RECORD,
+    payer_type="scheme",
+    employer_code=None,
+    employer_name=None,
+    compliant_self_pay=None,
+    basis_settlement_id=None,
+    status="settled",
+    reversed_at=None,
+)
+
+
+def test_the_rendered_body_is_the_documented_response() -> None:
+    """The renderer writes the document without the model: the model must read it as it is and
+    write it back unchanged, key for key, in the same order."""
+    names = [field.alias or name for name, field in SettlementPublic.model_fields.items()]
+    assert list(SettlementBody.__annotations__) == names
+    for record in (RECORD, SCHEME_RECORD):
+        for preview in (False, True):
+            body = settlement_public(record, preview=preview)
+            assert list(body) == names
+            again = SettlementPublic.model_validate(body).model_dump(mode="json", by_alias=True)
+            assert orjson.dumps(again) == orjson.dumps(body)
+    scheme = settlement_public(SCHEME_RECORD)
+    assert (scheme["employer"], scheme["compliant_self_pay"], scheme["reversed_at"]) == (None, None, None)
+    assert (scheme["status"], scheme["fund_payment"], scheme["created_at"]) == (
+        "settled",
+        "6885.00",
+        "2026-03-01T08:30:15.123456+00:00",
+    )
 
 
 def test_a_record_reads_back_from_its_columns() -> None:

@@ -7,7 +7,6 @@ key's stored answer is the same whichever interface carried it out."""
 from __future__ import annotations
 
 from app.ledger.records import SettlementRecord
-from app.schemas.common import json_body
 from app.schemas.public import bill_public, split_public
 from app.schemas.settlements import settlement_public
 from app.services.bills import Submitted
@@ -22,19 +21,19 @@ def bill_reply(submitted: Submitted) -> Reply:
 
 def settlement_reply(settled: Settled) -> Reply:
     """201 with the settlement; a dry run 200 with its preview."""
-    return Reply(200 if settled.preview else 201, json_body(settlement_public(settled.record, preview=settled.preview)))
+    return Reply(200 if settled.preview else 201, settlement_public(settled.record, preview=settled.preview))
 
 
 def reversal_reply(record: SettlementRecord) -> Reply:
     """200 with the reversed settlement."""
-    return Reply(200, json_body(settlement_public(record)))
+    return Reply(200, settlement_public(record))
 
 
 def claim_reply(claimed: Claimed) -> Reply:
     """201 with the bill, its settlements and the split sheet; a dry run 200 with the previews."""
     body = {
         "bill": bill_public(claimed.bill),
-        "settlements": [json_body(settlement_public(r, preview=claimed.preview)) for r in claimed.settlements],
+        "settlements": [settlement_public(r, preview=claimed.preview) for r in claimed.settlements],
         "split": split_public(claimed.bill, claimed.payments),
     }
     return Reply(200 if claimed.preview else 201, body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -23,10 +24,10 @@ from app.ledger.split import active_payments
 from app.metrics import observe_settlement
 from app.principal import Principal
 from app.schemas.bills import BillCreate
-from app.schemas.common import NO_NUL, Code, json_body
+from app.schemas.common import NO_NUL, Code
 from app.schemas.hospitals import page_public
 from app.schemas.public import BillPage, BillPublic, ClaimPublic, SettlementPage, SplitPublic, bill_public, split_public
-from app.schemas.settlements import ClaimCreate, SettlementCreate, SettlementPublic, settlement_public
+from app.schemas.settlements import ClaimCreate, SettlementBody, SettlementCreate, SettlementPublic, settlement_public
 from app.services import bills, claims, settlement_list
 from app.services.idempotency import MAX_KEY_LENGTH, IdemRequest
 from app.services.paging import DEFAULT_LIMIT
@@ -51,12 +52,12 @@ READ = problem_responses(401, 403, 404, 422)
 FIRST = sample("schemes.json")[0]["code"]
 
 
-def settlement_body(row: db.Settlement) -> dict[str, Any]:
+def settlement_body(row: db.Settlement) -> SettlementBody:
     """A listed settlement's body."""
-    return json_body(settlement_public(SettlementRecord.of(row)))
+    return settlement_public(SettlementRecord.of(row))
 
 
-def _observe(settlement: dict[str, Any], outcome: str) -> None:
+def _observe(settlement: Mapping[str, Any], outcome: str) -> None:
     # An employer's liability is counted as a settlement, but it is no fund payment (v2.5).
     if outcome == "preview" or settlement["payer_type"] == "employer":
         observe_settlement(settlement["scheme_code"], outcome)
@@ -281,7 +282,7 @@ def get_settlement(settlement_id: Id, principal: Settler) -> JSON:
     with read_session() as s:
         record = find_settlement(s, settlement_id)
         check_settlement_read(principal, record)
-        return reply(200, json_body(settlement_public(record)))
+        return reply(200, settlement_public(record))
 
 
 @router.post(

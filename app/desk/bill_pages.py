@@ -10,6 +10,7 @@ browser is redirected (303) to the bill, so a reload there only reads.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -41,7 +42,7 @@ router = APIRouter(include_in_schema=False)
 # the write's own transaction.
 
 
-def preview_settlement(principal: Principal, bill_id: str, body: SettlementCreate) -> dict[str, Any]:
+def preview_settlement(principal: Principal, bill_id: str, body: SettlementCreate) -> Mapping[str, Any]:
     """The settlement the service would make, rolled back (nothing is kept or remembered)."""
     reply = claims.settle(
         principal=principal, bill_id=checked_bill_id(bill_id), body=body, idem=None, render=settlement_reply
@@ -51,7 +52,7 @@ def preview_settlement(principal: Principal, bill_id: str, body: SettlementCreat
 
 def settle_bill(
     request: Request, principal: Principal, bill_id: str, body: SettlementCreate, idem: IdemRequest
-) -> tuple[int, dict[str, Any]]:
+) -> tuple[int, Mapping[str, Any]]:
     """Settle the bill once: a repeated key replays the first settlement's answer."""
     reply = claims.settle(
         principal=principal,
@@ -66,7 +67,7 @@ def settle_bill(
 
 def reverse_settlement(
     request: Request, principal: Principal, bill_id: str, settlement_id: str, idem: IdemRequest
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """Reverse one settlement of this bill (another bill's is not found from this page)."""
     reply = claims.reverse(
         principal=principal,

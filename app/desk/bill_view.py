@@ -20,9 +20,8 @@ from app.errors import DomainError, NotFound
 from app.ledger.reads import bill_settlements
 from app.ledger.split import active_payments
 from app.principal import Principal
-from app.schemas.common import json_body
 from app.schemas.public import bill_public, split_public
-from app.schemas.settlements import settlement_public
+from app.schemas.settlements import SettlementBody, settlement_public
 from app.services import bills
 from app.services.scope import check_bill, check_settlement_read
 
@@ -49,13 +48,13 @@ def bill_view(principal: Principal, bill_id: str) -> dict[str, Any]:
         except NotFound as exc:
             raise page_error(exc) from exc
         rows = bill_settlements(s, bill.id)
-        visible: list[dict[str, Any]] = []
+        visible: list[SettlementBody] = []
         for row in rows:
             try:
                 check_settlement_read(principal, row)
             except NotFound:
                 continue
-            visible.append(json_body(settlement_public(row)))
+            visible.append(settlement_public(row))
         split = split_public(bill, active_payments(s, bill.id))
         names = {sc.code: sc.name for sc in s.query(db.Scheme).all()}
         active = [r for r in rows if r.status == "settled"]

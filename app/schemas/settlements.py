@@ -1,22 +1,29 @@
 """Settlement requests and responses.
 
-A settlement's response is :class:`SettlementPublic`, built by :func:`settlement_public` (the one
-renderer) from the ledger's :class:`~app.ledger.records.SettlementRecord`.  Its bands, lines and
-external payments are the stored detail, written out once by the ledger (:mod:`app.ledger.detail`)
-and shown as written (``MoneyText``); the other figures are the record's decimals, written out by
-the model (``MoneyOut``).  :func:`engine_fields` renders an engine result the same way (the worked
-examples' tests).
+A settlement's response is documented by :class:`SettlementPublic` and written by
+:func:`settlement_public` (the one renderer) from the ledger's
+:class:`~app.ledger.records.SettlementRecord`, as the typed document :class:`SettlementBody`.  Its
+bands, lines and external payments are the stored detail, written out once by the ledger
+(:mod:`app.ledger.detail`) in the response's form and passed through as written; the other figures
+are the record's decimals, written out here (``MoneyOut``'s format).
+
+The renderer builds the document directly instead of going through the model: the record is typed
+and was checked when it was written, and validating it again (or constructing the model and dumping
+it) costs a model object per line, ten to twenty times the renderer's cost on a claim of a few dozen
+lines, on the path every claim takes.  ``tests/test_settlement_record.py`` holds the two together:
+the body validates as the model and dumps back to itself, key for key, in the model's order.
+:func:`engine_fields` renders an engine result the same way (the worked examples' tests).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypedDict
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
 from app.engine import types as t
 from app.ledger import detail
-from app.ledger.records import SettlementRecord
+from app.ledger.records import BandDoc, ExternalPaymentDoc, LineDoc, SettlementRecord
 from app.schemas.bills import BillCreate, EmployerIn
 from app.schemas.common import Code, In, InstantOut, MoneyIn, MoneyOut, MoneyText, Name, Out, RatioText, money
 
@@ -113,52 +120,91 @@ class SettlementPublic(Out):
     reversed_at: InstantOut | None
 
 
-#: The stored detail's parts as the response's (each list validated in one call).
-_BANDS = TypeAdapter(list[BandPublic])
-_LINES = TypeAdapter(list[LinePublic])
-_EXTERNALS = TypeAdapter(list[ExternalPaymentPublic])
+class EmployerBody(TypedDict):
+    code: str
+    name: str
 
 
-def settlement_public(record: SettlementRecord, *, preview: bool = False) -> SettlementPublic:
-    """The response of a settlement (a preview: of one its transaction rolled back)."""
+class SettlementBody(TypedDict):
+    """:class:`SettlementPublic` as its JSON document: the same keys in the same order, money and
+    instants as strings."""
+
+    settlement_id: str | None
+    bill_id: str
+    scheme_code: str
+    scheme_kind: t.SchemeKind
+    payer_type: t.PayerType
+    employer: EmployerBody | None
+    sequence: int
+    status: SettlementStatus
+    policy_year: int
+    offsite: t.Offsite
+    registered: bool
+    medical_total: str
+    excluded: str
+    over_limit: str
+    b_self_pay: str
+    in_scope: str
+    deductible: str
+    bands: list[BandDoc]
+    computed_benefit: str
+    benefit_after_cap: str
+    prior_payments: str
+    coordination_mode: t.Coordination
+    fund_payment: str
+    coordination_reduction: str
+    patient_responsibility: str
+    external_payments: list[ExternalPaymentDoc]
+    lines: list[LineDoc]
+    basis_settlement_id: str | None
+    compliant_self_pay: str | None
+    created_at: str | None
+    reversed_at: str | None
+
+
+def settlement_public(record: SettlementRecord, *, preview: bool = False) -> SettlementBody:
+    """The response body of a settlement (a preview: of one its transaction rolled back).  The
+    detail's lists are the record's own (shared, not copied: neither is changed once written)."""
     detail = record.detail
-    employer = None
+    employer: EmployerBody | None = None
     if record.payer_type == "employer":
         assert record.employer_code is not None and record.employer_name is not None
-        employer = EmployerPublic(code=record.employer_code, name=record.employer_name)
-    return SettlementPublic(
-        settlement_id=None if preview else record.id,
-        bill_id=record.bill_id,
-        scheme_code=record.scheme_code,
-        scheme_kind=record.scheme_kind,
-        payer_type=record.payer_type,
-        employer=employer,
-        sequence=record.sequence,
-        status="preview" if preview else record.status,
-        policy_year=record.policy_year,
-        offsite=record.offsite,
-        registered=record.registered,
-        medical_total=record.medical_total,
-        excluded=record.excluded,
-        over_limit=record.over_limit,
-        b_self_pay=record.b_self_pay,
-        in_scope=record.in_scope,
-        deductible=record.deductible,
-        bands=_BANDS.validate_python(detail["bands"]),
-        computed_benefit=record.computed_benefit,
-        benefit_after_cap=record.benefit_after_cap,
-        prior_payments=record.prior_payments,
-        coordination_mode=record.coordination_mode,
-        fund_payment=record.fund_payment,
-        coordination_reduction=record.coordination_reduction,
-        patient_responsibility=record.patient_responsibility,
-        external_payments=_EXTERNALS.validate_python(detail["external_payments"]),
-        lines=_LINES.validate_python(detail["lines"]),
-        basis_settlement_id=record.basis_settlement_id,
-        compliant_self_pay=record.compliant_self_pay,
-        created_at=None if preview else record.created_at,
-        reversed_at=None if preview else record.reversed_at,
-    )
+        employer = {"code": record.employer_code, "name": record.employer_name}
+    compliant = record.compliant_self_pay
+    reversed_at = record.reversed_at
+    return {
+        "settlement_id": None if preview else record.id,
+        "bill_id": record.bill_id,
+        "scheme_code": record.scheme_code,
+        "scheme_kind": record.scheme_kind,
+        "payer_type": record.payer_type,
+        "employer": employer,
+        "sequence": record.sequence,
+        "status": "preview" if preview else record.status,
+        "policy_year": record.policy_year,
+        "offsite": record.offsite,
+        "registered": record.registered,
+        "medical_total": money(record.medical_total),
+        "excluded": money(record.excluded),
+        "over_limit": money(record.over_limit),
+        "b_self_pay": money(record.b_self_pay),
+        "in_scope": money(record.in_scope),
+        "deductible": money(record.deductible),
+        "bands": detail["bands"],
+        "computed_benefit": money(record.computed_benefit),
+        "benefit_after_cap": money(record.benefit_after_cap),
+        "prior_payments": money(record.prior_payments),
+        "coordination_mode": record.coordination_mode,
+        "fund_payment": money(record.fund_payment),
+        "coordination_reduction": money(record.coordination_reduction),
+        "patient_responsibility": money(record.patient_responsibility),
+        "external_payments": detail["external_payments"],
+        "lines": detail["lines"],
+        "basis_settlement_id": record.basis_settlement_id,
+        "compliant_self_pay": None if compliant is None else money(compliant),
+        "created_at": None if preview else record.created_at.isoformat(),
+        "reversed_at": None if preview or reversed_at is None else reversed_at.isoformat(),
+    }
 
 
 def engine_fields(r: t.SettlementResult) -> dict[str, object]:

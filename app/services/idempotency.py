@@ -28,7 +28,7 @@ in the transaction of the change it answers, and a replay returns exactly what w
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -62,7 +62,7 @@ class Reply:
     """An answer as the client gets it (and as a key's record keeps it): status and body."""
 
     status: int
-    body: dict[str, Any]
+    body: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
