@@ -1,14 +1,15 @@
 """One middleware observes every request: an access log line, the latency histogram, and the
 audit record of every write and every read of a settlement (refusals included).
 
-A write of the ledger that commits (a bill, a claim, a settlement, a reversal; from the API or the
-desk) has its audit record inserted in that same transaction, just before the commit: the route
-hands :func:`audit_in_transaction` to the write entry point (:func:`app.services.writes.run_write`),
-which adds the record through the transaction's unit of work.  The ledger never holds a write the
-audit trail misses, and it costs no transaction of its own.  Every other audited request
-(refusals, errors, dry runs, reads of settlements, the reference data's and the administrators'
-writes, the desk's other requests) gets its record after the response, in a transaction of its
-own.  When the database cannot take that one
+A write that commits (a bill, a claim, a settlement, a reversal, from the API or the desk; the
+reference data's, the hospitals', the clients' and the users' writes: :mod:`app.api.audited`) has
+its audit record inserted in that same transaction, just before the commit: the route hands
+:func:`audit_in_transaction` to the write entry point (:func:`app.services.writes.run_write`),
+which adds the record through the transaction's unit of work.  The database never holds a write
+the audit trail misses, and the record costs no transaction of its own.  Every other audited
+request (refusals, errors, dry runs, reads of settlements, the desk's other requests, among them
+signing in and out) gets its record after the response, in a transaction of its own.  When the
+database cannot take that one
 (down, restarting: the very outage that made the write fail), it is not lost silently and not
 retried for long (that would hold the client's connection): the whole record goes to the log as
 one ``audit_unwritten`` line, from which it can be restored."""

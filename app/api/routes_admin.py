@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
 from app.api import queries
+from app.api.audited import audited_write
 from app.api.auth import allow
 from app.api.links import example, link, sample, with_links
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
-from app.db.tx import read_session, write_transaction
+from app.db.tx import read_session
 from app.errors import errors_under
 from app.principal import Principal
 from app.schemas.clients import (
@@ -27,6 +28,7 @@ from app.schemas.common import NO_NUL
 from app.schemas.hospitals import page_public
 from app.schemas.users import UserCreate, UserPublic, user_public
 from app.services import audit, clients, users
+from app.services.idempotency import Reply
 
 router = APIRouter(prefix="/v1", tags=["administration"])
 Admin = Annotated[Principal, Depends(allow())]
@@ -50,6 +52,7 @@ Admin = Annotated[Principal, Depends(allow())]
     },
 )
 def create_client(
+    request: Request,
     body: Annotated[
         ClientCreate,
         Body(
@@ -66,8 +69,13 @@ def create_client(
     principal: Admin,
 ) -> JSON:
     with errors_under("body"):
-        new = write_transaction(lambda w: clients.create(w.session, body=body), operation="create_client")
-    return reply(201, client_created_public(new.row, new.token))
+        return audited_write(
+            request,
+            principal,
+            "create_client",
+            lambda w: clients.create(w.session, body=body),
+            lambda new: Reply(201, client_created_public(new.row, new.token)),
+        )
 
 
 @router.get(
@@ -90,10 +98,15 @@ def list_clients(principal: Admin) -> JSON:
     responses=problem_responses(401, 403, 404, 422, 503),
 )
 def revoke_client(
-    client_id: Annotated[str, Path(min_length=1, max_length=36, pattern=NO_NUL)], principal: Admin
+    request: Request, client_id: Annotated[str, Path(min_length=1, max_length=36, pattern=NO_NUL)], principal: Admin
 ) -> JSON:
-    row = write_transaction(lambda w: clients.revoke(w.session, client_id=client_id), operation="revoke_client")
-    return reply(200, client_public(row))
+    return audited_write(
+        request,
+        principal,
+        "revoke_client",
+        lambda w: clients.revoke(w.session, client_id=client_id),
+        lambda row: Reply(200, client_public(row)),
+    )
 
 
 @router.post(
@@ -104,13 +117,18 @@ def revoke_client(
     response_model=UserPublic,
     responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
 )
-def create_user(body: UserCreate, principal: Admin) -> JSON:
+def create_user(request: Request, body: UserCreate, principal: Admin) -> JSON:
     """The password (at least 12 characters) is stored only as an argon2id hash.  A person acts
     with the same scope as a client of the same role; the audit trail names them
     `user:<username>`."""
     with errors_under("body"):
-        row = write_transaction(lambda w: users.create(w.session, body=body), operation="create_user")
-    return reply(201, user_public(row))
+        return audited_write(
+            request,
+            principal,
+            "create_user",
+            lambda w: users.create(w.session, body=body),
+            lambda row: Reply(201, user_public(row)),
+        )
 
 
 @router.get(

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
 from app.api import queries
+from app.api.audited import audited_write
 from app.api.auth import allow
 from app.api.links import example, link, sample, with_links
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
-from app.db.tx import read_session, write_transaction
+from app.db.tx import read_session
 from app.errors import errors_under
 from app.principal import Principal
 from app.schemas.common import CODE_PATTERN, RegionCode
@@ -23,6 +24,7 @@ from app.schemas.hospitals import (
     page_public,
 )
 from app.services import hospitals
+from app.services.idempotency import Reply
 from app.services.paging import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/v1/hospitals", tags=["designated hospitals"])
@@ -57,16 +59,20 @@ Anyone = Annotated[Principal, Depends(allow("hospital", "scheme_office"))]
     },
 )
 def put_hospital(
+    request: Request,
     hospital_code: HospitalCode,
     body: Annotated[HospitalCreate, Body(openapi_examples=example("The sample's first hospital", _HOSPITAL))],
     principal: Admin,
 ) -> JSON:
     """Replacing an entry changes only bills accepted afterwards."""
     with errors_under("body"):
-        put = write_transaction(
-            lambda w: hospitals.put(w.session, code=hospital_code, body=body), operation="put_hospital"
+        return audited_write(
+            request,
+            principal,
+            "put_hospital",
+            lambda w: hospitals.put(w.session, code=hospital_code, body=body),
+            lambda put: Reply(201 if put.created else 200, hospital_public(put.row)),
         )
-    return reply(201 if put.created else 200, hospital_public(put.row))
 
 
 @router.get(

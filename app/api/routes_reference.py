@@ -10,12 +10,13 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api import queries
+from app.api.audited import audited_write
 from app.api.auth import allow
 from app.api.links import example, link, sample, with_links
 from app.api.located import errors_in
 from app.api.problems import problem_response, problem_responses
 from app.api.responses import JSON, reply
-from app.db.tx import read_session, write_transaction
+from app.db.tx import read_session
 from app.errors import FieldError, MalformedRequest, ValidationFailed, errors_under
 from app.principal import Principal
 from app.schemas.common import CODE_PATTERN
@@ -32,6 +33,7 @@ from app.schemas.reference import (
     scheme_public,
 )
 from app.services import reference
+from app.services.idempotency import Reply
 from app.services.reference import Catalog, Put
 from app.services.scope import check_scheme
 
@@ -87,9 +89,9 @@ READ = problem_responses(401, 403, 404, 422)
 WRITE = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
-def _put_reply(put: Put[Row], render: Callable[[Row], dict[str, Any]]) -> JSON:
+def _put_answer(render: Callable[[Row], dict[str, Any]]) -> Callable[[Put[Row]], Reply]:
     """201 with what a put created, 200 with what it replaced."""
-    return reply(201 if put.created else 200, render(put.row))
+    return lambda put: Reply(201 if put.created else 200, render(put.row))
 
 
 def _catalog_public(catalog: Catalog) -> dict[str, Any]:
@@ -135,15 +137,19 @@ def list_schemes(principal: Admin) -> JSON:
     responses=_put_responses(SchemePublic, _SCHEME_LINKS),
 )
 def put_scheme(
+    request: Request,
     scheme_code: SchemeCode,
     body: Annotated[SchemeCreate, Body(openapi_examples=example("The sample's first scheme", _SCHEME))],
     principal: Admin,
 ) -> JSON:
     with errors_under("body"):
-        put = write_transaction(
-            lambda w: reference.put_scheme(w.session, code=scheme_code, body=body), operation="put_scheme"
+        return audited_write(
+            request,
+            principal,
+            "put_scheme",
+            lambda w: reference.put_scheme(w.session, code=scheme_code, body=body),
+            _put_answer(scheme_public),
         )
-    return _put_reply(put, scheme_public)
 
 
 @router.get(
@@ -220,12 +226,14 @@ async def put_catalog(
             instance=request.url.path,
         )
     with errors_in(_IN_PATH):
-        put = await run_in_threadpool(
-            write_transaction,
+        return await run_in_threadpool(
+            audited_write,
+            request,
+            principal,
+            "put_catalog",
             lambda w: reference.put_catalog(w.session, scheme_code=scheme_code, version=version, body=body),
-            operation="put_catalog",
+            _put_answer(_catalog_public),
         )
-    return _put_reply(put, _catalog_public)
 
 
 @router.get(
@@ -250,6 +258,7 @@ def get_catalog(scheme_code: SchemeCode, version: Version, principal: AdminOrOff
     responses=_put_responses(PolicyPublic | TierPolicyPublic, _POLICY_LINKS),
 )
 def put_policy(
+    request: Request,
     scheme_code: SchemeCode,
     year: Year,
     body: Annotated[
@@ -259,11 +268,13 @@ def put_policy(
     principal: Admin,
 ) -> JSON:
     with errors_under("body"):
-        put = write_transaction(
+        return audited_write(
+            request,
+            principal,
+            "put_policy",
             lambda w: reference.put_policy(w.session, scheme_code=scheme_code, year=year, body=body),
-            operation="put_policy",
+            _put_answer(policy_public),
         )
-    return _put_reply(put, policy_public)
 
 
 @router.get(
@@ -288,6 +299,7 @@ def get_policy(scheme_code: SchemeCode, year: Year, principal: AdminOrOffice) ->
     responses=_put_responses(MemberPublic, _MEMBER_LINKS),
 )
 def put_member(
+    request: Request,
     scheme_code: SchemeCode,
     member_no: MemberNo,
     body: Annotated[MemberCreate, Body(openapi_examples=example("The sample's first member", _MEMBER))],
@@ -295,11 +307,13 @@ def put_member(
 ) -> JSON:
     check_scheme(principal, scheme_code)
     with errors_in(_IN_PATH):
-        put = write_transaction(
+        return audited_write(
+            request,
+            principal,
+            "put_member",
             lambda w: reference.put_member(w.session, scheme_code=scheme_code, member_no=member_no, body=body),
-            operation="put_member",
+            _put_answer(member_public),
         )
-    return _put_reply(put, member_public)
 
 
 @router.get(

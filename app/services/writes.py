@@ -1,10 +1,12 @@
-"""The one way a write of the ledger is carried out, whoever asks (the API, the desk, and any
-interface to come): :func:`run_write`.
+"""The one way a request's write is carried out, whoever asks (the API, the desk, and any
+interface to come): :func:`run_write`.  The ledger's writes use all of it; the other writes (the
+reference data, hospitals, clients, users: :mod:`app.api.audited`) take no Idempotency-Key and
+use only the plain unit of work the ledger's extends.
 
 It opens the write transaction (:func:`app.db.tx.write_transaction`, with the ledger's unit of
 work), runs the use case, turns its outcome into the interface's answer (``render``: status and
 body) or replays the answer stored under its ``Idempotency-Key``, stores the answer under the key,
-and adds the request's audit record (``audit``), all in that one transaction: the ledger never
+and adds the request's audit record (``audit``), all in that one transaction: the database never
 holds a write that its idempotency record or its audit trail misses.  A dry run is rolled back
 with everything it wrote, and stores and audits nothing here.
 """
