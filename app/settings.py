@@ -55,17 +55,15 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(10, ge=0)
     #: Threads of a worker process that run the synchronous endpoints, their dependencies and the
     #: audit write (anyio's default thread limiter, set at startup).  A worker runs Python on one
-    #: core at a time, so many threads trade the GIL while their transactions hold row locks: with
-    #: 8 instead of anyio's 40, a claim on PostgreSQL cost 7-17 % less server CPU in 5 of 6
-    #: measurements (2, 32 and 64 concurrent, two runs side by side; 2 % more in the sixth; SQLite
-    #: within 8 % either way: bench/RESULTS.md, issue 13's third part).  Fewer would let a handful
-    #: of requests waiting on one contended row hold them all.
+    #: core at a time, so many threads trade the GIL while their transactions hold row locks, and
+    #: each claim costs more CPU than with a few; fewer would let a handful of requests waiting on
+    #: one contended row hold them all (docs/decisions/0006-eight-worker-threads.md).
     worker_threads: int = Field(8, ge=1)
 
     #: FastAPI's native OpenTelemetry (traces, metrics, logs through the global OpenTelemetry
     #: providers).  Off by default: the service's metrics are Prometheus's (``/metrics``), and a
-    #: FastAPI with telemetry on asks OpenTelemetry for its providers on every request (2 % of a
-    #: claim's CPU, bench/RESULTS.md) even when none is configured.
+    #: FastAPI with telemetry on asks OpenTelemetry for its providers on every request, a cost on
+    #: every claim even when none is configured (docs/decisions/0012-opentelemetry-off-by-default.md).
     opentelemetry: bool = False
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

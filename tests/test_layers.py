@@ -1,4 +1,4 @@
-"""The import rule of the README's layout: each part of ``app`` imports only parts below it.
+"""The import rule of docs/architecture.md ("Layers"): each part of ``app`` imports only parts below it.
 
 ``api``, ``desk`` and ``sample`` (the interfaces; the sample is loaded through the services) ->
 ``services`` (use cases) -> ``schemas`` (request and response models, their

@@ -53,7 +53,7 @@ def check_prior(
 
     Refused with ``validation``, every problem at once, located in the request that declares the
     external payments.  The ledger calls this with the figures it loaded under the bill's lock,
-    before it loads the rest (the README's order of problems); the engine checks ``prior`` again.
+    before it loads the rest (the order of problems in ``docs/contract.md``); the engine checks ``prior`` again.
     """
     errors: list[FieldError] = []
     seen = set(recorded_vouchers)

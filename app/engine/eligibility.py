@@ -2,7 +2,7 @@
 on the eligibility date, an employer's liability, the policy year and the care setting.
 
 Each function raises the problem the rules name (or returns field errors for ``validation``);
-the ledger calls them in the order documented in the README ("Several problems in one
+the ledger calls them in the order documented in ``docs/contract.md`` ("Several problems in one
 request") before it loads more, and the engine's ``settle`` calls them again, so the engine
 alone refuses what the rules refuse.
 """

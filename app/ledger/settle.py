@@ -74,8 +74,8 @@ def settle_locked_bill(
     """Settle the bill (held locked by this transaction) under one scheme, move the ledger with it,
     and return the settlement as stored (rendered by :func:`app.schemas.settlements.settlement_public`).
 
-    The problems of a request are reported in the order of the README ("Several problems in
-    one request").  A preview performs the same writes; its caller rolls the transaction back.
+    The problems of a request are reported in the order of ``docs/contract.md`` ("Several problems
+    in one request").  A preview performs the same writes; its caller rolls the transaction back.
     """
     ebill = engine_bill(work, bill_id)
     read_references(work, ebill, [scheme_code])  # a claim read them already (lock_for_settlements)

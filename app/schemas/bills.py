@@ -9,7 +9,7 @@ from pydantic import Field
 from app.engine import types as t
 from app.schemas.common import ID_NUMBER_PATTERN, REGION_PATTERN, Code, In, IsoDate, MoneyRaw, Name, QuantityRaw
 
-#: Most lines one bill may have (documented in the README; more gets 422).
+#: Most lines one bill may have (documented in docs/contract.md, "Limits"; more gets 422).
 MAX_BILL_ITEMS = 20_000
 
 ICD10 = Annotated[str, Field(pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$", examples=["I21.0"])]

@@ -185,7 +185,8 @@ def _run(
 
 
 def clearing_query(*, period: str, scheme_code: str | None = None) -> ReportQuery:
-    """The one SQL statement behind a month's clearing statement (``bench.clearing`` explains it)."""
+    """The one SQL statement behind a month's clearing statement (see the module: one statement
+    per report, so a month's settlements are aggregated where they are stored)."""
     return _report_query(CLEARING_KEYS, month_window(period), scheme_code=scheme_code)
 
 

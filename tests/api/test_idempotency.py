@@ -139,7 +139,8 @@ def test_quantities_come_back_as_sent(loaded: TestClient) -> None:
 
 
 def test_order_of_problems(loaded: TestClient, db_url: str) -> None:
-    """One request breaking several rules gets the first problem of the README's order."""
+    """One request breaking several rules gets the first problem in the order of docs/contract.md
+    ("Several problems in one request")."""
     client = loaded
     bill_id = post_bill(client)
     assert settle(client, bill_id, {"scheme_code": NRCMS}, key="first").status_code == 201

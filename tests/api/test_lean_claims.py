@@ -130,9 +130,9 @@ def test_a_claim_marks_its_reference_rows_used_before_its_transaction_and_locks_
 
 
 def test_the_conservative_side_of_marking_ahead(pg_loaded: TestClient, pg_url: str) -> None:
-    """A member's claim that is then refused has still marked its rows used (the README's choice:
-    the administrator's PUT answers 409 from then on); a dry run, or a claim about someone who is
-    no member of the scheme, marks nothing."""
+    """A member's claim that is then refused has still marked its rows used (the choice of
+    docs/decisions/0003-mark-references-used-ahead.md: the administrator's PUT answers 409 from
+    then on); a dry run, or a claim about someone who is no member of the scheme, marks nothing."""
     loaded = pg_loaded
     from app.ledger import used_hint
 

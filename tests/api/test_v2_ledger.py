@@ -108,7 +108,7 @@ def test_two_employers_liabilities_for_one_person_kept_apart(client: TestClient,
     # One active settlement per scheme and bill, whoever pays; then reversed like any settlement.
     problem(settle(client, first, WI, employer_liability={"employer": EMPLOYER}), 409, "conflict")
     # Refusals: wrong employer for the bill's work injury, a bad code, a scheme kind without liability.
-    # The request's own problems come before the conflict (README, "Several problems in one request").
+    # The request's own problems come before the conflict (docs/contract.md, "Several problems in one request").
     problem(settle(client, second, WI, employer_liability={"employer": EMPLOYER}), 422, "validation")
     third_body = copy.deepcopy(second_body)
     third_body["bill_no"] = "ZJ-ZY-2026-062000"

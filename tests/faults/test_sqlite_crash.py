@@ -4,9 +4,10 @@ SQLite lives in the server's process, so of the PostgreSQL faults only the crash
 whole process group (supervisor and both workers) is killed in the middle of a keyed load, with
 transactions open and commits under way (:func:`tests.stress.harness.crash_cycle`, as in
 ``tests/stress/test_crash.py``: load, kill, restart on the same file, check before anything is
-retried, resend what was in flight, replay a sample).  The settings this relies on, stated in the
-README and checked here: WAL journal, ``synchronous=NORMAL`` (a commit is in the WAL file when it
-returns; only a power cut or an OS crash could lose the last ones).
+retried, resend what was in flight, replay a sample).  The settings this relies on, stated in
+docs/architecture.md ("Durability") and checked here: WAL journal, ``synchronous=NORMAL`` (a
+commit is in the WAL file when it returns; only a power cut or an OS crash could lose the last
+ones).
 """
 
 from __future__ import annotations
