@@ -1,6 +1,6 @@
-# Two commands for a newcomer: `make run` and `make test`.
+# Two commands for a newcomer: `make run` and `make test` (`make test-all` for every tier).
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
@@ -8,18 +8,27 @@ export SETTLE_ADMIN_TOKEN ?= dev-admin-token-change-me
 #: The password of make run's sample desk users (development only; printed on the banner).
 DESK_PASSWORD ?= desk-sample-password
 
-.PHONY: run test lint typecheck pytest openapi bench clean browser messages
+# The locks pin every package, with hashes, at the versions CI tested (`make lock` rewrites them).
+LOCK      := requirements/runtime.txt
+TEST_LOCK := requirements/test.txt
+PIP       := $(BIN)/python -m pip --disable-pip-version-check
+#: Extra pytest options, e.g. `make test PYTEST_ARGS='-x -k claims'`.
+PYTEST_ARGS ?=
+
+.PHONY: run test test-all lint typecheck pytest pytest-all lock openapi bench clean browser messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# The project itself goes in without dependencies: they all come from the lock, hash-checked.
+$(VENV)/.installed: $(LOCK) pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: $(TEST_LOCK) pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --require-hashes -r $(TEST_LOCK)
+	$(PIP) install --quiet --no-deps -e .
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
@@ -35,9 +44,24 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-# The desk's browser tests drive Debian's chromium (and need a CJK font for the pages' Chinese).
-# Installed only when missing; without root or a package mirror the tests say so and skip
-# (and fail in CI, where CI=true).
+# The fast tier: unit and contract tests on SQLite and PostgreSQL (PostgreSQL's are skipped when
+# it is down, unless SETTLE_TEST_REQUIRE_POSTGRES=1).  No browser, no server processes.
+pytest: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Both tiers, the fast one first; coverage of app/ over both (measured in the test process: the
+# servers that the slow tests start in subprocesses are not counted).
+pytest-all: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not slow" --cov=app --cov-report= $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m slow --cov=app --cov-append --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+test-all: lint typecheck browser pytest-all
+
+# The desk's browser tests (slow tier) drive Debian's chromium and need a CJK font for the
+# pages' Chinese.  Installed only when missing; without root the tests say so and skip (and
+# fail in CI, where CI=true).  Never run by `make test`.
 browser:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -45,10 +69,22 @@ browser:
 	  else echo "chromium is missing and this is not root: the browser tests will be skipped" >&2; fi; \
 	fi
 
-pytest: $(VENV)/.installed-test browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# Rewrites both locks from pyproject.toml, keeping every pin that still satisfies it.  Upgrade
+# with `make lock LOCK_ARGS=--upgrade` (all) or `LOCK_ARGS='--upgrade-package fastapi'` (one).
+# The runtime lock takes its versions from the test lock, so the two never disagree.
+UV_VERSION := 0.13.9
+UV         := $(VENV)/uv-tool/bin/uv
+LOCK_ARGS  ?=
+UV_COMPILE := $(UV) pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 \
+              --python-platform x86_64-unknown-linux-gnu --custom-compile-command "make lock"
 
-test: lint typecheck pytest
+$(UV): | $(BIN)/python
+	$(PYTHON) -m venv $(VENV)/uv-tool
+	$(VENV)/uv-tool/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+lock: | $(UV)
+	$(UV_COMPILE) --extra test $(LOCK_ARGS) -o $(TEST_LOCK)
+	$(UV_COMPILE) -c $(TEST_LOCK) -o $(LOCK)
 
 # After changing a desk page or message: re-extract the catalog, then translate what is new.
 messages: $(VENV)/.installed
@@ -61,4 +97,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis settle.db
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage settle.db
