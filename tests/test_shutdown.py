@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from app.db.migrate import upgrade
 from tests.support.api import ADMIN, bill_1, register_hospitals, sample_hospitals
 from tests.support.db import ADMIN_TOKEN
 from tests.support.figures import report
+
+pytestmark = pytest.mark.slow
 
 
 def free_port() -> int:

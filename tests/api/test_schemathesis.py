@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from schemathesis.config import SchemathesisConfig
@@ -25,6 +26,8 @@ from app.main import app
 from tests.support.api import ADMIN, bill_1, load_examples_over_http
 from tests.support.figures import report
 from tests.support.paths import REPO
+
+pytestmark = pytest.mark.slow
 
 #: Cases per operation and phase; the run (both databases) stays well under 3 minutes on 2 cores.
 MAX_EXAMPLES = int(os.environ.get("SETTLE_SCHEMATHESIS_EXAMPLES", "15"))

@@ -28,7 +28,7 @@ from app.db import tables as db
 from app.desk import i18n
 from tests.desk.helpers import CLERK, HOSPITAL_CLERK, OTHER_CLERK, PASSWORD, UEBMI_CLERK, Site, parse_amount
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
 class Tab:
