@@ -1,9 +1,12 @@
 """The deployment files (Dockerfile, deploy/compose.yaml, deploy/k8s) agree with the application.
 
-Every ``SETTLE_*`` name they set is a field of :class:`app.settings.Settings`, the ports are the
-settings' default port, the probes hit routes the app has, the commands are subcommands of
-``python -m app``, and the Kubernetes objects select each other's pods.  Nothing here needs
-Docker or a cluster: the YAML is parsed with ``yaml.safe_load`` and the Dockerfile as text.
+Every ``SETTLE_*`` name they set is a field of :class:`app.settings.Settings` and every value they
+give parses as that setting; the ports are the settings' default port; the probes ask paths that
+the app answers as a probe needs (readiness fails while the database is away, liveness does not);
+the grace periods outlast the drain that ``python -m app serve`` asks uvicorn for; the commands are
+subcommands of ``python -m app``; the Kubernetes objects select each other's pods; compose's
+database URL reaches compose's database.  Nothing here needs Docker or a cluster: the YAML is
+parsed with ``yaml.safe_load`` and the Dockerfile as text.
 """
 
 from __future__ import annotations
@@ -12,16 +15,26 @@ import importlib
 import json
 import re
 import shlex
-from collections.abc import Mapping
+import sys
+import urllib.request
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from fastapi.testclient import TestClient
+from packaging.specifiers import SpecifierSet
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 from starlette.routing import Match
 
-from app.settings import Settings
+from app.db.session import reset_engine
+from app.settings import Settings, get_settings
+from tests.stress.harness import free_port
+from tests.support.db import use_database
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
@@ -30,14 +43,36 @@ K8S = REPO / "deploy" / "k8s"
 SECRET_TEMPLATE = K8S / "secret.template.yaml"
 MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
 
-SETTING_NAMES = {"SETTLE_" + name.upper() for name in Settings.model_fields}
+ENV_PREFIX: str = Settings.model_config["env_prefix"]
+SETTING_NAMES = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
 DEFAULT_PORT: int = Settings.model_fields["port"].default
 APP_CLI = ["python", "-m", "app"]
 SUBCOMMANDS = {"serve", "migrate"}
-OPS_ROUTES = {"/healthz", "/readyz", "/metrics"}
 SETTLE_NAME = re.compile(r"\bSETTLE_[A-Z0-9_]+\b")
-#: uvicorn's ``timeout_graceful_shutdown`` in ``python -m app serve``: the longest drain after SIGTERM.
-DRAIN_SECONDS = 30
+#: Compose's interpolation: ``${NAME}``, ``${NAME:-default}``, ``${NAME:?error}``.
+COMPOSE_VARIABLE = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")
+
+
+def env_name(field: str) -> str:
+    assert field in Settings.model_fields, field
+    return ENV_PREFIX + field.upper()
+
+
+def secret_fields() -> set[str]:
+    """The settings that hold a credential: typed ``SecretStr``, and the database URL (its password)."""
+    typed = {name for name, f in Settings.model_fields.items() if SecretStr in (f.annotation, *_args(f.annotation))}
+    return typed | {"database_url"}
+
+
+def _args(annotation: Any) -> tuple[Any, ...]:
+    return tuple(getattr(annotation, "__args__", ()))
+
+
+def settings_from(env: Mapping[str, str]) -> Settings:
+    """The settings that ``env`` (``SETTLE_*`` names, string values as a container gets them)
+    makes, validated by :class:`Settings` itself; raises on a value it would refuse at start."""
+    values = {name.removeprefix(ENV_PREFIX).lower(): value for name, value in env.items() if name in SETTING_NAMES}
+    return Settings.model_validate(values)
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -97,6 +132,24 @@ def env_map(environment: Mapping[str, Any] | list[str] | None) -> dict[str, str]
         return {str(k): str(v) for k, v in environment.items()}
     pairs = (item.partition("=") for item in environment)
     return {key: value for key, _, value in pairs}
+
+
+def interpolate(value: str, shell: Mapping[str, str]) -> str:
+    """``value`` as ``docker compose`` resolves it against the shell's variables ``shell``."""
+
+    def one(match: re.Match[str]) -> str:
+        name, kind, arg = match.groups()
+        if shell.get(name):
+            return shell[name]
+        if kind == "?":
+            raise LookupError(f"{name} is required: {arg}")
+        return arg if kind == "-" else ""
+
+    return COMPOSE_VARIABLE.sub(one, value)
+
+
+def compose_env(name: str, shell: Mapping[str, str]) -> dict[str, str]:
+    return {k: interpolate(v, shell) for k, v in env_map(service(name).get("environment")).items()}
 
 
 @cache
@@ -237,44 +290,64 @@ def test_every_configured_name_is_a_setting() -> None:
     assert not {where: bad for where, bad in unknown.items() if bad}, f"not fields of Settings: {unknown}"
 
 
-def test_configuration_is_where_it_belongs() -> None:
+#: The shell variables of a ``docker compose up`` as deploy/compose.yaml's header sets them.
+COMPOSE_SHELL = {"POSTGRES_PASSWORD": "pg-password-0123", "SETTLE_ADMIN_TOKEN": "admin-token-0123"}
+
+
+def test_credentials_are_in_the_secret_and_nothing_else_is() -> None:
+    secrets = {env_name(f) for f in secret_fields()}
     names = configured_names()
-    assert names["configmap"] >= {
-        "SETTLE_WORKERS",
-        "SETTLE_DB_POOL_SIZE",
-        "SETTLE_DB_MAX_OVERFLOW",
-        "SETTLE_LOG_LEVEL",
-        "SETTLE_LOG_JSON",
-    }
-    assert names["secret template"] == {"SETTLE_DATABASE_URL", "SETTLE_ADMIN_TOKEN"}
-    assert not names["configmap"] & names["secret template"]
-    assert {"SETTLE_DATABASE_URL", "SETTLE_ADMIN_TOKEN", "SETTLE_WORKERS"} <= names["compose:app"]
-    assert "SETTLE_DATABASE_URL" in names["compose:migrate"]
-    assert all(isinstance(v, str) for v in k8s("ConfigMap", "settle-config")["data"].values())
+    assert names["secret template"] == secrets, "every credential in the Secret, and only those"
+    assert not names["configmap"] & secrets, "a credential in the ConfigMap"
+    # The pods get both: the Deployment and the migration Job read the same objects, which exist.
+    for obj in (deployment(), k8s("Job", "settle-migrate")):
+        refs = {(kind, ref["name"]) for source in only_container(obj)["envFrom"] for kind, ref in source.items()}
+        assert refs == {("configMapRef", "settle-config"), ("secretRef", "settle-secrets")}, obj["metadata"]
 
 
-def test_compose_secrets_are_required_not_defaulted() -> None:
-    db_env = env_map(service("db")["environment"])
-    app_env = env_map(service("app")["environment"])
-    assert db_env["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
-    assert app_env["SETTLE_ADMIN_TOKEN"].startswith("${SETTLE_ADMIN_TOKEN:?")
-    for svc in ("app", "migrate"):
-        url = env_map(service(svc)["environment"])["SETTLE_DATABASE_URL"]
-        assert url.startswith("postgresql+psycopg://"), url
-        assert "${POSTGRES_PASSWORD" in url and "@db:5432/" in url, url
+def test_configured_values_are_valid_settings() -> None:
+    """Each file's values as the process would see them, validated by Settings (no value that
+    the service would refuse at start, or read as something else)."""
+    pod = {**k8s("ConfigMap", "settle-config")["data"], **k8s("Secret", "settle-secrets")["stringData"]}
+    assert all(isinstance(v, str) for v in pod.values()), "ConfigMap and Secret values must be strings"
+    image = {k: v for k, v in docker_env().items() if k in SETTING_NAMES}
+    for env in (pod, image, compose_env("app", COMPOSE_SHELL), compose_env("migrate", COMPOSE_SHELL)):
+        settings = settings_from(env)
+        for name, value in env.items():
+            got = getattr(settings, name.removeprefix(ENV_PREFIX).lower())
+            shown = got.get_secret_value() if isinstance(got, SecretStr) else got
+            assert str(shown).lower() == value.lower(), (name, value, shown)
+    # In the image the service listens on every interface (a container's loopback is its own).
+    assert settings_from(image).host == "0.0.0.0"
+    assert settings_from({**image, **pod}).port == DEFAULT_PORT
 
 
-def test_image_serves_on_all_interfaces() -> None:
-    env = docker_env()
-    assert env["SETTLE_HOST"] == "0.0.0.0"
-    assert int(env["SETTLE_WORKERS"]) >= 1
+def test_compose_needs_its_secrets_and_reaches_its_database() -> None:
+    for missing in COMPOSE_SHELL:
+        shell = {k: v for k, v in COMPOSE_SHELL.items() if k != missing}
+        with pytest.raises(LookupError, match=missing):
+            for name in ("db", "migrate", "app"):
+                compose_env(name, shell)
+    db = compose_env("db", COMPOSE_SHELL)
+    app_env, migrate_env = compose_env("app", COMPOSE_SHELL), compose_env("migrate", COMPOSE_SHELL)
+    # The migration migrates the database that the service then uses, the one compose runs.
+    url_name = env_name("database_url")
+    assert migrate_env[url_name] == app_env[url_name]
+    url = make_url(app_env[url_name])
+    assert url.get_dialect().name == "postgresql"  # and its driver is installed
+    assert (url.host, url.port) == ("db", 5432) and "db" in compose()["services"]
+    assert (url.username, url.password, url.database) == (
+        db["POSTGRES_USER"],
+        COMPOSE_SHELL["POSTGRES_PASSWORD"],
+        db["POSTGRES_DB"],
+    )
+    assert settings_from(app_env).admin_token == SecretStr(COMPOSE_SHELL["SETTLE_ADMIN_TOKEN"])
 
 
 # --- ports ---------------------------------------------------------------------------------
 
 
 def test_ports_are_the_settings_default() -> None:
-    assert DEFAULT_PORT == 8000
     assert int(docker_env()["SETTLE_PORT"]) == DEFAULT_PORT
     exposed = {int(word.split("/")[0]) for args in docker("EXPOSE") for word in args.split()}
     assert exposed == {DEFAULT_PORT}
@@ -313,17 +386,57 @@ def healthcheck_argv() -> list[str]:
     return exec_form(command.strip())
 
 
-def test_probe_paths() -> None:
-    paths = probe_paths()
-    assert paths["readinessProbe"] == "/readyz"
-    assert paths["livenessProbe"] == "/healthz"
-    assert paths.get("startupProbe", "/healthz") == "/healthz"
-
-
-def test_dockerfile_healthcheck_asks_healthz_with_urllib() -> None:
+def healthcheck_url(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The URL that the image's HEALTHCHECK asks, found by running its Python with the image's
+    environment and ``urlopen`` replaced (slim has no curl: the check is ``python -c``)."""
     argv = healthcheck_argv()
     assert argv[:2] == ["python", "-c"], argv
-    assert "urllib" in argv[2] and "/healthz" in argv[2], argv
+    asked: list[str] = []
+
+    def urlopen(url: str, *args: Any, **kwargs: Any) -> None:
+        asked.append(url)
+
+    for name, value in docker_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    exec(compile(argv[2], "HEALTHCHECK", "exec"), {})  # the Dockerfile's own command
+    (url,) = asked
+    return url
+
+
+def probe_status(client: TestClient, path: str) -> int:
+    return client.get(path).status_code
+
+
+@pytest.fixture
+def database_away(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The app pointed at a PostgreSQL that refuses connections (nothing listens on the port)."""
+    use_database(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/settle", monkeypatch)
+    yield
+    reset_engine()
+    get_settings.cache_clear()
+
+
+def test_probes_answer_while_the_database_is_up(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = importlib.import_module("app.main").create_app()
+    with TestClient(app) as client:
+        for probe, path in probe_paths().items():
+            assert probe_status(client, path) == 200, probe
+        url = urlsplit(healthcheck_url(monkeypatch))
+        assert url.hostname == "127.0.0.1" and url.port == DEFAULT_PORT
+        assert probe_status(client, url.path) == 200
+
+
+def test_only_readiness_fails_while_the_database_is_away(database_away: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An outage takes the pods out of the Service but does not get them restarted: liveness,
+    the startup probe and the image's HEALTHCHECK do not ask the database."""
+    paths = probe_paths()
+    app = importlib.import_module("app.main").create_app()
+    with TestClient(app) as client:
+        assert probe_status(client, paths["readinessProbe"]) == 503
+        assert probe_status(client, paths["livenessProbe"]) == 200
+        assert probe_status(client, paths.get("startupProbe", paths["livenessProbe"])) == 200
+        assert probe_status(client, urlsplit(healthcheck_url(monkeypatch)).path) == 200
 
 
 def answers_get(app: Any, path: str) -> bool:
@@ -336,10 +449,10 @@ def answers_get(app: Any, path: str) -> bool:
     return any(route.matches(scope)[0] == Match.FULL for route in app.routes)
 
 
-def test_probed_paths_are_routes_of_the_app() -> None:
+def test_probed_paths_are_routes_of_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
     # Needs app.main (the ASGI app); imported here so the rest of the module runs without it.
     app = importlib.import_module("app.main").app
-    wanted = OPS_ROUTES | set(probe_paths().values()) | {"/healthz"}
+    wanted = set(probe_paths().values()) | {urlsplit(healthcheck_url(monkeypatch)).path}
     missing = sorted(path for path in wanted if not answers_get(app, path))
     assert not missing, f"missing GET routes: {missing}"
 
@@ -389,18 +502,37 @@ def image_user() -> str:
     return users[-1]
 
 
+def base_images() -> set[str]:
+    """The images the stages start FROM, with the Dockerfile's ARG defaults filled in."""
+    args = dict(a.partition("=")[::2] for a in docker("ARG"))
+    images = set()
+    for line in docker("FROM"):
+        image = line.split()[0]
+        images.add(re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], image))
+    return images
+
+
+def test_the_image_runs_the_python_that_ci_tests() -> None:
+    (image,) = base_images()
+    tag = re.fullmatch(r"python:(\d+)\.(\d+)[-.\w]*", image)
+    assert tag, image
+    version = f"{tag.group(1)}.{tag.group(2)}"
+    pyproject = (REPO / "pyproject.toml").read_text()
+    requires = re.search(r'^requires-python = "([^"]+)"', pyproject, re.MULTILINE)
+    assert requires and version in SpecifierSet(requires.group(1)), (version, requires)
+    # The locks are resolved for one Python (the Makefile's `make lock`); this suite runs on it too.
+    assert f"--python-version {version}" in (REPO / "Makefile").read_text()
+    assert version == f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
 def test_dockerfile_is_multi_stage_non_root_and_healthchecked() -> None:
-    froms = docker("FROM")
-    assert len(froms) >= 2
-    assert all("python:3.11-slim" in args or "${PYTHON_IMAGE}" in args for args in froms), froms
-    assert any("python:3.11-slim" in args for args in docker("ARG") + froms)
+    assert len(docker("FROM")) >= 2
     assert any(args.startswith("--from=") and "/opt/venv" in args for args in docker("COPY"))
 
+    # Numeric, so that Kubernetes' runAsNonRoot can check it without reading /etc/passwd.
     user = image_user().split(":")[0]
-    assert user not in {"root", "0"}
-    assert int(user) == 10001
+    assert user.isdigit() and int(user) != 0, user
     assert len(docker("HEALTHCHECK")) == 1
-    assert "/healthz" in docker("HEALTHCHECK")[0]
 
 
 def test_dockerfile_does_not_migrate_at_start() -> None:
@@ -431,18 +563,36 @@ def assert_hardened(obj: dict[str, Any]) -> None:
     assert refs == {("configMapRef", "settle-config"), ("secretRef", "settle-secrets")}
 
 
-def test_deployment() -> None:
+@pytest.fixture
+def drain_seconds(monkeypatch: pytest.MonkeyPatch) -> int:
+    """How long ``python -m app serve`` lets uvicorn drain in-flight requests after SIGTERM,
+    asked of the command itself (uvicorn.run replaced, so nothing is served)."""
+    from app.__main__ import main
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: calls.append(kwargs))
+    monkeypatch.delenv(env_name("workers"), raising=False)
+    get_settings.cache_clear()
+    assert main(["serve"]) == 0
+    get_settings.cache_clear()
+    (kwargs,) = calls
+    drain: int = kwargs["timeout_graceful_shutdown"]
+    assert drain > 0
+    return drain
+
+
+def test_deployment(drain_seconds: int) -> None:
     dep = deployment()
-    assert dep["spec"]["replicas"] == 3
     assert selects(dep["spec"]["selector"]["matchLabels"], template_labels(dep))
     container = only_container(dep)
-    assert container["image"] == "settle:latest"
+    # The image that compose builds from this repository's Dockerfile.
+    assert container["image"] == service("app")["image"]
     assert_hardened(dep)
 
     sleep = container["lifecycle"]["preStop"]["exec"]["command"]
     assert sleep[0] == "sleep" and int(sleep[1]) > 0, sleep
     grace = pod_spec(dep)["terminationGracePeriodSeconds"]
-    assert grace > int(sleep[1]) + DRAIN_SECONDS, "SIGKILL must not cut the preStop sleep + uvicorn's drain short"
+    assert grace > int(sleep[1]) + drain_seconds, "SIGKILL must not cut the preStop sleep + uvicorn's drain short"
 
 
 def test_migrate_job() -> None:
@@ -466,24 +616,26 @@ def test_service_hpa_and_pdb_select_the_deployment() -> None:
     hpa = k8s("HorizontalPodAutoscaler")
     assert hpa["apiVersion"] == "autoscaling/v2"
     target = hpa["spec"]["scaleTargetRef"]
-    assert (target["apiVersion"], target["kind"], target["name"]) == ("apps/v1", "Deployment", "settle")
-    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 12)
-    assert hpa["spec"]["minReplicas"] <= dep["spec"]["replicas"] <= hpa["spec"]["maxReplicas"]
+    assert (target["apiVersion"], target["kind"], target["name"]) == (dep["apiVersion"], "Deployment", "settle")
+    assert 1 <= hpa["spec"]["minReplicas"] <= dep["spec"]["replicas"] <= hpa["spec"]["maxReplicas"]
     (metric,) = hpa["spec"]["metrics"]
+    # A utilization target is a share of the pods' CPU request: without one the HPA cannot scale.
     assert metric["resource"]["name"] == "cpu"
-    assert metric["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
+    assert metric["resource"]["target"]["type"] == "Utilization"
+    assert 0 < metric["resource"]["target"]["averageUtilization"] <= 100
+    assert "cpu" in only_container(dep)["resources"]["requests"]
 
     pdb = k8s("PodDisruptionBudget")
-    assert pdb["spec"]["minAvailable"] == 2
+    assert pdb["spec"]["minAvailable"] >= 1, "a node drain could take every pod at once"
     assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"], "a node drain could never evict a pod"
 
 
 # --- compose -------------------------------------------------------------------------------
 
 
-def test_compose_order_and_shutdown() -> None:
+def test_compose_order_and_shutdown(drain_seconds: int) -> None:
     db, migrate, app = service("db"), service("migrate"), service("app")
-    assert db["image"] == "postgres:16"
+    assert db["image"].startswith("postgres:")
     assert any(str(v).startswith("pgdata:") for v in db["volumes"])
     assert "pg_isready" in " ".join(db["healthcheck"]["test"])
 
@@ -493,4 +645,4 @@ def test_compose_order_and_shutdown() -> None:
     assert migrate["image"] == app["image"]
     assert app["build"]["context"] == ".."
     assert (COMPOSE.parent / app["build"]["context"] / app["build"].get("dockerfile", "Dockerfile")).is_file()
-    assert seconds(app["stop_grace_period"]) > DRAIN_SECONDS
+    assert seconds(app["stop_grace_period"]) > drain_seconds
