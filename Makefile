@@ -14,6 +14,8 @@ TEST_LOCK := requirements/test.txt
 PIP       := $(BIN)/python -m pip --disable-pip-version-check
 #: Extra pytest options, e.g. `make test PYTEST_ARGS='-x -k claims'`.
 PYTEST_ARGS ?=
+#: pytest-xdist workers of the fast tier: one per core (`PYTEST_WORKERS=0`: in this process).
+PYTEST_WORKERS ?= auto
 
 .PHONY: run test test-all lint typecheck pytest pytest-all lock openapi bench clean browser messages
 
@@ -45,14 +47,16 @@ typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 # The fast tier: unit and contract tests on SQLite and PostgreSQL (PostgreSQL's are skipped when
-# it is down, unless SETTLE_TEST_REQUIRE_POSTGRES=1).  No browser, no server processes.
+# it is down, unless SETTLE_TEST_REQUIRE_POSTGRES=1), one worker per core.  No browser, no server
+# processes.
 pytest: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-# Both tiers, the fast one first; coverage of app/ over both (measured in the test process: the
-# servers that the slow tests start in subprocesses are not counted).
+# Both tiers, the fast one first; the slow one in one process, as its load and crash tests use
+# every core themselves.  Coverage of app/ over both (measured in the test processes: the servers
+# that the slow tests start in subprocesses are not counted).
 pytest-all: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -m "not slow" --cov=app --cov-report= $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) --cov=app --cov-report= $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -m slow --cov=app --cov-append --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 test: lint typecheck pytest
