@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 #: pytest-xdist workers of the fast tier: one per core (`PYTEST_WORKERS=0`: in this process).
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test test-all lint typecheck pytest pytest-all lock openapi bench clean browser messages
+.PHONY: run test test-all lint typecheck pytest pytest-all lock openapi bench clean browser ha-tools messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,7 +62,7 @@ pytest-all: $(VENV)/.installed-test
 
 test: lint typecheck pytest
 
-test-all: lint typecheck browser pytest-all
+test-all: lint typecheck browser ha-tools pytest-all
 
 # The desk's browser tests (slow tier) drive Debian's chromium and need a CJK font for the
 # pages' Chinese.  Installed only when missing; without root the tests say so and skip (and
@@ -73,6 +73,13 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
 	  else echo "chromium is missing and this is not root: the browser tests will be skipped" >&2; fi; \
 	fi
+
+# The failover test (slow tier) runs a pg_auto_failover formation and PgBouncer: installed by
+# deploy/ha/install.sh (Debian packages) when missing and this is root.  Never run by `make test`.
+ha-tools:
+	@if [ "$$(id -u)" = 0 ]; then bash deploy/ha/install.sh; \
+	elif ! command -v pg_autoctl >/dev/null; then \
+	  echo "pg_autoctl is missing and this is not root: the failover test will be skipped" >&2; fi
 
 # Rewrites both locks from pyproject.toml, keeping every pin that still satisfies it.  Upgrade
 # with `make lock LOCK_ARGS=--upgrade` (all) or `LOCK_ARGS='--upgrade-package fastapi'` (one).
