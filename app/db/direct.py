@@ -1,45 +1,63 @@
-"""The hot path's statements sent straight to the driver's cursor.
+"""The hot path's statements run on a cursor of the driver's own, kept per connection.
 
 A Core statement is compiled once per dialect (and, for an ``INSERT``/``UPDATE`` without explicit
-values, per set of parameter names); each execution then only converts its parameters with the
-column types' own bind processors, sends the compiled SQL on a cursor kept per DBAPI connection,
-and converts the rows with the types' result processors.  The SQL is the statement's, compiled by
-SQLAlchemy as :meth:`sqlalchemy.engine.Connection.execute` would compile it; what is left out is
-SQLAlchemy's per-execution machinery (cache key, execution context, parameter construction, the
-cursor result and its metadata, the driver's ``description``), which costs more than the statement
-on a claim.  The types stay exactly those of the columns: money as ``NUMERIC(16,2)`` on PostgreSQL
-and integer fen on SQLite (:mod:`app.db.types`), timestamps, JSON, each through its own processors.
+values, per set of parameter names) with :meth:`~sqlalchemy.sql.expression.ClauseElement.compile`;
+each execution then only converts its parameters with the column types' own bind processors
+(``dialect_impl(dialect).bind_processor(dialect)``), sends the compiled SQL, and makes each row a
+named tuple through the types' result processors.  The SQL is the statement's, as
+:meth:`sqlalchemy.engine.Connection.execute` would compile it; what is left out is SQLAlchemy's
+per-execution machinery for compiled statements (cache key, parameter construction, the result's
+metadata built from the driver's ``description`` at every execution), which costs more than the
+statement on a claim.  The types stay exactly those of the columns: money as ``NUMERIC(16,2)`` on
+PostgreSQL and integer fen on SQLite (:mod:`app.db.types`), timestamps, JSON, each through its own
+processors.  Parameters are named on both databases (psycopg's ``pyformat``; the SQLite engine is
+created with ``paramstyle="named"``, :mod:`app.db.session`), so no positional order is needed.
 
-The execution itself goes through SQLAlchemy's connection (``Connection._cursor_execute``), so the
-connection's events fire as for any statement (the tests and the bench count statements with
-``before_cursor_execute``) and a driver error is wrapped and classified exactly as before: a
-``DBAPIError`` with ``connection_invalidated`` on a lost connection, the connection invalidated,
-which :mod:`app.db.tx` relies on.  It runs in the session's transaction, like
-``session.connection().execute``.
+Each execution is :meth:`~sqlalchemy.engine.Connection.exec_driver_sql`, so SQLAlchemy still does
+what the service relies on: the transaction's autobegin, the connection's events
+(``before_cursor_execute``: the tests and the bench count statements with it), and a driver error
+wrapped and classified (a ``DBAPIError`` with ``connection_invalidated`` on a lost connection, the
+connection invalidated; :mod:`app.db.tx` retries on that).  The statement itself is sent by
+:func:`_send`, a ``do_execute`` dialect event handler (documented for replacing how a dialect calls
+the DBAPI), on the kept cursor: with psycopg as a server-side prepared statement from its first
+execution on a connection (``prepare=True``) and its rows made by a row factory.  SQLAlchemy's own
+cursor of the execution stays unexecuted, so its result has no metadata to build; the events see
+that cursor, not the one that ran the statement.
 
 A statement this module cannot run as compiled (expanding ``IN`` parameters, Python-side column
-defaults or ``onupdate`` values to compute, parameters computed at execution) goes through
-``Connection.execute`` unchanged; :func:`direct` says which.
+defaults or ``onupdate`` values to compute, parameters computed at execution, a positional
+paramstyle, bind names the dialect escapes) goes through ``Connection.execute`` unchanged;
+:func:`direct` says which.
 """
 
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
+from weakref import WeakSet
 
-from sqlalchemy import Connection, Dialect
+import psycopg
+from psycopg.rows import tuple_row
+from sqlalchemy import Connection, Dialect, event
+from sqlalchemy.engine.interfaces import ExecutionContext
 from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import ValuesBase
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.selectable import ReturnsRows
 
 Processor = Callable[[Any], Any] | None
+RowMaker = Callable[[Sequence[Any]], Any]
 
 _MISSING = object()
-#: Where a DBAPI connection's reused cursor is kept (the pool record's ``info``: one per connection).
+#: Where a DBAPI connection's kept cursor is (the pool record's ``info``: one per connection).
 _CURSOR = "direct_cursor"
+#: The execution option that hands :func:`_send` the kept cursor (and says the statement is this
+#: module's).
+_SEND = "direct_send"
 
 
 @dataclass(slots=True)
@@ -47,19 +65,47 @@ class _Compiled:
     """A statement compiled for one dialect, with what each execution needs."""
 
     sql: str
-    #: Per parameter as the driver takes it: (driver's name, caller's key, default, processor).
+    #: Per parameter: (name in the SQL, caller's key, default, processor).
     binds: tuple[tuple[str, str, Any, Processor], ...]
-    positional: bool
-    #: The result's column names (as SQLAlchemy's rows name them), or None: no rows.
+    #: The result's column names and types, or None: no rows.
     keys: tuple[str, ...] | None
     types: tuple[Any, ...]
-    #: Set at the first execution from the driver's column types: the row class and processors.
-    row: Any = None
-    processors: tuple[Processor, ...] | None = field(default=None)
+    #: psycopg: sent as a server-side prepared statement, rows made by :meth:`row_factory`.
+    psycopg: bool
+    #: Set at the first execution from the driver's column types: a row from its values.
+    make: RowMaker | None = None
+
+    def row_factory(self, _cursor: Any) -> RowMaker:
+        """psycopg's row factory (once :attr:`make` is known)."""
+        assert self.make is not None
+        return self.make
+
+    def learn(self, description: Any, dialect: Dialect) -> RowMaker:
+        """:attr:`make`, from the DB-API ``description`` (the column types the driver reports are
+        what the result processors are chosen by)."""
+        assert self.keys is not None
+        if len(description) != len(self.keys):
+            raise AssertionError(f"{len(description)} result columns where {len(self.keys)} were compiled")
+        processors = tuple(
+            t.dialect_impl(dialect).result_processor(dialect, d[1])
+            for t, d in zip(self.types, description, strict=True)
+        )
+        plain: RowMaker = namedtuple("Row", self.keys, rename=True)._make  # type: ignore[attr-defined]
+        if not any(processors):
+            self.make = plain
+        else:
+
+            def make(values: Sequence[Any]) -> Any:
+                return plain([v if p is None or v is None else p(v) for p, v in zip(processors, values, strict=True)])
+
+            self.make = make
+        return self.make
 
 
 _compiled: dict[tuple[Any, ...], _Compiled | None] = {}
 _MAX_COMPILED = 2000
+#: Dialects (one per engine) whose ``do_execute`` events run :func:`_send`.
+_listening: WeakSet[Dialect] = WeakSet()
 
 #: Where :func:`app.db.tx.write_transaction` keeps its session's connection (one per attempt, fixed
 #: once the transaction began): asked again for it, a session costs a few state-machine calls.
@@ -72,8 +118,36 @@ def connection_of(session: Session) -> Connection:
     return conn if conn is not None else session.connection()
 
 
-def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...] | None) -> _Compiled | None:
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)  # type: ignore[attr-defined]
+def _send(cursor: Any, statement: str, parameters: Any, context: ExecutionContext | None) -> bool:
+    """``do_execute``: this module's statement on the kept cursor given by the execution option;
+    any other statement is left to the dialect (False)."""
+    kept = context.execution_options.get(_SEND) if context is not None else None
+    if kept is None:
+        return False
+    if isinstance(kept, psycopg.Cursor):
+        kept.execute(statement, parameters, prepare=True)
+    else:
+        kept.execute(statement, parameters)
+    return True
+
+
+def _result_columns(statement: Executable) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
+    """The names and types of the statement's result columns (as SQLAlchemy's rows name them), or
+    None: no rows."""
+    if not isinstance(statement, ReturnsRows):
+        return None
+    columns = statement.exported_columns
+    if not len(columns):
+        return None
+    return tuple(columns.keys()), tuple(c.type for c in columns)
+
+
+def _compile(conn: Connection, statement: Executable, keys: tuple[str, ...] | None) -> _Compiled | None:
+    dialect = conn.dialect
+    if dialect.positional or not isinstance(statement, ClauseElement):
+        return None
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
+    assert isinstance(compiled, SQLCompiler)
     if (
         compiled.insert_prefetch
         or compiled.update_prefetch
@@ -81,80 +155,63 @@ def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...] | No
         or compiled.literal_execute_params
     ):
         return None
-    names: list[str] = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
-    escaped = compiled.escaped_bind_names or {}
     binds = []
-    for name in names:
-        bp: BindParameter[Any] = compiled.binds[name]
+    for name, bp in compiled.binds.items():
         if bp.expanding or bp.callable is not None:
             return None
         default = _MISSING if bp.required else bp.value
-        processor = bp.type.dialect_impl(dialect).bind_processor(dialect)
-        binds.append((escaped.get(name, name), bp.key, default, processor))
-    columns = compiled._result_columns  # what SQLAlchemy's rows are built from
-    keys_out = tuple(c.keyname for c in columns) if columns else None
+        binds.append((name, bp.key, default, bp.type.dialect_impl(dialect).bind_processor(dialect)))
+    # The names the dialect sends the parameters by: the compiled names, unless it escapes some
+    # (characters its paramstyle cannot carry), which this module does not redo.
+    if set(compiled.construct_params({key: None for _name, key, _d, _p in binds})) != set(compiled.binds):
+        return None
+    columns = _result_columns(statement)
+    if dialect not in _listening:
+        event.listen(conn.engine, "do_execute", _send)
+        _listening.add(dialect)
     return _Compiled(
         sql=compiled.string,
         binds=tuple(binds),
-        positional=bool(compiled.positional),
-        keys=keys_out,
-        types=tuple(c.type for c in columns) if columns else (),
+        keys=columns[0] if columns else None,
+        types=columns[1] if columns else (),
+        psycopg=dialect.driver == "psycopg",
     )
 
 
 def direct(conn: Connection, statement: Executable, params: Mapping[str, Any] | None = None) -> _Compiled | None:
     """The statement as compiled for ``conn``'s dialect, or None when it must go through
     ``Connection.execute`` (see the module)."""
-    dialect = conn.dialect
     keys = tuple(params) if params is not None and isinstance(statement, ValuesBase) else None
-    cache_key = (statement, dialect, keys)
+    cache_key = (statement, conn.dialect, keys)
     try:
         return _compiled[cache_key]
     except KeyError:
         if len(_compiled) >= _MAX_COMPILED:  # statements built per call (or engines made per test)
             _compiled.clear()
-        found = _compiled[cache_key] = _compile(statement, dialect, keys)
+        found = _compiled[cache_key] = _compile(conn, statement, keys)
         return found
 
 
-def _parameters(c: _Compiled, params: Mapping[str, Any]) -> Any:
+def _parameters(c: _Compiled, params: Mapping[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, key, default, processor in c.binds:
         value = params.get(key, default)
         if value is _MISSING:
             raise KeyError(f"a value is required for the parameter {key!r}")
         values[name] = value if processor is None else processor(value)
-    if c.positional:
-        return tuple(values[name] for name, *_rest in c.binds)
     return values
 
 
-def _cursor(conn: Connection) -> tuple[Any, dict[Any, Any]]:
+def _kept_cursor(conn: Connection) -> tuple[Any, dict[Any, Any]]:
     """The cursor kept for the connection's DBAPI connection, and where it is kept."""
-    fairy = conn.connection
-    dbapi = fairy.dbapi_connection
-    info = fairy.info
+    pooled = conn.connection
+    dbapi = pooled.dbapi_connection
+    info = pooled.info
     cursor = info.get(_CURSOR)
     if cursor is None or cursor.connection is not dbapi or getattr(cursor, "closed", False):
-        cursor = info[_CURSOR] = dbapi.cursor()  # type: ignore[union-attr]
+        assert dbapi is not None
+        cursor = info[_CURSOR] = dbapi.cursor()
     return cursor, info
-
-
-def _rows(c: _Compiled, cursor: Any, dialect: Dialect) -> list[Any]:
-    raw = cursor.fetchall()
-    if c.row is None:
-        assert c.keys is not None
-        description = cursor.description
-        c.processors = tuple(
-            t.dialect_impl(dialect).result_processor(dialect, d[1]) for t, d in zip(c.types, description, strict=True)
-        )
-        c.row = namedtuple("Row", c.keys, rename=True)  # type: ignore[misc]
-    processors = c.processors
-    assert processors is not None
-    make = c.row._make
-    if not any(processors):
-        return [make(r) for r in raw]
-    return [make([v if p is None or v is None else p(v) for p, v in zip(processors, r, strict=True)]) for r in raw]
 
 
 def execute(on: Session | Connection, statement: Executable, params: Mapping[str, Any] | None = None) -> list[Any]:
@@ -166,16 +223,23 @@ def execute(on: Session | Connection, statement: Executable, params: Mapping[str
     if c is None:
         result = conn.execute(statement, dict(params or {}))
         return list(result.all()) if result.returns_rows else []
-    cursor, kept = _cursor(conn)
     parameters = _parameters(c, params or {})
+    cursor, kept = _kept_cursor(conn)
+    make = c.make
+    if c.psycopg and c.keys is not None:
+        cursor.row_factory = c.row_factory if make is not None else tuple_row
     try:
-        conn._cursor_execute(cursor, c.sql, parameters)  # events, error wrapping: see the module
+        conn.exec_driver_sql(c.sql, parameters, execution_options={_SEND: cursor})
     except BaseException:
-        kept.pop(_CURSOR, None)  # closed by SQLAlchemy, or its connection is gone
+        kept.pop(_CURSOR, None)  # its connection may be gone; a new one costs little
         raise
     if c.keys is None:
         return []
-    return _rows(c, cursor, conn.dialect)
+    if make is None:
+        make = c.learn(cursor.description, conn.dialect)
+    elif c.psycopg:
+        return cursor.fetchall()  # type: ignore[no-any-return]  # made by the row factory
+    return [make(r) for r in cursor.fetchall()]
 
 
 def execute_one(on: Session | Connection, statement: Executable, params: Mapping[str, Any] | None = None) -> Any:

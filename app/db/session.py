@@ -141,6 +141,9 @@ def make_engine(settings: Settings) -> Engine:
             url,
             connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout_ms / 1000},
             pool_pre_ping=False,
+            # Parameters by name, as on PostgreSQL: app.db.direct sends compiled statements with
+            # their parameters as a mapping, which needs no positional order.
+            paramstyle="named",
             **JSON_OPTIONS,
         )
 
