@@ -105,8 +105,11 @@ def test_labelled_columns_a_repeated_parameter_and_returning_rows(db_url: str) -
     per_hospital = (
         select(func.count()).select_from(BILL).where(BILL.c.hospital_code == bindparam("code")).scalar_subquery()
     )
-    labelled = select(BILL.c.bill_no, BILL.c.paid_total.label("paid"), per_hospital.label("bills")).where(
-        BILL.c.hospital_code == bindparam("code")
+    labelled = (
+        select(BILL.c.bill_no, BILL.c.paid_total.label("paid"), per_hospital.label("bills"))
+        .where(BILL.c.hospital_code == bindparam("code"), BILL.c.bill_no != "")  # a literal: its own parameter
+        .order_by(BILL.c.bill_no)
+        .limit(5)
     )
     pay = (
         update(BILL)
@@ -123,6 +126,7 @@ def test_labelled_columns_a_repeated_parameter_and_returning_rows(db_url: str) -
         assert type(returned[0].paid_total) is Decimal
         assert execute(conn, pay, {"b_id": "none", "paid": Decimal("1")}) == []
     with engine.connect() as conn:
+        assert direct(conn, labelled, {"code": "H1"}) is not None  # not the fallback
         mine = execute(conn, labelled, {"code": "H1"})
         theirs = conn.execute(labelled, {"code": "H1"}).all()
         assert [r._asdict() for r in mine] == [dict(r._mapping) for r in theirs]

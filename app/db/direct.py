@@ -155,15 +155,15 @@ def _compile(conn: Connection, statement: Executable, keys: tuple[str, ...] | No
         or compiled.literal_execute_params
     ):
         return None
-    binds = []
-    for name, bp in compiled.binds.items():
+    binds: dict[str, tuple[str, str, Any, Processor]] = {}
+    for bp, name in compiled.bind_names.items():  # the names in the SQL (one per parameter)
         if bp.expanding or bp.callable is not None:
             return None
         default = _MISSING if bp.required else bp.value
-        binds.append((name, bp.key, default, bp.type.dialect_impl(dialect).bind_processor(dialect)))
+        binds.setdefault(name, (name, bp.key, default, bp.type.dialect_impl(dialect).bind_processor(dialect)))
     # The names the dialect sends the parameters by: the compiled names, unless it escapes some
     # (characters its paramstyle cannot carry), which this module does not redo.
-    if set(compiled.construct_params({key: None for _name, key, _d, _p in binds})) != set(compiled.binds):
+    if set(compiled.construct_params({key: None for _name, key, _d, _p in binds.values()})) != set(binds):
         return None
     columns = _result_columns(statement)
     if dialect not in _listening:
@@ -171,7 +171,7 @@ def _compile(conn: Connection, statement: Executable, keys: tuple[str, ...] | No
         _listening.add(dialect)
     return _Compiled(
         sql=compiled.string,
-        binds=tuple(binds),
+        binds=tuple(binds.values()),
         keys=columns[0] if columns else None,
         types=columns[1] if columns else (),
         psycopg=dialect.driver == "psycopg",
