@@ -18,11 +18,13 @@ what the service relies on: the transaction's autobegin, the connection's events
 (``before_cursor_execute``: the tests and the bench count statements with it), and a driver error
 wrapped and classified (a ``DBAPIError`` with ``connection_invalidated`` on a lost connection, the
 connection invalidated; :mod:`app.db.tx` retries on that).  The statement itself is sent by
-:func:`_send`, a ``do_execute`` dialect event handler (documented for replacing how a dialect calls
-the DBAPI), on the kept cursor: with psycopg as a server-side prepared statement from its first
-execution on a connection (``prepare=True``) and its rows made by a row factory.  SQLAlchemy's own
-cursor of the execution stays unexecuted, so its result has no metadata to build; the events see
-that cursor, not the one that ran the statement.
+:func:`_send`, a handler of the ``do_execute`` dialect event (``DialectEvents``, documented for
+replacing how a dialect calls the DBAPI, and called "semi-public" there: the tests of this module
+check what it is relied on for), on the kept cursor: with psycopg as a server-side prepared
+statement from its first execution on a connection (``prepare=True``), its rows made by a row
+factory.  SQLAlchemy's own cursor of the execution stays unexecuted, so its result has no metadata
+to build from the driver's ``description``; the events see that cursor, not the one that ran the
+statement.
 
 A statement this module cannot run as compiled (expanding ``IN`` parameters, Python-side column
 defaults or ``onupdate`` values to compute, parameters computed at execution, a positional
@@ -131,7 +133,7 @@ def _send(cursor: Any, statement: str, parameters: Any, context: ExecutionContex
     return True
 
 
-def _result_columns(statement: Executable) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
+def _columns_of(statement: Executable) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
     """The names and types of the statement's result columns (as SQLAlchemy's rows name them), or
     None: no rows."""
     if not isinstance(statement, ReturnsRows):
@@ -165,7 +167,7 @@ def _compile(conn: Connection, statement: Executable, keys: tuple[str, ...] | No
     # (characters its paramstyle cannot carry), which this module does not redo.
     if set(compiled.construct_params({key: None for _name, key, _d, _p in binds.values()})) != set(binds):
         return None
-    columns = _result_columns(statement)
+    columns = _columns_of(statement)
     if dialect not in _listening:
         event.listen(conn.engine, "do_execute", _send)
         _listening.add(dialect)
