@@ -37,14 +37,14 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from weakref import WeakSet
 
 import psycopg
 from psycopg.rows import tuple_row
 from sqlalchemy import Connection, Dialect, event
 from sqlalchemy.engine.interfaces import ExecutionContext
-from sqlalchemy.orm import Session, configure_mappers
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import ValuesBase
@@ -109,15 +109,10 @@ _MAX_COMPILED = 2000
 #: Dialects (one per engine) whose ``do_execute`` events run :func:`_send`.
 _listening: WeakSet[Dialect] = WeakSet()
 
-#: Where :func:`app.db.tx.write_transaction` keeps its session's connection (one per attempt, fixed
-#: once the transaction began): asked again for it, a session costs a few state-machine calls.
-CONNECTION = "direct_connection"
-
 
 def connection_of(session: Session) -> Connection:
-    """The session's connection in its transaction (as ``session.connection()``)."""
-    conn: Connection | None = session.info.get(CONNECTION)
-    return conn if conn is not None else session.connection()
+    """The session's connection in its transaction (``session.connection()``)."""
+    return session.connection()
 
 
 def _send(cursor: Any, statement: str, parameters: Any, context: ExecutionContext | None) -> bool:
@@ -250,18 +245,3 @@ def execute_one(on: Session | Connection, statement: Executable, params: Mapping
     if len(rows) > 1:
         raise AssertionError(f"{len(rows)} rows where one or none was expected")
     return rows[0] if rows else None
-
-
-M = TypeVar("M")
-
-
-def row_object(model: type[M], values: Mapping[str, Any]) -> M:
-    """A transient ``model`` instance holding ``values`` (a row a Core statement has just written),
-    built as the ORM builds a loaded one: no ``__init__`` and no per-attribute events, which cost
-    30x more (60 µs for a bill).  Not in any session; its attributes read and set as usual."""
-    manager = model._sa_class_manager  # type: ignore[attr-defined]
-    if not manager.mapper.configured:  # a fresh process: the ORM's constructor would configure it
-        configure_mappers()
-    obj: M = manager.new_instance()
-    obj.__dict__.update(values)
-    return obj
