@@ -1,4 +1,5 @@
-"""Catalog lookup and the line-by-line classification (rule 2)."""
+"""Catalog lookup and the line-by-line classification (rule 2), after v3.1's two classifications
+of a mixed bill's lines."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from app.engine.money import ZERO, round_money
-from app.engine.types import Bill, BillLine, CatalogVersion, LineResult
+from app.engine.types import AnyLineReason, Bill, BillLine, CatalogVersion, LineResult, Part
 from app.errors import NoCatalog
 
 
@@ -54,12 +55,28 @@ def classify_line(line: BillLine, version: CatalogVersion, *, setting: str, hosp
     )
 
 
-def classify_lines(bill: Bill, catalogs: Sequence[CatalogVersion]) -> tuple[LineResult, ...]:
-    """Classify every line against the version in effect on its service date."""
+def outside_part(line: BillLine, part: Part) -> LineResult | None:
+    """v3.1: a line outside the settlement's part of a mixed bill is excluded whole, before any
+    catalog lookup (its code need not be in the catalog, nor a version be in effect on its day);
+    None for a line of the part."""
+    if line.is_injury_line == (part == "injury"):
+        return None
+    reason: AnyLineReason = "not_injury_related" if part == "injury" else "work_injury"
+    return LineResult(line.line_no, line.code, None, line.amount, line.amount, ZERO, ZERO, ZERO, reason)
+
+
+def classify_lines(bill: Bill, catalogs: Sequence[CatalogVersion], part: Part | None = None) -> tuple[LineResult, ...]:
+    """Classify every line against the version in effect on its service date; with a ``part``
+    (a bill carrying a work injury), the lines outside it first (:func:`outside_part`)."""
     by_day: dict[date, CatalogVersion] = {}
     setting, level, service_day = bill.setting, bill.hospital.level, bill.service_day
     results = []
     for line in bill.items:
+        if part is not None:
+            outside = outside_part(line, part)
+            if outside is not None:
+                results.append(outside)
+                continue
         day = service_day(line)
         version = by_day.get(day)
         if version is None:

@@ -68,3 +68,12 @@ def tier_policy_from_document(doc: Document, year: int) -> t.TierPolicy:
         _money(doc["threshold"]),
         tuple(t.TierBand(_up_to(b["up_to"]), _decimal(b["ratio"])) for b in doc["bands"]),
     )
+
+
+def large_amount_policy_from_document(doc: Document, year: int) -> t.LargeAmountPolicy:
+    """A large-amount tier's yearly policy (v3.2): the cap and one ratio per band, no threshold."""
+    return t.LargeAmountPolicy(
+        year,
+        _money(doc["annual_cap"]),
+        tuple(t.TierBand(_up_to(b["up_to"]), _decimal(b["ratio"])) for b in doc["bands"]),
+    )

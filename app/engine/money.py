@@ -7,7 +7,7 @@ rules say.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -19,6 +19,26 @@ MONEY_MAX = Decimal("99999999999999.99")
 def round_money(value: Decimal) -> Decimal:
     """Round to the fen, half up.  The one rounding function of the service."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+#: Significant digits of a quotient before its rounding: far more than money's 16 digits plus
+#: the three decimals that decide a half-up rounding to the fen.
+_QUOTIENT_DIGITS = 60
+
+
+def round_quotient(dividend: Decimal, divisor: Decimal) -> Decimal:
+    """``round_money(dividend / divisor)`` with the quotient computed exactly.
+
+    A decimal division rounds its quotient to the context's precision, and that rounding could in
+    principle carry a quotient just below a half fen up to it.  Cut toward zero instead, the
+    quotient keeps every digit down to well below the fen, and rounding half up to the fen depends
+    on those digits only: so this is :func:`round_money` applied to the exact quotient.
+    """
+    with localcontext() as ctx:
+        ctx.prec = _QUOTIENT_DIGITS
+        ctx.rounding = ROUND_DOWN
+        quotient = dividend / divisor
+    return round_money(quotient)
 
 
 def is_money(value: Decimal) -> bool:

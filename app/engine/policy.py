@@ -81,3 +81,8 @@ def apply_bands(section: SettingPolicy, *, base: Decimal, level: int, delta: Dec
 
 def cap_benefit(computed: Decimal, *, annual_cap: Decimal, fund_paid: Decimal) -> Decimal:
     return max(ZERO, min(computed, annual_cap - fund_paid))
+
+
+def cap_remaining(annual_cap: Decimal, *, fund_paid: Decimal, fund_payment: Decimal) -> Decimal:
+    """v3.2: the annual cap less what counts toward it, this payment included (never below 0.00)."""
+    return max(ZERO, annual_cap - fund_paid - fund_payment)

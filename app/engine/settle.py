@@ -1,5 +1,6 @@
 """One scheme's benefit on one bill: the whole of ``settlement-rules.md`` v1, pure, for the basic
-schemes, the injury schemes (v2.4) and employers' liabilities (v2.5).  Tiers: ``app.engine.tier``.
+schemes, the injury schemes (v2.4), employers' liabilities (v2.5), the parts of a mixed bill (v3.1)
+and a fund's advances (v3.3).  Tiers: ``app.engine.tier`` and ``app.engine.large_amount``.
 
 ``settle`` takes a :class:`SettlementInput` (the bill, the scheme, the member, the scheme's
 catalog versions and policy, the person's year-to-date totals and the bill's prior payments)
@@ -13,7 +14,7 @@ from decimal import Decimal
 
 from app.engine.catalog import classify_lines
 from app.engine.coordination import cap_and_coordinate
-from app.engine.eligibility import check_member, check_request, policy_section
+from app.engine.eligibility import advance_employer, check_member, check_request, policy_section, settled_part
 from app.engine.money import ZERO
 from app.engine.policy import apply_bands, deductible_amount, is_registered, offsite_of
 from app.engine.types import TIER_KINDS, SettlementInput, SettlementResult
@@ -29,15 +30,17 @@ def settle(inp: SettlementInput, *, validate: bool = True) -> SettlementResult:
         raise ValueError(f"{scheme.code} is a tier: settle it with app.engine.tier.settle_tier")
 
     # 1. Eligibility (v2.4: the kind of bill, membership on the injury date for injury schemes;
-    # v2.5: an employer's liability for a patient who is no member).
-    employer = inp.employer
-    check_request(scheme, bill, employer, ("employer_liability",))
-    check_member(scheme, member, bill, employer, ("employer_liability",))
+    # v2.5: an employer's liability for a patient who is no member; v3.3: an advance).
+    employer, advance = inp.employer, inp.advance
+    check_request(scheme, bill, employer, ("employer_liability",), advance=advance)
+    check_member(scheme, member, bill, employer, ("employer_liability",), advance=advance)
     year = bill.policy_year
     section = policy_section(scheme, policy, bill)
+    # An advance for an employer that did not enrol its worker is computed as its liability.
+    employer = employer or advance_employer(advance)
 
-    # 2. Lines.
-    lines = classify_lines(bill, inp.catalogs)
+    # 2. Lines (v3.1: on a mixed bill, the lines outside the scheme's part first).
+    lines = classify_lines(bill, inp.catalogs, settled_part(scheme, bill))
     medical_total = excluded = over_limit = b_self_pay = in_scope = ZERO
     for line in lines:
         medical_total += line.amount
@@ -81,6 +84,7 @@ def settle(inp: SettlementInput, *, validate: bool = True) -> SettlementResult:
         fund_paid=inp.year_to_date.fund_paid,
         prior=inp.prior_payments,
         medical_total=medical_total,
+        same_part_prior=None if bill.work_injury is None else inp.same_part_prior,
     )
     c = paid.coordinated
 
@@ -105,4 +109,5 @@ def settle(inp: SettlementInput, *, validate: bool = True) -> SettlementResult:
         coordination_reduction=c.coordination_reduction,
         patient_responsibility=c.patient_responsibility,
         lines=lines,
+        cap_remaining=paid.cap_remaining,
     )

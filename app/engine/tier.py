@@ -35,6 +35,8 @@ def axis_bands(bands: tuple[TierBand, ...], *, before: Decimal, after: Decimal) 
 
 def settle_tier(inp: TierInput) -> SettlementResult:
     bill, scheme, basis = inp.bill, inp.scheme, inp.basis
+    if scheme.kind == "large_amount":
+        raise ValueError(f"{scheme.code} is a large-amount tier: settle it with app.engine.large_amount")
 
     # Eligibility: not a work injury; the basis; members of its own (assistance only); the year.
     check_bill_kind(scheme, bill)
@@ -69,6 +71,7 @@ def settle_tier(inp: TierInput) -> SettlementResult:
         fund_paid=inp.year_to_date.fund_paid,
         prior=inp.prior_payments,
         medical_total=medical_total,
+        same_part_prior=None if bill.work_injury is None else inp.same_part_prior,
     )
     c = paid.coordinated
 
@@ -93,6 +96,7 @@ def settle_tier(inp: TierInput) -> SettlementResult:
         coordination_reduction=c.coordination_reduction,
         patient_responsibility=c.patient_responsibility,
         lines=basis.lines,
+        cap_remaining=paid.cap_remaining,
         basis_settlement_id=basis.settlement_id,
         compliant_self_pay=compliant,
     )

@@ -19,13 +19,20 @@ Coordination = Literal["repeat_capped", "gap_fill", "exclusive"]
 SchemeKind = Literal[
     "uebmi", "urrbmi", "nrcms", "serious_illness", "medical_assistance", "work_injury", "occupational_injury"
 ]
+#: The kinds the engine settles: the contract's, and the large-amount subsidy (v3.2), which the
+#: contract's scheme model takes once the ledger settles it.
+AnySchemeKind = Literal[SchemeKind, "large_amount"]
 Offsite = Literal["local", "in_province", "out_of_province"]
 LineReason = Literal["not_in_catalog", "class_c", "restricted_setting", "restricted_level"]
+#: A line's reason, with v3.1's two for the lines outside the scheme's part of a mixed bill.
+AnyLineReason = Literal[LineReason, "work_injury", "not_injury_related"]
+#: v3.1: the part of a bill carrying a work injury that a settlement pays for.
+Part = Literal["injury", "other"]
 
 SETTINGS: tuple[Setting, ...] = ("inpatient", "outpatient")
 #: v2.2: the basic schemes (v1), the supplementary tiers and the injury schemes.
 BASIC_KINDS: frozenset[str] = frozenset({"uebmi", "urrbmi", "nrcms"})
-TIER_KINDS: frozenset[str] = frozenset({"serious_illness", "medical_assistance"})
+TIER_KINDS: frozenset[str] = frozenset({"serious_illness", "medical_assistance", "large_amount"})
 INJURY_KINDS: frozenset[str] = frozenset({"work_injury", "occupational_injury"})
 #: v2.5: the kinds under which an employer may be liable for what the scheme would have paid.
 EMPLOYER_LIABLE_KINDS: frozenset[str] = frozenset({"uebmi", "work_injury", "occupational_injury"})
@@ -40,7 +47,7 @@ COORDINATION_MODES: tuple[Coordination, ...] = ("repeat_capped", "gap_fill", "ex
 class Scheme:
     code: str
     name: str
-    kind: SchemeKind
+    kind: AnySchemeKind
     pooling_region: str
     coordination: Coordination = "repeat_capped"
     #: The basic scheme a tier supplements (tiers only).
@@ -116,6 +123,16 @@ class TierPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class LargeAmountPolicy:
+    """A large-amount subsidy's yearly policy (v3.2): its cap and bands on the yearly over-cap axis
+    (no threshold)."""
+
+    year: int
+    annual_cap: Decimal
+    bands: tuple[TierBand, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Period:
     start: date
     end: date | None
@@ -164,6 +181,13 @@ class BillLine:
     unit_price: Decimal
     amount: Decimal
     service_date: date | None = None
+    #: v3.1: ``False`` marks a line of a work-injury bill that is not the injury's care; None
+    #: (not marked) and ``True`` are the injury's.  A mark is allowed only on such a bill.
+    injury_related: bool | None = None
+
+    @property
+    def is_injury_line(self) -> bool:
+        return self.injury_related is not False
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +205,28 @@ class ExternalPayment:
     payer: str
     voucher_no: str
     amount: Decimal
+
+
+AdvanceReason = Literal["employer_not_enrolled", "third_party"]
+LiableKind = Literal["employer", "third_party"]
+
+
+@dataclass(frozen=True, slots=True)
+class Liable:
+    """Who owes the fund what it advanced (v3.3)."""
+
+    kind: LiableKind
+    name: str
+    #: A unified social credit code: required for an employer, optional for a third party.
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """A fund's advance (v3.3): the fund pays, and recovers from ``liable`` later."""
+
+    reason: AdvanceReason
+    liable: Liable
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +293,13 @@ class SettlementInput:
     prior_payments: Decimal = Decimal("0.00")
     #: Set for an employer's liability (v2.5): the employer pays what the scheme would have.
     employer: Employer | None = None
+    #: Set for a fund's advance (v3.3).  ``employer_not_enrolled`` is computed as an employer's
+    #: liability (with that employer's accumulators in ``year_to_date``), ``third_party`` as usual.
+    advance: Advance | None = None
+    #: v3.1, on a bill carrying a work injury: the part of ``prior_payments`` made on this
+    #: settlement's own part of the bill (what ``gap_fill`` and ``exclusive`` look at).  None
+    #: counts the whole of ``prior_payments``, which never pays more.
+    same_part_prior: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +315,9 @@ class Basis:
     b_self_pay: Decimal
     in_scope: Decimal
     lines: tuple[LineResult, ...]
+    #: The basis's bands and benefit after its cap: a large-amount tier (v3.2) walks them.
+    bands: tuple[BandResult, ...] = ()
+    benefit_after_cap: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +344,31 @@ class TierInput:
     year_to_date: TierYearToDate = TierYearToDate()
     #: Every active payment on the bill (schemes, tiers, employers, external vouchers).
     prior_payments: Decimal = Decimal("0.00")
+    #: As :attr:`SettlementInput.same_part_prior` (a tier pays for the part its basis paid for).
+    same_part_prior: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LargeAmountYearToDate:
+    """A large-amount tier's accumulators for the person and policy year, before this bill."""
+
+    fund_paid: Decimal = Decimal("0.00")
+    #: The yearly axis: the over-cap cost counted by the tier's active settlements.
+    over_cap: Decimal = Decimal("0.00")
+
+
+@dataclass(frozen=True, slots=True)
+class LargeAmountInput:
+    bill: Bill
+    scheme: Scheme
+    #: None when the tier has no policy for the year (``no-policy``).
+    policy: LargeAmountPolicy | None
+    #: None when the bill holds no active fund-paid settlement of the supplemented scheme.
+    basis: Basis | None
+    year_to_date: LargeAmountYearToDate = LargeAmountYearToDate()
+    #: Every active payment on the bill (schemes, tiers, employers, external vouchers).
+    prior_payments: Decimal = Decimal("0.00")
+    same_part_prior: Decimal | None = None
 
 
 # --- the result -----------------------------------------------------------------------
@@ -303,7 +384,7 @@ class LineResult:
     over_limit: Decimal
     b_self_pay: Decimal
     in_scope: Decimal
-    reason: LineReason | None
+    reason: AnyLineReason | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +419,12 @@ class SettlementResult:
     coordination_reduction: Decimal
     patient_responsibility: Decimal
     lines: tuple[LineResult, ...]
+    #: v3.2: the payer's annual cap less what counts toward it for this person (and employer) in
+    #: the policy year, this settlement included.
+    cap_remaining: Decimal
     #: Tiers only (v2.3): the settlement they were computed from and the compliant self-pay.
     basis_settlement_id: str | None = None
     compliant_self_pay: Decimal | None = None
+    #: Large-amount tiers only (v3.2): the basis's in-scope cost above its cap (in place of
+    #: ``compliant_self_pay``).
+    over_cap: Decimal | None = None

@@ -158,6 +158,13 @@ def bill_errors(bill: Bill) -> list[FieldError]:
         else:
             seen[line.line_no] = index
         errors += _line_errors(line, index)
+        if line.injury_related is not None and bill.work_injury is None:
+            errors.append(
+                FieldError(
+                    ("items", index, "injury_related"),
+                    "only a bill of a determined work injury (work_injury) marks lines as related to it or not",
+                )
+            )
     if not errors and bill.medical_total > MONEY_MAX:
         errors.append(FieldError(("items",), f"the bill's total is larger than {MONEY_MAX}"))
     return errors
