@@ -54,6 +54,19 @@ def eligibility_date(scheme: Scheme, bill: Bill) -> date:
     return bill.admission_date
 
 
+def supplements_problem(kind: str, basic_kind: str | None) -> str | None:
+    """Reference data: a tier supplements a basic scheme, and a large-amount subsidy (v3.2) only
+    an employees' one (uebmi); why the scheme named in ``supplements`` does not fit, or None.
+    ``basic_kind`` is None when no such scheme exists."""
+    if basic_kind is None:
+        return "the scheme it supplements does not exist"
+    if kind == "large_amount" and basic_kind != "uebmi":
+        return f"a large_amount scheme supplements a uebmi scheme, not a {basic_kind} one"
+    if basic_kind not in BASIC_KINDS:
+        return f"a {kind} scheme supplements a basic scheme (uebmi, urrbmi, nrcms), not a {basic_kind} one"
+    return None
+
+
 def part_of_kind(kind: str) -> Part:
     """v3.1: the part of a mixed bill a payment of this kind of scheme is for: an injury scheme's
     (its fund's, an employer's liability or an advance under it) the injury's, every other kind's

@@ -12,6 +12,7 @@ import pytest
 
 from app.engine import settle
 from app.engine import types as t
+from app.engine.eligibility import supplements_problem
 from app.engine.large_amount import over_cap_walk, settle_large_amount
 from app.engine.money import round_money, round_quotient
 from app.engine.tier import settle_tier
@@ -256,3 +257,18 @@ def test_cap_remaining_on_basic_and_tier_settlements() -> None:
         D("500.00"),
         D("298500.00"),
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "basic_kind", "fits"),
+    [
+        ("large_amount", "uebmi", True),
+        ("large_amount", "nrcms", False),
+        ("large_amount", "urrbmi", False),
+        ("large_amount", None, False),
+        ("serious_illness", "nrcms", True),
+        ("medical_assistance", "work_injury", False),
+    ],
+)
+def test_what_a_tier_supplements(kind: str, basic_kind: str | None, fits: bool) -> None:
+    assert (supplements_problem(kind, basic_kind) is None) == fits
