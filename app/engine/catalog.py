@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from app.engine.money import ZERO, round_money
-from app.engine.types import AnyLineReason, Bill, BillLine, CatalogVersion, LineResult, Part
+from app.engine.types import LineReason, Bill, BillLine, CatalogVersion, LineResult, Part
 from app.errors import NoCatalog
 
 
@@ -61,7 +61,7 @@ def outside_part(line: BillLine, part: Part) -> LineResult | None:
     None for a line of the part."""
     if line.is_injury_line == (part == "injury"):
         return None
-    reason: AnyLineReason = "not_injury_related" if part == "injury" else "work_injury"
+    reason: LineReason = "not_injury_related" if part == "injury" else "work_injury"
     return LineResult(line.line_no, line.code, None, line.amount, line.amount, ZERO, ZERO, ZERO, reason)
 
 

@@ -17,15 +17,21 @@ Category = Literal["drug", "service", "material", "facility"]
 CatalogClass = Literal["A", "B", "C"]
 Coordination = Literal["repeat_capped", "gap_fill", "exclusive"]
 SchemeKind = Literal[
-    "uebmi", "urrbmi", "nrcms", "serious_illness", "medical_assistance", "work_injury", "occupational_injury"
+    "uebmi",
+    "urrbmi",
+    "nrcms",
+    "serious_illness",
+    "medical_assistance",
+    "large_amount",
+    "work_injury",
+    "occupational_injury",
 ]
-#: The kinds the engine settles: the contract's, and the large-amount subsidy (v3.2), which the
-#: contract's scheme model takes once the ledger settles it.
-AnySchemeKind = Literal[SchemeKind, "large_amount"]
 Offsite = Literal["local", "in_province", "out_of_province"]
-LineReason = Literal["not_in_catalog", "class_c", "restricted_setting", "restricted_level"]
-#: A line's reason, with v3.1's two for the lines outside the scheme's part of a mixed bill.
-AnyLineReason = Literal[LineReason, "work_injury", "not_injury_related"]
+#: A line's reason; v3.1's ``work_injury`` and ``not_injury_related`` for the lines outside the
+#: scheme's part of a mixed bill.
+LineReason = Literal[
+    "not_in_catalog", "class_c", "restricted_setting", "restricted_level", "work_injury", "not_injury_related"
+]
 #: v3.1: the part of a bill carrying a work injury that a settlement pays for.
 Part = Literal["injury", "other"]
 
@@ -47,7 +53,7 @@ COORDINATION_MODES: tuple[Coordination, ...] = ("repeat_capped", "gap_fill", "ex
 class Scheme:
     code: str
     name: str
-    kind: AnySchemeKind
+    kind: SchemeKind
     pooling_region: str
     coordination: Coordination = "repeat_capped"
     #: The basic scheme a tier supplements (tiers only).
@@ -384,7 +390,7 @@ class LineResult:
     over_limit: Decimal
     b_self_pay: Decimal
     in_scope: Decimal
-    reason: AnyLineReason | None
+    reason: LineReason | None
 
 
 @dataclass(frozen=True, slots=True)
