@@ -20,6 +20,8 @@ from app.api.routes_admin import router as admin_router
 from app.api.routes_bills import router as bills_router
 from app.api.routes_hospitals import router as hospitals_router
 from app.api.routes_ops import router as ops_router
+from app.api.routes_receivables import router as receivables_router
+from app.api.routes_reconciliation import router as reconciliation_router
 from app.api.routes_reference import router as reference_router
 from app.api.routes_reports import router as reports_router
 from app.desk import routes as desk
@@ -64,6 +66,8 @@ def create_app() -> FastAPI:
     app.include_router(admin_router)
     app.include_router(ops_router)
     app.include_router(reports_router)
+    app.include_router(reconciliation_router)
+    app.include_router(receivables_router)
     desk.install(app)
     docs.install(app)
     # Outermost last: request id, then observation (log, metrics, audit), then the body limit.

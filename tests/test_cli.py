@@ -19,9 +19,11 @@ def test_load_sample_can_run_again_after_a_settlement(db_url: str, capsys: pytes
     assert main(["load-sample"]) == 0
     err = capsys.readouterr().err
     # v1 then v2: three hospitals; v2 replaces Wang Jun's county membership and adds Li Qiang, the
-    # tiers SI and MA (no catalog) and the work-injury fund with their policies and members.  On an
-    # empty database every catalog version and policy is new: none is kept.
-    loaded = "sample data loaded: 3 hospitals, 5 schemes, 3 catalog versions, 5 policies, 5 members"
+    # tiers SI and MA (no catalog) and the work-injury fund with their policies and members.  v3
+    # adds a hospital, the Guang'an employee scheme and its large-amount subsidy (one catalog, two
+    # policies) and four memberships (He Ping, Zhao Lei twice, Liu Guilan).  On an empty database
+    # every catalog version and policy is new: none is kept.
+    loaded = "sample data loaded: 4 hospitals, 7 schemes, 4 catalog versions, 7 policies, 9 members"
     loaded += ", 0 kept as they were"
     assert loaded in err.splitlines()
     from app.main import app
@@ -44,8 +46,16 @@ def test_load_sample_can_run_again_after_a_settlement(db_url: str, capsys: pytes
         assert [s["fund_payment"] for s in r.json()["settlements"]] == [
             s["fund_payment"] for s in want["settlements"][:3]
         ]
+        # The banner's v3 claim of bill 6: the employee scheme up to its cap, then the large-amount subsidy.
+        bill_6 = json.loads((SAMPLE_DIR / "v3" / "bill-6.json").read_text())
+        r = client.post("/v1/claims", json={"bill": bill_6, "schemes": ["UEBMI-511600", "LA-511600"]}, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        want = json.loads((SAMPLE_DIR / "v3" / "expected-v3.json").read_text())["H_large_amount_bill_6"]
+        assert [(s["fund_payment"], s["cap_remaining"]) for s in r.json()["settlements"]] == [
+            (s["fund_payment"], s["cap_remaining"]) for s in want["settlements"]
+        ]
     assert main(["load-sample"]) == 0
-    assert "3 hospitals, 5 schemes, 0 catalog versions, 0 policies, 5 members, 8 kept as they were" in (
+    assert "4 hospitals, 7 schemes, 0 catalog versions, 0 policies, 9 members, 11 kept as they were" in (
         capsys.readouterr().err
     )
 

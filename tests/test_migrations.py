@@ -7,7 +7,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import app.db.tables  # noqa: F401  (registers the tables)
+import app.db.receivable_tables
+import app.db.tables  # noqa: F401
 from app.db.migrate import downgrade, upgrade
 
 

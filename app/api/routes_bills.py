@@ -71,15 +71,21 @@ def _observe(settlement: Mapping[str, Any], outcome: str) -> None:
 
 
 def canonical_body(body: SettlementCreate | ClaimCreate) -> dict[str, Any]:
-    """The body an ``Idempotency-Key`` is compared by: after defaults, but without v2's optional
-    fields while they are null (``employer_liability``, a bill's ``work_injury``), so a request
-    retried across the upgrade to v2 still matches the record its first attempt left."""
+    """The body an ``Idempotency-Key`` is compared by: after defaults, but without v2's and v3's
+    optional fields while they are null (``employer_liability``, ``advance``, a bill's
+    ``work_injury`` and its lines' ``injury_related``), so a request retried across an upgrade
+    still matches the record its first attempt left."""
     doc: dict[str, Any] = body.model_dump(mode="json")
-    if doc.get("employer_liability", False) is None:
-        del doc["employer_liability"]
+    for name in ("employer_liability", "advance"):
+        if doc.get(name, False) is None:
+            del doc[name]
     bill = doc.get("bill")
-    if isinstance(bill, dict) and bill.get("work_injury", False) is None:
-        del bill["work_injury"]
+    if isinstance(bill, dict):
+        if bill.get("work_injury", False) is None:
+            del bill["work_injury"]
+        for item in bill.get("items", []):
+            if item.get("injury_related", False) is None:
+                del item["injury_related"]
     return doc
 
 

@@ -20,10 +20,18 @@ from app.db.tx import read_session
 from app.errors import FieldError, MalformedRequest, ValidationFailed, errors_under
 from app.principal import Principal
 from app.schemas.common import CODE_PATTERN
-from app.schemas.public import MemberPublic, PolicyPublic, TierPolicyPublic, member_public, policy_public
+from app.schemas.public import (
+    LargeAmountPolicyPublic,
+    MemberPublic,
+    PolicyPublic,
+    TierPolicyPublic,
+    member_public,
+    policy_public,
+)
 from app.schemas.reference import (
     CatalogCreate,
     CatalogPublic,
+    LargeAmountPolicyCreate,
     MemberCreate,
     PolicyCreate,
     SchemeCreate,
@@ -253,16 +261,16 @@ def get_catalog(scheme_code: SchemeCode, version: Version, principal: AdminOrOff
     "/{scheme_code}/policies/{year}",
     operation_id="putPolicy",
     summary="Create or replace a yearly policy (a tier's has the shape {year, annual_cap, threshold, bands})",
-    response_model=PolicyPublic | TierPolicyPublic,
+    response_model=PolicyPublic | TierPolicyPublic | LargeAmountPolicyPublic,
     status_code=201,
-    responses=_put_responses(PolicyPublic | TierPolicyPublic, _POLICY_LINKS),
+    responses=_put_responses(PolicyPublic | TierPolicyPublic | LargeAmountPolicyPublic, _POLICY_LINKS),
 )
 def put_policy(
     request: Request,
     scheme_code: SchemeCode,
     year: Year,
     body: Annotated[
-        PolicyCreate | TierPolicyCreate,
+        PolicyCreate | TierPolicyCreate | LargeAmountPolicyCreate,
         Body(openapi_examples=example("The sample's first scheme's policy", _POLICY)),
     ],
     principal: Admin,
@@ -281,7 +289,7 @@ def put_policy(
     "/{scheme_code}/policies/{year}",
     operation_id="getPolicy",
     summary="Read a yearly policy",
-    response_model=PolicyPublic | TierPolicyPublic,
+    response_model=PolicyPublic | TierPolicyPublic | LargeAmountPolicyPublic,
     responses=READ,
 )
 def get_policy(scheme_code: SchemeCode, year: Year, principal: AdminOrOffice) -> JSON:

@@ -195,6 +195,15 @@ class Settlement(SQLModel, table=True):
     #: they added to their yearly axis (v2.3).
     basis_settlement_id: str | None = Field(default=None, max_length=36)
     compliant_self_pay: Decimal | None = money_column(default=None)
+    #: v3 (migration 0008): the payer's cap left after this settlement (null on older rows); a
+    #: large-amount tier's over-cap cost; an advance's reason, liable party and receivable.
+    cap_remaining: Decimal | None = money_column(default=None)
+    over_cap: Decimal | None = money_column(default=None)
+    advance_reason: str | None = Field(default=None, max_length=32)
+    liable_kind: str | None = Field(default=None, max_length=16)
+    liable_code: str | None = Field(default=None, max_length=32)
+    liable_name: str | None = Field(default=None, max_length=200)
+    receivable_id: str | None = Field(default=None, max_length=36)
     sequence: int
     status: str = Field(max_length=16)
     policy_year: int
@@ -309,7 +318,8 @@ class Accumulates:
 
 class YearTotal(Accumulates, SQLModel, table=True):
     """Accumulator of one person under one scheme (or tier) in one policy year (active fund-paid
-    settlements only).  A tier moves ``fund_paid`` and ``compliant_self_pay`` (its yearly axis)."""
+    settlements only).  A tier moves ``fund_paid`` and ``compliant_self_pay`` (its yearly axis), a
+    large-amount tier ``fund_paid`` and ``over_cap``."""
 
     __tablename__ = "year_total"
     __table_args__ = (
@@ -318,6 +328,7 @@ class YearTotal(Accumulates, SQLModel, table=True):
             name="ck_year_total_non_negative",
         ),
         CheckConstraint("compliant_self_pay >= 0", name="ck_year_total_axis_non_negative"),
+        CheckConstraint("over_cap >= 0", name="ck_year_total_over_cap_non_negative"),
     )
 
     id_number: str = Field(primary_key=True, max_length=18)
@@ -327,6 +338,8 @@ class YearTotal(Accumulates, SQLModel, table=True):
     deductible_inpatient: Decimal = money_column()
     deductible_outpatient: Decimal = money_column()
     compliant_self_pay: Decimal = money_column()
+    #: A large-amount tier's yearly axis of over-cap cost (v3.2, migration 0008).
+    over_cap: Decimal = money_column()
 
 
 class EmployerYearTotal(Accumulates, SQLModel, table=True):

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from app.engine.money import ZERO, round_money
-from app.engine.types import LineReason, Bill, BillLine, CatalogVersion, LineResult, Part
+from app.engine.types import Bill, BillLine, CatalogVersion, LineReason, LineResult, Part
 from app.errors import NoCatalog
 
 

@@ -113,6 +113,8 @@ _ACTIVE = select(
     _SETTLEMENT.c.sequence,
     _SETTLEMENT.c.payer_type,
     _SETTLEMENT.c.basis_settlement_id,
+    _SETTLEMENT.c.scheme_kind,
+    _SETTLEMENT.c.external_total,
 ).where(_SETTLEMENT.c.bill_id == bindparam("bill_id"), _SETTLEMENT.c.status == "settled")
 _VOUCHERS = select(_EXTERNAL.c.voucher_no, _EXTERNAL.c.amount).where(
     _EXTERNAL.c.bill_id == bindparam("bill_id"), _EXTERNAL.c.active

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from app.engine import types as t
-from app.ledger.records import LineDoc, SettlementDetail
+from app.ledger.records import BandDoc, LineDoc, SettlementDetail
 from app.ledger.rows import MemberRow
 
 
@@ -66,6 +66,8 @@ def bill_to_engine(row: StoredBill) -> t.Bill:
                 Decimal(i["unit_price"]),
                 Decimal(i["amount"]),
                 date.fromisoformat(i["service_date"]) if i.get("service_date") else None,
+                # v3.1: stored on every line of a work-injury bill; only false differs from unmarked.
+                False if i.get("injury_related") is False else None,
             )
             for i in row.items
         ),
@@ -113,6 +115,18 @@ def line_from_detail(line: LineDoc) -> t.LineResult:
     )
 
 
+def band_from_detail(band: BandDoc) -> t.BandResult:
+    """A band as stored in a settlement's ``detail`` (a large-amount tier's basis walks them)."""
+    upper = band["upper"]
+    return t.BandResult(
+        Decimal(band["lower"]),
+        None if upper is None else Decimal(upper),
+        Decimal(band["ratio"]),
+        Decimal(band["base"]),
+        Decimal(band["amount"]),
+    )
+
+
 class StoredBasis(Protocol):
     """What a tier's basis is built from: its settlement's row (a record, or the columns read)."""
 
@@ -133,6 +147,8 @@ class StoredBasis(Protocol):
     @property
     def in_scope(self) -> Decimal: ...
     @property
+    def benefit_after_cap(self) -> Decimal: ...
+    @property
     def detail(self) -> SettlementDetail: ...
 
 
@@ -148,6 +164,8 @@ def basis_to_engine(row: StoredBasis) -> t.Basis:
         b_self_pay=row.b_self_pay,
         in_scope=row.in_scope,
         lines=tuple(line_from_detail(line) for line in row.detail["lines"]),
+        bands=tuple(band_from_detail(band) for band in row.detail["bands"]),
+        benefit_after_cap=row.benefit_after_cap,
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL
 from app.db import tables as db
 from app.db.direct import execute_one
 from app.engine import types as t
-from app.engine.documents import policy_from_document, tier_policy_from_document
+from app.engine.documents import large_amount_policy_from_document, policy_from_document, tier_policy_from_document
 from app.errors import FieldError, NoCatalog, NoPolicy, ValidationFailed
 from app.ledger.conversions import member_to_engine
 from app.ledger.references import held_catalog_versions, held_member, held_policy, held_scheme, service_days
@@ -45,12 +45,16 @@ def member_for(work: LedgerWork, scheme_code: str, id_number: str) -> t.Member |
 #: database rebuilt with the same ids, never hits a stale entry.  Bounded by the number of used
 #: versions (a version of 50,000 entries is a few MB).
 _CacheKey = tuple[URL, int, object]
-_policies: dict[_CacheKey, t.Policy | t.TierPolicy] = {}
+AnyPolicy = t.Policy | t.TierPolicy | t.LargeAmountPolicy
+_policies: dict[_CacheKey, AnyPolicy] = {}
 _catalog_entries: dict[_CacheKey, dict[str, t.CatalogEntry]] = {}
 
 
-def parse_policy(document: dict[str, Any], year: int, *, tier: bool) -> t.Policy | t.TierPolicy:
-    """A stored policy document in its engine form: a tier's shape or a scheme's."""
+def parse_policy(document: dict[str, Any], year: int, *, tier: bool, large_amount: bool = False) -> AnyPolicy:
+    """A stored policy document in its engine form: a large-amount tier's shape (v3.2), another
+    tier's or a scheme's."""
+    if large_amount:
+        return large_amount_policy_from_document(document, year)
     if tier:
         return tier_policy_from_document(document, year)
     return policy_from_document(document, year)
@@ -60,15 +64,15 @@ _POLICY = db.core_table(db.Policy)
 _POLICY_BODY = select(_POLICY.c.body).where(_POLICY.c.id == bindparam("id"))
 
 
-def policy_for(work: LedgerWork, scheme: t.Scheme, year: int) -> tuple[PolicyRow, t.Policy | t.TierPolicy]:
+def policy_for(work: LedgerWork, scheme: t.Scheme, year: int) -> tuple[PolicyRow, AnyPolicy]:
     """The policy this transaction holds (locked while unused) and its engine form."""
     row = held_policy(work, scheme.code, year)
     if row is None:
         raise NoPolicy(f"{scheme.code} has no policy for {year}, the year of the discharge date")
-    tier = scheme.kind in t.TIER_KINDS
+    tier, large = scheme.kind in t.TIER_KINDS, scheme.kind == "large_amount"
     if not row.used:
         assert row.body is not None  # read under its lock
-        return row, parse_policy(row.body, year, tier=tier)
+        return row, parse_policy(row.body, year, tier=tier, large_amount=large)
     key = (work.connection.engine.url, row.id, row.updated_at)
     policy = _policies.get(key)
     if policy is None:
@@ -77,7 +81,7 @@ def policy_for(work: LedgerWork, scheme: t.Scheme, year: int) -> tuple[PolicyRow
             found = execute_one(work.connection, _POLICY_BODY, {"id": row.id})
             assert found is not None  # a used policy is never deleted
             body = found.body
-        policy = _policies[key] = parse_policy(body, year, tier=tier)
+        policy = _policies[key] = parse_policy(body, year, tier=tier, large_amount=large)
     return row, policy
 
 

@@ -5,8 +5,13 @@
 - a scheme holds at most one active settlement per bill;
 - each person/scheme/year accumulator equals the sum of the active settlements behind it and
   stays within the annual cap; no active settlement lacks its accumulator: ``year_total`` for
-  fund payments (schemes and tiers, a tier's compliant self-pay included), ``employer_year_total``
-  for employers' liabilities, per employer (v2);
+  fund payments (schemes and tiers, a tier's compliant self-pay and a large-amount tier's
+  over-cap axis included), ``employer_year_total`` for employers' liabilities and the advances
+  for an employer that did not enrol its worker, per employer (v2, v3);
+- a receivable's ``recovered`` is the sum of its recoveries, ``recovered + written_off`` stays
+  within its amount, its status is what its figures say; an active advanced settlement with a
+  fund payment has exactly one receivable, not cancelled, for exactly that payment; a reversed
+  one's receivable is cancelled with nothing recovered (v3);
 - an active tier's basis is an active settlement of the same bill;
 - a settlement is reversed exactly when it has a reversal record, and the record's amounts are
   the settlement's;
@@ -24,12 +29,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app.db import tables as db
+from app.db.receivable_tables import Receivable, Recovery
 from app.engine.money import ZERO
+from app.engine.receivables import Receivable as ReceivableState
+from app.engine.receivables import receivable_problems
 
 
 @dataclass
@@ -92,12 +100,23 @@ def check(session: Session) -> Report:
             select(col(db.Policy.scheme_code), col(db.Policy.year), col(db.Policy.annual_cap))
         )
     }
+    # An advance for an employer that did not enrol its worker is a fund payment on that
+    # employer's accumulator (v3.3).
+    # (advance_reason is null on every other settlement: coalesced so that NOT keeps them.)
+    for_employer = or_(
+        col(s.payer_type) == "employer", func.coalesce(col(s.advance_reason), "") == "employer_not_enrolled"
+    )
+    person_year: tuple[Any, ...] = (
+        col(s.patient_id_number),
+        col(s.scheme_code),
+        col(s.policy_year),
+    )
     _check_accumulators(
         session,
         report,
         table=db.YearTotal,
-        payer_type="scheme",
-        keys=("patient_id_number", "scheme_code", "policy_year"),
+        which=~for_employer,
+        keys=person_year,
         row_keys=("id_number", "scheme_code", "year"),
         caps=caps,
     )
@@ -105,11 +124,12 @@ def check(session: Session) -> Report:
         session,
         report,
         table=db.EmployerYearTotal,
-        payer_type="employer",
-        keys=("patient_id_number", "scheme_code", "policy_year", "employer_code"),
+        which=for_employer,
+        keys=(*person_year, func.coalesce(col(s.employer_code), col(s.liable_code))),
         row_keys=("id_number", "scheme_code", "year", "employer_code"),
         caps=caps,
     )
+    _check_receivables(session, report)
 
     # A tier's basis is an active settlement of the same bill while the tier is active.
     basis = db.Settlement.__table__.alias("basis")  # type: ignore[attr-defined]
@@ -192,36 +212,39 @@ def _check_accumulators(
     report: Report,
     *,
     table: type[db.YearTotal] | type[db.EmployerYearTotal],
-    payer_type: str,
-    keys: tuple[str, ...],
+    which: ColumnElement[bool],
+    keys: tuple[Any, ...],
     row_keys: tuple[str, ...],
     caps: dict[tuple[str, int], Decimal],
 ) -> None:
-    """Each accumulator row equals the sums of its active settlements (fund payments, yearly
-    deductibles per setting, and for ``year_total`` the tiers' compliant self-pay), stays
-    within the scheme's annual cap, and every active settlement has its row."""
+    """Each accumulator row equals the sums of its active settlements (``which`` of them: fund
+    payments, yearly deductibles per setting, and for ``year_total`` the tiers' compliant
+    self-pay and the large-amount tiers' over-cap cost), stays within the scheme's annual cap, and
+    every active settlement has its row."""
     s = db.Settlement
-    sums: dict[tuple[Any, ...], tuple[Decimal, Decimal, Decimal, Decimal]] = {}
+    Sums = tuple[Decimal, Decimal, Decimal, Decimal, Decimal]
+    sums: dict[tuple[Any, ...], Sums] = {}
     for values in session.execute(
         select(
-            *(col(getattr(s, k)) for k in keys),
+            *keys,
             col(s.setting),
             func.sum(col(s.fund_payment)),
             func.sum(col(s.yearly_deductible)),
             func.sum(col(s.compliant_self_pay)),
+            func.sum(col(s.over_cap)),
         )
-        .where(col(s.status) == "settled", col(s.payer_type) == payer_type)
-        .group_by(*(col(getattr(s, k)) for k in keys), col(s.setting))
+        .where(col(s.status) == "settled", which)
+        .group_by(*keys, col(s.setting))
     ):
         group = tuple(values[: len(keys)])
-        setting, paid, deductible, compliant = values[len(keys) :]
-        f, di, do, c = sums.get(group, (ZERO, ZERO, ZERO, ZERO))
+        setting, paid, deductible, compliant, over_cap = values[len(keys) :]
+        f, di, do, c, o = sums.get(group, (ZERO, ZERO, ZERO, ZERO, ZERO))
         f += paid
         if setting == "inpatient":
             di += deductible
         else:
             do += deductible
-        sums[group] = (f, di, do, c + (compliant or ZERO))
+        sums[group] = (f, di, do, c + (compliant or ZERO), o + (over_cap or ZERO))
     seen = set()
     name = table.__tablename__
     row: Any
@@ -229,9 +252,9 @@ def _check_accumulators(
         key = tuple(getattr(row, k) for k in row_keys)
         seen.add(key)
         report.checks += 2
-        want = sums.get(key, (ZERO, ZERO, ZERO, ZERO))
-        axis = row.compliant_self_pay if isinstance(row, db.YearTotal) else ZERO
-        have = (row.fund_paid, row.deductible_inpatient, row.deductible_outpatient, axis)
+        want = sums.get(key, (ZERO, ZERO, ZERO, ZERO, ZERO))
+        axes = (row.compliant_self_pay, row.over_cap) if isinstance(row, db.YearTotal) else (ZERO, ZERO)
+        have = (row.fund_paid, row.deductible_inpatient, row.deductible_outpatient, *axes)
         if have != want:
             report.violations.append(
                 f"{name} {row.scheme_code}/{row.year}: {'/'.join(map(str, have))} != active settlements "
@@ -243,3 +266,44 @@ def _check_accumulators(
     for group in sums.keys() - seen:
         report.checks += 1
         report.violations.append(f"active settlements of {group[1]}/{group[2]} have no {name} accumulator")
+
+
+def _check_receivables(session: Session, report: Report) -> None:
+    """v3.3: each receivable against its recoveries and its settlement, and each advanced
+    settlement against its receivable."""
+    s = db.Settlement
+    recovered = dict(
+        session.execute(
+            select(col(Recovery.receivable_id), func.sum(col(Recovery.amount))).group_by(col(Recovery.receivable_id))
+        ).all()
+    )
+    by_settlement: dict[str, Receivable] = {}
+    for r in session.scalars(select(Receivable)):
+        report.checks += 3
+        by_settlement[r.settlement_id] = r
+        state = ReceivableState(r.amount, r.recovered, r.written_off, cancelled=r.status == "cancelled")
+        problems = receivable_problems(state)
+        if r.recovered != (recovered.get(r.id) or ZERO):
+            problems.append(f"recovered {r.recovered} != its recoveries {recovered.get(r.id) or ZERO}")
+        if state.status != r.status:
+            problems.append(f"status {r.status} where its figures say {state.status}")
+        report.violations += [f"receivable {r.id}: {p}" for p in problems]
+    advanced = select(col(s.id), col(s.status), col(s.fund_payment), col(s.receivable_id)).where(
+        col(s.advance_reason).is_not(None)
+    )
+    for sid, status, fund_payment, receivable_id in session.execute(advanced):
+        report.checks += 1
+        found = by_settlement.pop(sid, None)
+        if fund_payment == 0:
+            if found is not None:
+                report.violations.append(f"advanced settlement {sid} paid nothing but has a receivable")
+            continue
+        if found is None or found.id != receivable_id:
+            report.violations.append(f"advanced settlement {sid} lacks its receivable {receivable_id}")
+        elif found.amount != fund_payment:
+            report.violations.append(f"receivable {found.id}: amount {found.amount} != its settlement's {fund_payment}")
+        elif (status == "settled") == (found.status == "cancelled"):
+            report.violations.append(f"receivable {found.id} is {found.status} while its settlement is {status}")
+    for sid, left in by_settlement.items():
+        report.checks += 1
+        report.violations.append(f"receivable {left.id} belongs to no advanced settlement ({sid})")

@@ -4,6 +4,10 @@ Every write that moves money locks, in this order and nowhere else:
 
 1. the bill's row (``SELECT ... FOR UPDATE``, :func:`app.ledger.bill_state.lock_bill`):
    serialises everything that touches one bill;
+1b. a receivable's row (v3.3, ``FOR UPDATE``, :mod:`app.ledger.receivables`): the reversal of an
+   advanced settlement takes it after the bill's, to cancel it; a recovery or a write-off takes
+   only this row (no bill, no accumulator), so it cannot wait for anything while holding it.  A
+   settlement opening a receivable inserts a new row and locks none;
 2. the reference rows of each scheme it settles under, scheme by scheme in code order: the
    policy, then the catalog versions in id order, ``FOR NO KEY UPDATE`` while they are not yet
    marked used (:mod:`app.ledger.references`; a claim marks them used ahead, in a short
@@ -14,7 +18,8 @@ Every write that moves money locks, in this order and nowhere else:
 4. the employers' accumulator rows (``employer_year_total``, v2.5), sorted by scheme code and
    employer code, in the same way.
 
-A single settlement needs one scheme, a reversal only the bill and one accumulator.  A tier
+A single settlement needs one scheme, a reversal only the bill, one accumulator and, for an
+advance, its receivable.  A tier
 (v2.3) reads its basis from the bill's settlements, which the bill's lock already protects,
 and takes its own policy and ``year_total`` row like any scheme.  A claim settles several
 schemes in the order it was given (the order matters for coordination), so it first takes the

@@ -68,6 +68,17 @@ class SettlementRecord:
     employer_name: str | None
     basis_settlement_id: str | None
     compliant_self_pay: Decimal | None
+    #: v3.2: the payer's annual cap left after this settlement (None on rows made before v3);
+    #: a large-amount tier's over-cap cost.
+    cap_remaining: Decimal | None
+    over_cap: Decimal | None
+    #: v3.3: a fund's advance: its reason, the liable party, and the receivable it opened (None
+    #: when the fund paid 0.00).
+    advance_reason: t.AdvanceReason | None
+    liable_kind: t.LiableKind | None
+    liable_code: str | None
+    liable_name: str | None
+    receivable_id: str | None
     sequence: int
     status: SettlementStatus
     policy_year: int
@@ -102,6 +113,13 @@ class SettlementRecord:
     def columns(self) -> dict[str, object]:
         """The row's values by column name (an insert's parameters)."""
         return {name: getattr(self, name) for name in COLUMNS}
+
+    @property
+    def advance(self) -> t.Advance | None:
+        if self.advance_reason is None:
+            return None
+        assert self.liable_kind is not None and self.liable_name is not None
+        return t.Advance(self.advance_reason, t.Liable(self.liable_kind, self.liable_name, self.liable_code))
 
     def reversed(self, at: datetime) -> SettlementRecord:
         return replace(self, status="reversed", reversed_at=at)

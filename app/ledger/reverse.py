@@ -1,7 +1,7 @@
 """Reverse a settlement: undo exactly what it did (its status and reversal record, its external
-payments, the bill's paid total, the accumulator), in the bill's transaction under the bill's
-lock.  Only the latest active settlement of a bill may be reversed, so a tier is reversed before
-the settlement it was computed from."""
+payments, the bill's paid total, the accumulator, an advance's receivable), in the bill's
+transaction under the bill's lock.  Only the latest active settlement of a bill may be reversed,
+so a tier is reversed before the settlement it was computed from."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, or_, select
 from app import clock
 from app.db.direct import execute
 from app.errors import Conflict, NotFound
+from app.ledger import receivables
 from app.ledger.accumulators import employer_year_total, save_totals, totals_params, year_total
 from app.ledger.bill_state import forget_payments, moved
 from app.ledger.records import SettlementRecord
@@ -61,16 +62,22 @@ def reverse_locked(work: LedgerWork, *, bill_id: str, settlement_id: str, create
                 f"(only the latest active settlement of a bill, sequence {latest}, may be reversed)"
             )
         raise Conflict(f"only the latest active settlement of a bill may be reversed; reverse sequence {latest} first")
+    if s.receivable_id is not None:
+        # Step 1b of the lock order, after the bill: refused (409) once anything was recovered.
+        receivables.cancel_for_reversal(work, s.receivable_id)
     totals: Totals
-    if s.payer_type == "employer":
-        assert s.employer_code is not None
-        totals = employer_year_total(
-            work, EmployerYearKey(s.scheme_code, s.employer_code, s.patient_id_number, s.policy_year)
-        )
+    # An advance for an employer that did not enrol its worker moved that employer's accumulator.
+    owner = s.employer_code if s.payer_type == "employer" else None
+    if s.advance_reason == "employer_not_enrolled":
+        owner = s.liable_code
+    if owner is not None:
+        totals = employer_year_total(work, EmployerYearKey(s.scheme_code, owner, s.patient_id_number, s.policy_year))
     else:
         totals = year_total(work, YearKey(s.scheme_code, s.patient_id_number, s.policy_year))
         if s.compliant_self_pay is not None:
             totals.compliant_self_pay -= s.compliant_self_pay
+        if s.over_cap is not None:
+            totals.over_cap -= s.over_cap
     totals.add(setting=s.setting, fund_paid=-s.fund_payment, yearly_deductible=-s.yearly_deductible)
     paid_total = bill.paid_total - s.fund_payment - s.external_total
     now = clock.now()

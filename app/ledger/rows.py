@@ -58,6 +58,10 @@ class Active:
     sequence: int
     payer_type: str
     basis_settlement_id: str | None
+    #: The scheme's kind (which part of a mixed bill it paid for, v3.1) and the external payments
+    #: declared with it (they belong to the same part).
+    scheme_kind: str
+    external_total: Decimal
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -88,6 +92,8 @@ class Totals(Accumulates):
     deductible_outpatient: Decimal
     #: A tier's yearly compliant self-pay axis (``year_total`` only).
     compliant_self_pay: Decimal = ZERO
+    #: A large-amount tier's yearly over-cap axis (``year_total`` only, v3.2).
+    over_cap: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ marked used.  Runs inside a write transaction (:class:`app.ledger.work.LedgerWor
 locks of :mod:`app.ledger.lock_order`.
 
 Field errors are located in a settlement request (``scheme_code``, ``external_payments``,
-``employer_liability``); the caller puts them under its own request's field
+``employer_liability``, ``advance``); the caller puts them under its own request's field
 (:meth:`app.errors.ValidationFailed.under`).
 """
 
@@ -23,12 +23,20 @@ from app.db.direct import execute, execute_one
 from app.engine import types as t
 from app.engine.catalog import version_in_effect
 from app.engine.coordination import check_prior
-from app.engine.eligibility import check_member, check_request, policy_section
+from app.engine.eligibility import (
+    ADVANCE,
+    advance_employer,
+    check_member,
+    check_request,
+    part_of_kind,
+    policy_section,
+)
+from app.engine.large_amount import settle_large_amount
 from app.engine.money import ZERO
 from app.engine.settle import settle as engine_settle
 from app.engine.tier import settle_tier
 from app.errors import Conflict, Loc
-from app.ledger import detail, inputs
+from app.ledger import detail, inputs, receivables
 from app.ledger.accumulators import employer_year_total, save_totals, totals_params, year_total
 from app.ledger.bill_state import engine_bill, held, moved
 from app.ledger.conversions import basis_to_engine
@@ -70,6 +78,7 @@ def settle_locked_bill(
     external_payments: Sequence[t.ExternalPayment],
     created_by: str,
     employer: t.Employer | None = None,
+    advance: t.Advance | None = None,
 ) -> SettlementRecord:
     """Settle the bill (held locked by this transaction) under one scheme, move the ledger with it,
     and return the settlement as stored (rendered by :func:`app.schemas.settlements.settlement_public`).
@@ -80,34 +89,84 @@ def settle_locked_bill(
     ebill = engine_bill(work, bill_id)
     read_references(work, ebill, [scheme_code])  # a claim read them already (lock_for_settlements)
     scheme = inputs.scheme_for(work, scheme_code)
-    check_request(scheme, ebill, employer, EMPLOYER_LIABILITY)
+    check_request(scheme, ebill, employer, EMPLOYER_LIABILITY, advance=advance)
     state = held(work, bill_id)
     assert state.active is not None
     _refuse_a_second_settlement(scheme, state.active)
     prior = _prior_payments(state, external_payments)
-    if scheme.kind in t.TIER_KINDS:
-        computed = _settle_tier(work, ebill=ebill, scheme=scheme, state=state, prior=prior)
+    same_part = _same_part_prior(state, scheme, ebill, external_payments)
+    if scheme.kind == "large_amount":
+        computed = _settle_large_amount(work, ebill=ebill, scheme=scheme, state=state, prior=prior, same_part=same_part)
+    elif scheme.kind in t.TIER_KINDS:
+        computed = _settle_tier(work, ebill=ebill, scheme=scheme, state=state, prior=prior, same_part=same_part)
     else:
-        computed = _settle_scheme(work, bill=state.row, ebill=ebill, scheme=scheme, employer=employer, prior=prior)
-    record = _record(state.row, ebill, scheme, employer, computed, external_payments, created_by)
+        computed = _settle_scheme(
+            work,
+            bill=state.row,
+            ebill=ebill,
+            scheme=scheme,
+            employer=employer,
+            advance=advance,
+            prior=prior,
+            same_part=same_part,
+        )
+    record = _record(state.row, ebill, scheme, employer, advance, computed, external_payments, created_by)
     _write(work, state.row, computed, record, external_payments)
+    receivables.open_for(work, record)
     _note_settled(state, record, external_payments)
     return record
 
 
-def _settle_tier(work: LedgerWork, *, ebill: t.Bill, scheme: t.Scheme, state: HeldBill, prior: Decimal) -> _Computed:
-    """v2.3: the basis, the tier's members (assistance only), policy and accumulators; the engine."""
+def _basis(work: LedgerWork, scheme: t.Scheme, state: HeldBill) -> tuple[t.Basis | None, Decimal]:
+    """A tier's basis (the supplemented scheme's active fund settlement on the bill), and what that
+    settlement and every tier on it paid."""
     active = state.active
     assert active is not None
     basis_row = next((a for a in active if a.scheme_code == scheme.supplements and a.payer_type == "scheme"), None)
-    basis = None
-    paid_by_basic_and_tiers = ZERO
-    if basis_row is not None:
-        made = state.made.get(basis_row.id)
-        basis = _read_basis(work, basis_row.id) if made is None else basis_to_engine(made)
-        paid_by_basic_and_tiers = basis_row.fund_payment + sum(
-            (a.fund_payment for a in active if a.basis_settlement_id == basis_row.id), ZERO
+    if basis_row is None:
+        return None, ZERO
+    made = state.made.get(basis_row.id)
+    basis = _read_basis(work, basis_row.id) if made is None else basis_to_engine(made)
+    paid = basis_row.fund_payment + sum((a.fund_payment for a in active if a.basis_settlement_id == basis_row.id), ZERO)
+    return basis, paid
+
+
+def _settle_large_amount(
+    work: LedgerWork, *, ebill: t.Bill, scheme: t.Scheme, state: HeldBill, prior: Decimal, same_part: Decimal
+) -> _Computed:
+    """v3.2: the basis, the tier's policy and its accumulator (fund paid, over-cap axis); the engine."""
+    basis, _ = _basis(work, scheme, state)
+    year = ebill.policy_year
+    policy_row, policy = (None, None) if basis is None else inputs.policy_for(work, scheme, year)
+    assert policy is None or isinstance(policy, t.LargeAmountPolicy)
+    totals = year_total(work, YearKey(scheme.code, ebill.patient_id_number, year)) if basis is not None else None
+    result = settle_large_amount(
+        t.LargeAmountInput(
+            bill=ebill,
+            scheme=scheme,
+            policy=policy,
+            basis=basis,
+            year_to_date=t.LargeAmountYearToDate(totals.fund_paid, totals.over_cap)
+            if totals
+            else t.LargeAmountYearToDate(),
+            prior_payments=prior,
+            same_part_prior=same_part,
         )
+    )
+    assert totals is not None and policy_row is not None  # the engine refused a tier without basis
+
+    def move(r: t.SettlementResult) -> None:
+        totals.fund_paid += r.fund_payment
+        totals.over_cap += r.over_cap or ZERO
+
+    return _Computed(result, policy_row, [], [], totals, move)
+
+
+def _settle_tier(
+    work: LedgerWork, *, ebill: t.Bill, scheme: t.Scheme, state: HeldBill, prior: Decimal, same_part: Decimal
+) -> _Computed:
+    """v2.3: the basis, the tier's members (assistance only), policy and accumulators; the engine."""
+    basis, paid_by_basic_and_tiers = _basis(work, scheme, state)
     member = None
     if basis is not None and scheme.kind == "medical_assistance":
         member = inputs.member_for(work, scheme.code, ebill.patient_id_number)
@@ -128,6 +187,7 @@ def _settle_tier(work: LedgerWork, *, ebill: t.Bill, scheme: t.Scheme, state: He
             if totals
             else t.TierYearToDate(),
             prior_payments=prior,
+            same_part_prior=same_part,
         )
     )
     assert totals is not None and policy_row is not None  # the engine refused a tier without basis
@@ -142,7 +202,17 @@ def _settle_tier(work: LedgerWork, *, ebill: t.Bill, scheme: t.Scheme, state: He
 _BASIS = select(
     *(
         SETTLEMENT.c[c]
-        for c in ("id", "scheme_code", "offsite", "registered", "excluded", "over_limit", "b_self_pay", "in_scope")
+        for c in (
+            "id",
+            "scheme_code",
+            "offsite",
+            "registered",
+            "excluded",
+            "over_limit",
+            "b_self_pay",
+            "in_scope",
+            "benefit_after_cap",
+        )
     ),
     SETTLEMENT.c.detail,
 ).where(SETTLEMENT.c.id == bindparam("id"))
@@ -162,21 +232,26 @@ def _settle_scheme(
     ebill: t.Bill,
     scheme: t.Scheme,
     employer: t.Employer | None,
+    advance: t.Advance | None,
     prior: Decimal,
+    same_part: Decimal,
 ) -> _Computed:
-    """v1 (basic and injury schemes), or an employer's liability under the scheme (v2.5)."""
+    """v1 (basic and injury schemes), an employer's liability under the scheme (v2.5), or a
+    fund's advance (v3.3: for an employer that did not enrol its worker, on that employer's
+    accumulators)."""
     member = inputs.member_for(work, scheme.code, bill.patient_id_number)
-    check_member(scheme, member, ebill, employer, EMPLOYER_LIABILITY)
+    check_member(scheme, member, ebill, employer, EMPLOYER_LIABILITY, advance=advance, advance_loc=ADVANCE)
     year = ebill.policy_year
     policy_row, policy = inputs.policy_for(work, scheme, year)
     assert isinstance(policy, t.Policy)
     policy_section(scheme, policy, ebill)
     version_rows, catalogs = inputs.catalogs_for(work, scheme.code, ebill)
     totals: Totals
-    if employer is None:
+    owner = employer or advance_employer(advance)
+    if owner is None:
         totals = year_total(work, YearKey(scheme.code, bill.patient_id_number, year))
     else:
-        totals = employer_year_total(work, EmployerYearKey(scheme.code, employer.code, bill.patient_id_number, year))
+        totals = employer_year_total(work, EmployerYearKey(scheme.code, owner.code, bill.patient_id_number, year))
     result = engine_settle(
         t.SettlementInput(
             bill=ebill,
@@ -187,6 +262,8 @@ def _settle_scheme(
             year_to_date=t.YearToDate(totals.fund_paid, totals.deductible_met(bill.setting)),
             prior_payments=prior,
             employer=employer,
+            advance=advance,
+            same_part_prior=same_part,
         ),
         validate=False,
     )
@@ -210,6 +287,8 @@ def _note_settled(state: HeldBill, record: SettlementRecord, external_payments: 
             record.sequence,
             record.payer_type,
             record.basis_settlement_id,
+            record.scheme_kind,
+            record.external_total,
         )
     )
     state.vouchers.update((e.voucher_no, e.amount) for e in external_payments)
@@ -238,11 +317,27 @@ def _prior_payments(state: HeldBill, external_payments: Sequence[t.ExternalPayme
     return prior
 
 
+def _same_part_prior(
+    state: HeldBill, scheme: t.Scheme, ebill: t.Bill, external_payments: Sequence[t.ExternalPayment]
+) -> Decimal:
+    """v3.1: on a bill carrying a work injury, the active payments on this scheme's part of it
+    (injury schemes' on the injury's; basic schemes', tiers' and uebmi employers' on the rest),
+    each settlement's external payments with it, and this request's external payments."""
+    if ebill.work_injury is None:
+        return ZERO  # the engine looks at it on a mixed bill only
+    active = state.active
+    assert active is not None
+    part = part_of_kind(scheme.kind)
+    same = sum((a.fund_payment + a.external_total for a in active if part_of_kind(a.scheme_kind) == part), ZERO)
+    return same + sum((e.amount for e in external_payments), ZERO)
+
+
 def _record(
     bill: BillRow,
     ebill: t.Bill,
     scheme: t.Scheme,
     employer: t.Employer | None,
+    advance: t.Advance | None,
     computed: _Computed,
     external_payments: Sequence[t.ExternalPayment],
     created_by: str,
@@ -259,6 +354,13 @@ def _record(
         employer_name=None if employer is None else employer.name,
         basis_settlement_id=result.basis_settlement_id,
         compliant_self_pay=result.compliant_self_pay,
+        cap_remaining=result.cap_remaining,
+        over_cap=result.over_cap,
+        advance_reason=None if advance is None else advance.reason,
+        liable_kind=None if advance is None else advance.liable.kind,
+        liable_code=None if advance is None else advance.liable.code,
+        liable_name=None if advance is None else advance.liable.name,
+        receivable_id=receivables.new_receivable_id(result.fund_payment, advance),
         sequence=bill.last_sequence + 1,
         status="settled",
         policy_year=result.policy_year,

@@ -1,9 +1,9 @@
 """The sample data, shipped inside the package (identical to ``shared/examples`` with its ``v2/``
-and ``v3/``; v3 is shipped, not yet loaded).
+and ``v3/``).
 
 :func:`load_reference` parses one folder of such files through the request models, so a test
-can point it at ``../shared/examples``; :func:`load_layers` reads the v1 files and then v2's over
-them, as ``load-sample`` loads them.
+can point it at ``../shared/examples``; :func:`load_layers` reads the v1 files and then v2's and
+v3's over them, as ``load-sample`` loads them.
 """
 
 from __future__ import annotations
@@ -16,18 +16,27 @@ from typing import Any
 from app.engine import types as t
 from app.schemas.bills import BillCreate
 from app.schemas.hospitals import HospitalCreate
-from app.schemas.reference import CatalogCreate, MemberCreate, PolicyCreate, SchemeCreate, TierPolicyCreate
+from app.schemas.reference import (
+    CatalogCreate,
+    LargeAmountPolicyCreate,
+    MemberCreate,
+    PolicyCreate,
+    SchemeCreate,
+    TierPolicyCreate,
+)
+
+AnyPolicyCreate = PolicyCreate | TierPolicyCreate | LargeAmountPolicyCreate
 
 SAMPLE_DIR = Path(__file__).parent
 #: The layers, loaded in this order: an entry of a later one replaces the earlier one's.
-LAYERS = (".", "v2")
+LAYERS = (".", "v2", "v3")
 
 
 @dataclass(frozen=True)
 class ReferenceSet:
     schemes: dict[str, SchemeCreate]
     catalogs: dict[str, list[tuple[str, CatalogCreate]]]
-    policies: dict[str, list[tuple[int, PolicyCreate | TierPolicyCreate]]]
+    policies: dict[str, list[tuple[int, AnyPolicyCreate]]]
     members: dict[str, list[tuple[str, MemberCreate]]]
 
     def engine_scheme(self, code: str) -> t.Scheme:
@@ -79,9 +88,11 @@ def load_reference(folder: Path = SAMPLE_DIR) -> ReferenceSet:
     return ReferenceSet(schemes, catalogs, policies, members)
 
 
-def policy_model(document: dict[str, Any]) -> type[PolicyCreate | TierPolicyCreate]:
+def policy_model(document: dict[str, Any]) -> type[AnyPolicyCreate]:
     """A tier's policy (v2.3) has a ``threshold``; a scheme's has care settings."""
-    return TierPolicyCreate if "threshold" in document else PolicyCreate
+    if "threshold" in document:
+        return TierPolicyCreate
+    return LargeAmountPolicyCreate if "bands" in document else PolicyCreate
 
 
 def load_bill(path: Path) -> BillCreate:
@@ -95,17 +106,17 @@ class Layered:
     hospitals: dict[str, HospitalCreate]
     schemes: dict[str, SchemeCreate]
     catalogs: dict[tuple[str, str], CatalogCreate]
-    policies: dict[tuple[str, int], PolicyCreate | TierPolicyCreate]
+    policies: dict[tuple[str, int], AnyPolicyCreate]
     members: dict[tuple[str, str], MemberCreate]
 
 
 def load_layers(folder: Path = SAMPLE_DIR) -> Layered:
-    """v1's files, then ``v2/``'s over them (``shared/examples/README.md``).  Every entry is
+    """v1's files, then ``v2/``'s and ``v3/``'s over them (``shared/examples/README.md``).  Every entry is
     parsed by its request model: an entry the service would refuse fails the load."""
     hospitals: dict[str, HospitalCreate] = {}
     schemes: dict[str, SchemeCreate] = {}
     catalogs: dict[tuple[str, str], CatalogCreate] = {}
-    policies: dict[tuple[str, int], PolicyCreate | TierPolicyCreate] = {}
+    policies: dict[tuple[str, int], AnyPolicyCreate] = {}
     members: dict[tuple[str, str], MemberCreate] = {}
     for layer in (folder / name for name in LAYERS):
         if (layer / "hospitals.json").is_file():

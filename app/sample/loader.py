@@ -16,7 +16,7 @@ from app.services import hospitals, reference
 
 
 def load_sample(folder: Path = SAMPLE_DIR) -> dict[str, int]:
-    """Put v1's sample and then v2's over it (:func:`app.sample.load_layers`): the hospitals,
+    """Put v1's sample and then v2's and v3's over it (:func:`app.sample.load_layers`): the hospitals,
     schemes and members are created or replaced as by ``PUT``; the catalog versions and policies
     that are missing are created and existing ones kept (they may already have been used by a
     settlement, and then cannot be replaced), so ``make run`` can be run again."""

@@ -74,6 +74,11 @@ class BillItemIn(In):
     unit_price: MoneyRaw
     amount: MoneyRaw
     service_date: IsoDate | None = None
+    injury_related: bool | None = Field(
+        None,
+        description="Only on a bill with work_injury: false marks a line that is not the injury's care "
+        "(left out: true).",
+    )
 
 
 class BillCreate(In):
@@ -105,7 +110,17 @@ class BillCreate(In):
             discharge_date=self.discharge_date,
             diagnoses=tuple(self.diagnoses),
             items=tuple(
-                t.BillLine(i.line_no, i.code, i.name, i.category, i.quantity, i.unit_price, i.amount, i.service_date)
+                t.BillLine(
+                    i.line_no,
+                    i.code,
+                    i.name,
+                    i.category,
+                    i.quantity,
+                    i.unit_price,
+                    i.amount,
+                    i.service_date,
+                    i.injury_related,
+                )
                 for i in self.items
             ),
             work_injury=None if self.work_injury is None else self.work_injury.to_engine(),

@@ -20,7 +20,7 @@ from app.ledger.rows import BillRow
 from app.privacy import mask_id
 from app.schemas.common import MoneyOut, Out, RatioOut, money
 from app.schemas.hospitals import PageMeta
-from app.schemas.reference import PolicyCreate, TierPolicyCreate
+from app.schemas.reference import LargeAmountPolicyCreate, PolicyCreate, TierPolicyCreate
 from app.schemas.settlements import SettlementPublic
 
 
@@ -70,6 +70,15 @@ class TierPolicyPublic(Out):
     bands: list[TierBandRulePublic]
 
 
+class LargeAmountPolicyPublic(Out):
+    """A large-amount subsidy's yearly policy (v3.2)."""
+
+    scheme_code: str
+    year: int
+    annual_cap: MoneyOut
+    bands: list[TierBandRulePublic]
+
+
 class DateRangePublic(Out):
     from_: date = Field(alias="from")
     to: date | None
@@ -109,6 +118,9 @@ class BillItemPublic(Out):
     unit_price: MoneyOut
     amount: MoneyOut
     service_date: date | None
+    injury_related: bool | None = Field(
+        None, description="On every line of a bill with work_injury (v3.1): false for care that is not the injury's"
+    )
 
 
 class EmployerOut(Out):
@@ -246,7 +258,7 @@ def bill_public(row: db.Bill | BillRow) -> dict[str, Any]:
         "discharge_date": row.discharge_date.isoformat(),
         "diagnoses": list(row.diagnoses),
         # Bills stored before quantities were kept as sent hold a normalized form ("1E+1").
-        "items": [{**i, "quantity": plain(Decimal(i["quantity"]))} for i in row.items],
+        "items": [_item(i, injury=row.work_injury is not None) for i in row.items],
         "medical_total": money(row.medical_total),
         "paid_total": money(row.paid_total),
         "work_injury": row.work_injury,
@@ -267,9 +279,10 @@ def member_public(row: db.Member) -> dict[str, Any]:
 
 def policy_public(row: db.Policy) -> dict[str, Any]:
     out: dict[str, Any] = {"scheme_code": row.scheme_code, "year": row.year, "annual_cap": money(row.annual_cap)}
-    if "threshold" in row.body:  # a tier's (v2.3)
-        tier = TierPolicyCreate.model_validate(row.body)
-        out["threshold"] = money(tier.threshold)
+    if "bands" in row.body:  # a tier's (v2.3), or a large-amount subsidy's without threshold (v3.2)
+        tier = (TierPolicyCreate if "threshold" in row.body else LargeAmountPolicyCreate).model_validate(row.body)
+        if isinstance(tier, TierPolicyCreate):
+            out["threshold"] = money(tier.threshold)
         out["bands"] = [
             {"up_to": None if b.up_to is None else money(b.up_to), "ratio": format_ratio(b.ratio)} for b in tier.bands
         ]
@@ -303,3 +316,10 @@ def _section_public(section: dict[str, Any]) -> dict[str, Any]:
         ],
         "offsite_ratio_delta": {k: format_ratio(v) for k, v in section["offsite_ratio_delta"].items()},
     }
+
+
+def _item(item: dict[str, Any], *, injury: bool) -> dict[str, Any]:
+    """A stored line as shown: the quantity as sent; its ``injury_related`` mark on a work-injury
+    bill (lines stored before v3 carry none: they are the injury's), null on any other bill."""
+    mark = item.get("injury_related", True) if injury else None
+    return {**item, "quantity": plain(Decimal(item["quantity"])), "injury_related": mark}

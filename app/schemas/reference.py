@@ -15,7 +15,7 @@ from pydantic.config import JsonDict
 
 from app.db import tables as db
 from app.engine import types as t
-from app.engine.documents import policy_from_document, tier_policy_from_document
+from app.engine.documents import large_amount_policy_from_document, policy_from_document, tier_policy_from_document
 from app.engine.money import format_ratio
 from app.schemas.common import (
     ID_NUMBER_PATTERN,
@@ -50,7 +50,9 @@ class SchemeCreate(In):
     pooling_region: RegionCode
     coordination: t.Coordination = "repeat_capped"
     supplements: Code | None = Field(
-        None, description="The basic scheme a tier supplements: required for the two tiers, refused otherwise."
+        None,
+        description="The basic scheme a tier supplements (a uebmi one for large_amount): required for the tiers, "
+        "refused otherwise.",
     )
 
     @model_validator(mode="after")
@@ -58,7 +60,9 @@ class SchemeCreate(In):
         if self.kind in t.TIER_KINDS and self.supplements is None:
             raise ValueError(f"a {self.kind} scheme names the basic scheme it supplements (supplements)")
         if self.kind not in t.TIER_KINDS and self.supplements is not None:
-            raise ValueError("only a serious_illness or medical_assistance scheme supplements another scheme")
+            raise ValueError(
+                "only a serious_illness, medical_assistance or large_amount scheme supplements another scheme"
+            )
         return self
 
     def to_engine(self, code: str) -> t.Scheme:
@@ -299,6 +303,26 @@ class TierPolicyCreate(In):
     def to_engine(self, year: int) -> t.TierPolicy:
         """Through the one conversion that the ledger reads stored policies with."""
         return tier_policy_from_document(self.model_dump(by_alias=True), year)
+
+
+class LargeAmountPolicyCreate(In):
+    """A large-amount subsidy's yearly policy (v3.2): its cap and bands on the yearly axis of the
+    cost above the basic fund's cap; no threshold."""
+
+    year: int | None = Field(None, ge=2000, le=2100, description="May be left out; when present must equal the path's.")
+    annual_cap: MoneyIn
+    bands: list[TierBandIn] = Field(
+        min_length=1, max_length=20, description="On the yearly axis of in-scope cost above the basic fund's cap."
+    )
+
+    @model_validator(mode="after")
+    def _bands(self) -> LargeAmountPolicyCreate:
+        check_band_limits([b.up_to for b in self.bands])
+        return self
+
+    def to_engine(self, year: int) -> t.LargeAmountPolicy:
+        """Through the one conversion that the ledger reads stored policies with."""
+        return large_amount_policy_from_document(self.model_dump(by_alias=True), year)
 
 
 # --- members ----------------------------------------------------------------------------

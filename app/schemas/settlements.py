@@ -45,12 +45,40 @@ class EmployerLiabilityIn(In):
     employer: EmployerIn
 
 
+class LiableIn(In):
+    kind: t.LiableKind
+    code: str | None = Field(
+        None,
+        min_length=1,
+        max_length=32,
+        description="Unified social credit code (GB 32100-2015): required for an employer, optional for a third party.",
+    )
+    name: Name
+
+    def to_engine(self) -> t.Liable:
+        return t.Liable(self.kind, self.name, self.code)
+
+
+class AdvanceIn(In):
+    """v3.3: the fund advances what the liable party does not pay, and recovers it later."""
+
+    reason: t.AdvanceReason
+    liable: LiableIn
+
+    def to_engine(self) -> t.Advance:
+        return t.Advance(self.reason, self.liable.to_engine())
+
+
 class SettlementCreate(In):
     scheme_code: Code
     dry_run: bool = False
     external_payments: list[ExternalPaymentIn] = Field(default_factory=list, max_length=50)
     employer_liability: EmployerLiabilityIn | None = Field(
         None, description="Under a uebmi, work_injury or occupational_injury scheme, for a patient who is no member."
+    )
+    advance: AdvanceIn | None = Field(
+        None,
+        description="employer_not_enrolled under an injury scheme; third_party under a basic or an injury scheme.",
     )
 
 
@@ -82,6 +110,18 @@ class ExternalPaymentPublic(Out):
 class EmployerPublic(Out):
     code: str
     name: str
+
+
+class LiablePublic(Out):
+    kind: t.LiableKind
+    code: str | None
+    name: str
+
+
+class AdvancePublic(Out):
+    reason: t.AdvanceReason
+    liable: LiablePublic
+    receivable_id: str | None = Field(description="null when the fund paid 0.00 (no receivable) or in a preview")
 
 
 class SettlementPublic(Out):
@@ -118,6 +158,23 @@ class SettlementPublic(Out):
     compliant_self_pay: MoneyOut | None = Field(description="Tiers: the compliant self-pay of v2.3 step 1, else null")
     created_at: InstantOut | None
     reversed_at: InstantOut | None
+    cap_remaining: MoneyOut | None = Field(
+        description="The payer's annual cap left after this settlement (null on settlements made before v3)"
+    )
+    over_cap: MoneyOut | None = Field(description="large_amount tiers: the basis's in-scope cost above its cap")
+    advance: AdvancePublic | None = Field(description="A fund's advance (v3.3), else null")
+
+
+class LiableBody(TypedDict):
+    kind: t.LiableKind
+    code: str | None
+    name: str
+
+
+class AdvanceBody(TypedDict):
+    reason: t.AdvanceReason
+    liable: LiableBody
+    receivable_id: str | None
 
 
 class EmployerBody(TypedDict):
@@ -160,6 +217,9 @@ class SettlementBody(TypedDict):
     compliant_self_pay: str | None
     created_at: str | None
     reversed_at: str | None
+    cap_remaining: str | None
+    over_cap: str | None
+    advance: AdvanceBody | None
 
 
 def settlement_public(record: SettlementRecord, *, preview: bool = False) -> SettlementBody:
@@ -204,6 +264,21 @@ def settlement_public(record: SettlementRecord, *, preview: bool = False) -> Set
         "compliant_self_pay": None if compliant is None else money(compliant),
         "created_at": None if preview else record.created_at.isoformat(),
         "reversed_at": None if preview or reversed_at is None else reversed_at.isoformat(),
+        "cap_remaining": None if record.cap_remaining is None else money(record.cap_remaining),
+        "over_cap": None if record.over_cap is None else money(record.over_cap),
+        "advance": _advance(record, preview),
+    }
+
+
+def _advance(record: SettlementRecord, preview: bool) -> AdvanceBody | None:
+    advance = record.advance
+    if advance is None:
+        return None
+    liable = advance.liable
+    return {
+        "reason": advance.reason,
+        "liable": {"kind": liable.kind, "code": liable.code, "name": liable.name},
+        "receivable_id": None if preview else record.receivable_id,
     }
 
 
@@ -231,6 +306,8 @@ def engine_fields(r: t.SettlementResult) -> dict[str, object]:
         "lines": detail.lines(r),
         "basis_settlement_id": r.basis_settlement_id,
         "compliant_self_pay": None if r.compliant_self_pay is None else money(r.compliant_self_pay),
+        "cap_remaining": money(r.cap_remaining),
+        "over_cap": None if r.over_cap is None else money(r.over_cap),
     }
 
 

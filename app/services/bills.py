@@ -37,8 +37,9 @@ from app.services.scope import bill_scope
 def stored_form(bill: t.Bill) -> t.Bill:
     """The bill as it is stored, and read back (:func:`app.ledger.conversions.bill_to_engine`): each
     quantity as the plain decimal sent (:func:`~app.engine.validate.plain`), money with exactly two
-    places (:func:`~app.engine.money.as_money`).  A valid line already in that form (a whole
-    quantity, money sent as yuan.fen: the usual case) is kept as it is."""
+    places (:func:`~app.engine.money.as_money`), a line marked as the injury's (``injury_related:
+    true``) as one left unmarked (v3.1: the same line).  A valid line already in that form (a
+    whole quantity, money sent as yuan.fen: the usual case) is kept as it is."""
     items = tuple(_stored_line(i) for i in bill.items)
     if all(a is b for a, b in zip(items, bill.items, strict=True)):
         return bill
@@ -46,6 +47,8 @@ def stored_form(bill: t.Bill) -> t.Bill:
 
 
 def _stored_line(line: t.BillLine) -> t.BillLine:
+    if line.injury_related is True:
+        line = replace(line, injury_related=None)
     q, price, amount = line.quantity, line.unit_price, line.amount
     if q.same_quantum(ONE) and not q.is_signed() and price.same_quantum(CENT) and amount.same_quantum(CENT):
         return line
@@ -54,8 +57,9 @@ def _stored_line(line: t.BillLine) -> t.BillLine:
 
 def canonical_items(stored: t.Bill) -> list[dict[str, Any]]:
     """The lines of a bill in its :func:`stored_form` as stored and shown: the quantity as sent,
-    money with two decimals."""
-    return [
+    money with two decimals; on a bill with a work injury, each line's ``injury_related`` mark
+    (left out: true, v3.1)."""
+    items = [
         {
             "line_no": i.line_no,
             "code": i.code,
@@ -68,14 +72,23 @@ def canonical_items(stored: t.Bill) -> list[dict[str, Any]]:
         }
         for i in stored.items
     ]
+    if stored.work_injury is not None:
+        for item, line in zip(items, stored.items, strict=True):
+            item["injury_related"] = line.is_injury_line
+    return items
 
 
 def _content_hash(bill: t.Bill, items: list[dict[str, Any]]) -> str:
     """What makes two posts of a bill the same bill: the quantities compared as numbers
     (``10`` and ``10.0`` are the same), the hospital as accepted (registry level, region, name)."""
     h = bill.hospital
+    # A line marked as the injury's is the line left unmarked (v3.1): the mark counts only when
+    # false, so a work-injury bill accepted before v3 keeps its hash.
     lines = [
-        {**line, "quantity": str(i.quantity.normalize()) if i.quantity else "0"}
+        {
+            **{k: v for k, v in line.items() if k != "injury_related" or v is False},
+            "quantity": str(i.quantity.normalize()) if i.quantity else "0",
+        }
         for line, i in zip(items, bill.items, strict=True)
     ]
     doc: dict[str, Any] = {

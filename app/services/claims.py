@@ -65,11 +65,14 @@ class SettlementRequest:
     external_payments: tuple[t.ExternalPayment, ...]
     employer: t.Employer | None
     dry_run: bool
+    advance: t.Advance | None = None
 
     @classmethod
     def of(cls, body: SettlementCreate) -> SettlementRequest:
         employer = None if body.employer_liability is None else body.employer_liability.employer.to_engine()
-        return cls(body.scheme_code, tuple(e.to_engine() for e in body.external_payments), employer, body.dry_run)
+        advance = None if body.advance is None else body.advance.to_engine()
+        externals = tuple(e.to_engine() for e in body.external_payments)
+        return cls(body.scheme_code, externals, employer, body.dry_run, advance)
 
 
 def submit_bill(
@@ -122,6 +125,7 @@ def _settle(
         external_payments=request.external_payments,
         created_by=principal.client_id,
         employer=request.employer,
+        advance=request.advance,
     )
     return Settled(record, preview=request.dry_run)
 

@@ -26,9 +26,19 @@ from sqlmodel import col
 from app import clock
 from app.db import tables as db
 from app.engine import types as t
+from app.engine.eligibility import supplements_problem
 from app.engine.validate import id_number_errors
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
-from app.schemas.reference import CatalogCreate, MemberCreate, PolicyCreate, SchemeCreate, TierPolicyCreate
+from app.schemas.reference import (
+    CatalogCreate,
+    LargeAmountPolicyCreate,
+    MemberCreate,
+    PolicyCreate,
+    SchemeCreate,
+    TierPolicyCreate,
+)
+
+AnyPolicyCreate = PolicyCreate | TierPolicyCreate | LargeAmountPolicyCreate
 
 Row = TypeVar("Row")
 
@@ -78,7 +88,7 @@ def _check_kind_change(session: Session, row: db.Scheme, kind: str) -> None:
     """A scheme's reference data has the shape of its kind: a tier's policies are not a scheme's,
     a tier has no catalog, serious illness no members, and a tier supplements a basic scheme.
     A replacing ``PUT`` that would break that is refused (409); other changes are free."""
-    if (row.kind in t.TIER_KINDS) != (kind in t.TIER_KINDS):
+    if (row.kind in t.TIER_KINDS) != (kind in t.TIER_KINDS) or (row.kind == "large_amount") != (kind == "large_amount"):
         has_data = session.scalar(
             select(func.count()).select_from(db.Policy).where(col(db.Policy.scheme_code) == row.code)
         ) or session.scalar(
@@ -86,12 +96,12 @@ def _check_kind_change(session: Session, row: db.Scheme, kind: str) -> None:
         )
         if has_data:
             raise Conflict(f"{row.code} has policies or catalog versions of a {row.kind} scheme; its kind stays")
-    if kind == "serious_illness" and row.kind != kind:
+    if kind in ("serious_illness", "large_amount") and row.kind != kind:
         members = session.scalar(
             select(func.count()).select_from(db.Member).where(col(db.Member.scheme_code) == row.code)
         )
         if members:
-            raise Conflict(f"{row.code} has members, and a serious_illness scheme has none; its kind stays")
+            raise Conflict(f"{row.code} has members, and a {kind} scheme has none; its kind stays")
     if row.kind in t.BASIC_KINDS and kind not in t.BASIC_KINDS:
         tiers = session.scalar(
             select(func.count()).select_from(db.Scheme).where(col(db.Scheme.supplements) == row.code)
@@ -104,15 +114,9 @@ def put_scheme(session: Session, *, code: str, body: SchemeCreate) -> Put[db.Sch
     path_key(body.code, code, "code")
     if body.supplements is not None:
         basic = session.get(db.Scheme, body.supplements)
-        if basic is None or basic.kind not in t.BASIC_KINDS:
-            raise ValidationFailed(
-                [
-                    FieldError(
-                        ("supplements",),
-                        f"{body.supplements!r} is not a basic scheme (uebmi, urrbmi or nrcms) of this service",
-                    )
-                ]
-            )
+        problem = supplements_problem(body.kind, None if basic is None else basic.kind)
+        if problem is not None:
+            raise ValidationFailed([FieldError(("supplements",), f"{body.supplements!r}: {problem}")])
     row = session.scalars(select(db.Scheme).where(col(db.Scheme.code) == code).with_for_update()).one_or_none()
     created = row is None
     if row is None:
@@ -275,16 +279,17 @@ def get_catalog(session: Session, *, scheme_code: str, version: str) -> Catalog:
 # --- policies ---------------------------------------------------------------------------
 
 
-def put_policy(
-    session: Session, *, scheme_code: str, year: int, body: PolicyCreate | TierPolicyCreate
-) -> Put[db.Policy]:
+def put_policy(session: Session, *, scheme_code: str, year: int, body: AnyPolicyCreate) -> Put[db.Policy]:
     path_key(body.year, year, "year")
     scheme = _scheme(session, scheme_code, lock=True)
-    tier = scheme.kind in t.TIER_KINDS
-    if tier != isinstance(body, TierPolicyCreate):
-        shape = (
-            "{year, annual_cap, threshold, bands: [{up_to, ratio}]}" if tier else "{year, annual_cap, inpatient, ...}"
-        )
+    if scheme.kind == "large_amount":
+        model: type[AnyPolicyCreate] = LargeAmountPolicyCreate
+        shape = "{year, annual_cap, bands: [{up_to, ratio}]} (no threshold)"
+    elif scheme.kind in t.TIER_KINDS:
+        model, shape = TierPolicyCreate, "{year, annual_cap, threshold, bands: [{up_to, ratio}]}"
+    else:
+        model, shape = PolicyCreate, "{year, annual_cap, inpatient, ...}"
+    if not isinstance(body, model):
         raise ValidationFailed(
             [FieldError((), f"{scheme_code} is a {scheme.kind} scheme: its policy has the shape {shape}")]
         )
@@ -332,12 +337,12 @@ def put_member(session: Session, *, scheme_code: str, member_no: str, body: Memb
     if errors:
         raise ValidationFailed(errors)
     scheme = _scheme(session, scheme_code, lock=True)
-    if scheme.kind == "serious_illness":
+    if scheme.kind in ("serious_illness", "large_amount"):
         raise ValidationFailed(
             [
                 FieldError(
                     ("scheme_code",),
-                    f"{scheme_code} is a serious_illness tier: it covers every member of {scheme.supplements} "
+                    f"{scheme_code} is a {scheme.kind} tier: it covers every member of {scheme.supplements} "
                     "and has no members of its own",
                 )
             ]

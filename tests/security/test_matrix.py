@@ -58,6 +58,17 @@ class Ctx:
         scheme = OWN_SCHEME if own else FOREIGN_SCHEME
         return str(post(self.client, f"/v1/bills/{bill_id}/settlements", {"scheme_code": scheme})["settlement_id"])
 
+    def fresh_receivable(self, own: bool) -> str:
+        """A new bill settled by the admin with a fund's advance (v3.3): its receivable."""
+        n = next(self.counter)
+        body = own_bill_body(f"ADV-{n}") if own else foreign_bill_body(f"ADV-{n}")
+        bill_id = post(self.client, "/v1/bills", body)["bill_id"]
+        advance = {"reason": "third_party", "liable": {"kind": "third_party", "name": "A motorcyclist"}}
+        settled = post(
+            self.client, f"/v1/bills/{bill_id}/settlements", {"scheme_code": scheme(own), "advance": advance}
+        )
+        return str(settled["advance"]["receivable_id"])
+
 
 def post(client: TestClient, url: str, body: Any) -> dict[str, Any]:
     r = client.post(url, json=body, headers=ADMIN)
@@ -221,6 +232,38 @@ RULES: dict[str, Rule] = {
     "listHospitals": Rule(lambda c, o: Req("GET", "/v1/hospitals?region=510000"), EVERYONE_READS),
     "listBills": Rule(lambda c, o: Req("GET", f"/v1/bills?hospital_code={hospital(o)}"), EVERYONE_READS),
     "listSettlements": Rule(lambda c, o: Req("GET", f"/v1/settlements?scheme_code={scheme(o)}"), EVERYONE_READS),
+    # Receivables (v3.3): the admin and the office of the receivable's scheme; no hospital.
+    "listReceivables": Rule(
+        lambda c, o: Req("GET", f"/v1/receivables?scheme_code={scheme(o)}"),
+        {"admin": (200, 200), "hospital": (403, 403), "office": (200, 200)},
+    ),
+    "getReceivable": Rule(lambda c, o: Req("GET", f"/v1/receivables/{c.fresh_receivable(o)}"), SCHEME_READ),
+    "recordRecovery": Rule(
+        lambda c, o: Req(
+            "POST",
+            f"/v1/receivables/{c.fresh_receivable(o)}/recoveries",
+            {"amount": "0.01", "received_on": "2026-04-01", "reference": "MATRIX-1"},
+        ),
+        {"admin": (201, 201), "hospital": (403, 403), "office": (201, 404)},
+    ),
+    "writeOffReceivable": Rule(
+        lambda c, o: Req("POST", f"/v1/receivables/{c.fresh_receivable(o)}/write-off", {"reason": "gone"}),
+        SCHEME_READ,
+    ),
+    # A hospital checks only its own figures (v3.4).
+    "checkReconciliation": Rule(
+        lambda c, o: Req(
+            "POST",
+            "/v1/reconciliation/checks",
+            {
+                "hospital_code": hospital(o),
+                "from": "2026-03-01",
+                "to": "2026-03-31",
+                "totals": {"settlements": 0, "reversals": 0, "medical_total": "0.00", "fund_payment": "0.00"},
+            },
+        ),
+        {"admin": (200, 200), "hospital": (200, 404), "office": (403, 403)},
+    ),
     "healthz": Rule(lambda c, o: Req("GET", "/healthz"), None),
     "readyz": Rule(lambda c, o: Req("GET", "/readyz"), None),
     "metrics": Rule(lambda c, o: Req("GET", "/metrics"), None),

@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
-import app.db.tables  # noqa: F401  (registers the tables)
+import app.db.receivable_tables
+import app.db.tables  # noqa: F401
 from app.settings import get_settings
 
 config = context.config
