@@ -37,6 +37,15 @@ def one_stop_example(base: str, token: str | None) -> str:
 """
 
 
+def large_amount_example(base: str, token: str | None) -> str:
+    """How to settle bill 6 with its large-amount subsidy above the basic fund's cap (rules v3.2)."""
+    bill = "app/sample/v3/bill-6.json"
+    return f"""  Settle bill 6 past the employee fund's cap (UEBMI-511600, then its large-amount subsidy):
+    curl -s -X POST {base}/v1/claims -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
+      -d "{{\\"bill\\": $(cat {bill}), \\"schemes\\": [\\"UEBMI-511600\\", \\"LA-511600\\"]}}"
+"""
+
+
 #: ``make run``'s sample people: a clerk of the NRCMS-511623 office and a billing clerk of the
 #: sample bill's hospital.
 SAMPLE_USERS = (
@@ -141,7 +150,7 @@ Serving on {base}  (database: {settings.database_url.split("@")[-1]}, workers: {
   Submit and settle the sample bill (NRCMS first, then UEBMI):
     curl -s -X POST {base}/v1/claims -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
       -d "{{\\"bill\\": $(cat {bill}), \\"schemes\\": [\\"NRCMS-511623\\", \\"UEBMI-321100\\"]}}"
-{one_stop_example(base, token)}""",
+{one_stop_example(base, token)}{large_amount_example(base, token)}""",
             file=sys.stderr,
             flush=True,
         )
