@@ -16,7 +16,7 @@ from app.api.observe import audit_in_transaction
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
 from app.db import tables as db
-from app.db.tx import read_session
+from app.db.tx import read_session, report_session
 from app.errors import DomainError, errors_under
 from app.ledger.reads import find_settlement
 from app.ledger.records import SettlementRecord
@@ -142,7 +142,7 @@ def list_bills(
     limit: queries.Limit = DEFAULT_LIMIT,
 ) -> JSON:
     """A filter naming something outside the caller's scope gives an empty page."""
-    with errors_under("query"), read_session() as s:
+    with errors_under("query"), report_session() as s:
         page = bills.list_page(
             s,
             principal=principal,
@@ -256,7 +256,7 @@ def list_settlements(
 ) -> JSON:
     """A date means its 00:00 UTC.  A filter naming something outside the caller's scope gives an
     empty page."""
-    with errors_under("query"), read_session() as s:
+    with errors_under("query"), report_session() as s:
         page = settlement_list.list_page(
             s,
             principal=principal,

@@ -16,7 +16,7 @@ from app.api.links import link, with_links
 from app.api.observe import audit_in_transaction
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
-from app.db.tx import read_session
+from app.db.tx import read_session, report_session
 from app.engine.receivables import ReceivableStatus
 from app.errors import errors_under
 from app.ledger.receivables import ReceivableRecord
@@ -88,7 +88,7 @@ def list_receivables(
     cursor: queries.Cursor = None,
     limit: queries.Limit = DEFAULT_LIMIT,
 ) -> JSON:
-    with errors_under("query"), read_session() as s:
+    with errors_under("query"), report_session() as s:
         page = receivables.list_page(
             s,
             principal=principal,

@@ -11,7 +11,7 @@ from app.api import queries
 from app.api.auth import allow
 from app.api.problems import problem_responses
 from app.api.responses import JSON, reply
-from app.db.tx import read_session
+from app.db.tx import report_session
 from app.errors import errors_under
 from app.principal import Principal
 from app.schemas.common import CODE_PATTERN
@@ -98,7 +98,7 @@ def get_clearing(period: Period, request: Request, principal: Office) -> Respons
     header `scheme_code,insuring_region,treatment_region,settlements,reversals,medical_total,fund_payment`
     (no totals line).  A scheme office sees only its own scheme."""
     scheme_code = reports.clearing_scheme(principal)
-    with errors_under("query"), read_session() as s:
+    with errors_under("query"), report_session() as s:
         statement = reports.clearing(s, period=period, scheme_code=scheme_code)
     if wants_csv(request):
         headers = {**VARY, "Content-Disposition": f'attachment; filename="clearing-{period}.csv"'}
@@ -117,6 +117,6 @@ def get_reconciliation(hospital_code: HospitalCode, day: Day, principal: Hospita
     """Settlements and reversals of the hospital's bills made on that UTC day, netted per scheme
     as in the clearing statement.  A hospital may reconcile only its own code (another -> 404)."""
     reports.check_reconciliation(principal, hospital_code)
-    with read_session() as s:
+    with report_session() as s:
         figures = reports.reconciliation(s, hospital_code=hospital_code, day=day)
     return reply(200, reconciliation_public(figures))

@@ -41,7 +41,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.db.session import LOST_CONNECTION, get_engine, unavailable_reason
+from app.db.session import LOST_CONNECTION, get_engine, get_read_engine, unavailable_reason
 from app.db.unit_of_work import UnitOfWork
 from app.errors import Busy, OutcomeUnknown, Unavailable
 from app.metrics import DB_RETRIES, LOCK_WAIT
@@ -239,6 +239,13 @@ def _unavailable(exc: SQLAlchemyError, *, operation: str, reason: str, phase: st
 def read_session() -> Session:
     """A session for reads (no locks, no writes)."""
     return Session(bind=get_engine(), expire_on_commit=False, autoflush=False)
+
+
+def report_session() -> Session:
+    """A session for reports and lists that may lag behind the primary: on the standby of
+    ``SETTLE_DATABASE_READ_URL`` when one is set (:func:`app.db.session.get_read_engine`).  Never
+    for a read that a write decides on, nor for one object read by its id right after its write."""
+    return Session(bind=get_read_engine(), expire_on_commit=False, autoflush=False)
 
 
 @contextmanager
