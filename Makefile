@@ -56,9 +56,13 @@ pytest: $(VENV)/.installed-test
 # load and crash tests use every core themselves, and untraced: tracing the process that drives
 # their load slowed its clients about fourfold (the fault test's worst latency 1.0 s -> 4.7 s),
 # and those latencies are what they check.  Their servers run in subprocesses, untraced anyway.
+# Then the stress and fault tests again, the service reaching PostgreSQL through PgBouncer in
+# transaction mode (make ha-tools installs it).
 pytest-all: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) --cov=app --cov-report=term:skip-covered $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+	SETTLE_TEST_PGBOUNCER=1 $(BIN)/python -m pytest -m slow $(PYTEST_ARGS) \
+	  tests/stress/test_stress.py::test_stress_postgresql tests/faults/test_postgres_faults.py
 
 test: lint typecheck pytest
 
