@@ -451,6 +451,7 @@ def insert_bills(url: str, created_by: str, patients: Sequence[str], count: int,
     """``count`` copies of the sample bill (bill ``i`` for patient ``i mod len(patients)``), as
     ``app.services.bills.submit`` would store them, in a few multi-row inserts."""
     from app.db import tables as db
+    from app.ledger.rows import BillValues
     from app.schemas.bills import BillCreate
     from app.services.bills import bill_row, canonical_items, validated
 
@@ -458,7 +459,7 @@ def insert_bills(url: str, created_by: str, patients: Sequence[str], count: int,
     items = canonical_items(template)
     now = datetime.now(UTC)
     ids: list[str] = []
-    rows: list[dict[str, Any]] = []
+    rows: list[BillValues] = []
     for i in range(count):
         id_number = patients[i % len(patients)]
         bill = dataclasses.replace(

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
 from app.engine import types as t
 from app.ledger.records import BandDoc, LineDoc, SettlementDetail
 from app.ledger.rows import MemberRow
+from app.ledger.stored import StoredLine, WorkInjuryDoc
 
 
 class StoredBill(Protocol):
-    """A bill's stored columns (an ORM ``Bill`` or the ledger's :class:`~app.ledger.bill_state.BillRow`)."""
+    """A bill's stored columns (the ledger's :class:`~app.ledger.rows.BillRow`)."""
 
     @property
     def hospital_code(self) -> str: ...
@@ -40,9 +41,9 @@ class StoredBill(Protocol):
     @property
     def diagnoses(self) -> list[str]: ...
     @property
-    def items(self) -> list[dict[str, Any]]: ...
+    def items(self) -> list[StoredLine]: ...
     @property
-    def work_injury(self) -> dict[str, Any] | None: ...
+    def work_injury(self) -> WorkInjuryDoc | None: ...
 
 
 def bill_to_engine(row: StoredBill) -> t.Bill:
@@ -65,7 +66,7 @@ def bill_to_engine(row: StoredBill) -> t.Bill:
                 Decimal(i["quantity"]),
                 Decimal(i["unit_price"]),
                 Decimal(i["amount"]),
-                date.fromisoformat(i["service_date"]) if i.get("service_date") else None,
+                date.fromisoformat(day) if (day := i.get("service_date")) else None,
                 # v3.1: stored on every line of a work-injury bill; only false differs from unmarked.
                 False if i.get("injury_related") is False else None,
             )
@@ -74,7 +75,7 @@ def bill_to_engine(row: StoredBill) -> t.Bill:
     )
 
 
-def work_injury_to_engine(doc: dict[str, Any] | None) -> t.WorkInjury | None:
+def work_injury_to_engine(doc: WorkInjuryDoc | None) -> t.WorkInjury | None:
     if doc is None:
         return None
     employer = doc["employer"]
@@ -83,7 +84,7 @@ def work_injury_to_engine(doc: dict[str, Any] | None) -> t.WorkInjury | None:
     )
 
 
-def work_injury_document(injury: t.WorkInjury | None) -> dict[str, Any] | None:
+def work_injury_document(injury: t.WorkInjury | None) -> WorkInjuryDoc | None:
     """The stored (and shown) form of a bill's work injury."""
     if injury is None:
         return None
@@ -175,14 +176,14 @@ def member_to_engine(row: MemberRow) -> t.Member:
         id_number=row.id_number,
         name=row.name,
         coverage=tuple(
-            t.Period(date.fromisoformat(c["from"]), date.fromisoformat(c["to"]) if c.get("to") else None)
+            t.Period(date.fromisoformat(c["from"]), date.fromisoformat(to) if (to := c.get("to")) else None)
             for c in row.coverage
         ),
         registrations=tuple(
             t.Registration(
                 r["destination_region"],
                 date.fromisoformat(r["from"]),
-                date.fromisoformat(r["to"]) if r.get("to") else None,
+                date.fromisoformat(end) if (end := r.get("to")) else None,
             )
             for r in row.offsite_registrations
         ),

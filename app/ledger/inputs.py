@@ -10,7 +10,6 @@ settlement reads at most one policy document and one statement of catalog entrie
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import URL
@@ -23,6 +22,7 @@ from app.errors import FieldError, NoCatalog, NoPolicy, ValidationFailed
 from app.ledger.conversions import member_to_engine
 from app.ledger.references import held_catalog_versions, held_member, held_policy, held_scheme, service_days
 from app.ledger.rows import PolicyRow, VersionRow
+from app.ledger.stored import PolicyDoc
 from app.ledger.work import LedgerWork
 
 
@@ -50,7 +50,7 @@ _policies: dict[_CacheKey, AnyPolicy] = {}
 _catalog_entries: dict[_CacheKey, dict[str, t.CatalogEntry]] = {}
 
 
-def parse_policy(document: dict[str, Any], year: int, *, tier: bool, large_amount: bool = False) -> AnyPolicy:
+def parse_policy(document: PolicyDoc, year: int, *, tier: bool, large_amount: bool = False) -> AnyPolicy:
     """A stored policy document in its engine form: a large-amount tier's shape (v3.2), another
     tier's or a scheme's."""
     if large_amount:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import Table
 
 from app.db.tables import Accumulates
 from app.engine.money import ZERO
+from app.ledger.stored import CoverageDoc, PolicyDoc, RegistrationDoc, StoredLine, WorkInjuryDoc
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +23,7 @@ class PolicyRow:
     id: int
     used: bool
     updated_at: datetime
-    body: dict[str, Any] | None = None
+    body: PolicyDoc | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +33,8 @@ class MemberRow:
     member_no: str
     id_number: str
     name: str
-    coverage: list[dict[str, Any]]
-    offsite_registrations: list[dict[str, Any]]
+    coverage: list[CoverageDoc]
+    offsite_registrations: list[RegistrationDoc]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +114,8 @@ class BillRow:
     admission_date: date
     discharge_date: date
     diagnoses: list[str]
-    items: list[dict[str, Any]]
-    work_injury: dict[str, Any] | None
+    items: list[StoredLine]
+    work_injury: WorkInjuryDoc | None
     medical_total: Decimal
     content_hash: str
     paid_total: Decimal
@@ -123,9 +124,35 @@ class BillRow:
     created_at: datetime
 
     @classmethod
-    def of(cls, values: dict[str, Any]) -> BillRow:
+    def of(cls, values: BillValues) -> BillRow:
         """The row of a bill's column values (an insert's parameters)."""
-        return cls(**{name: values[name] for name in BILL_COLUMNS})
+        return cls(**values)
 
 
 BILL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(BillRow))
+
+
+class BillValues(TypedDict):
+    """A new bill's column values: the insert's parameters and its :class:`BillRow`
+    (:func:`app.services.bills.bill_row`); the same names as :data:`BILL_COLUMNS`."""
+
+    id: str
+    hospital_code: str
+    bill_no: str
+    hospital_name: str
+    hospital_level: int
+    hospital_region: str
+    patient_id_number: str
+    patient_name: str
+    setting: str
+    admission_date: date
+    discharge_date: date
+    diagnoses: list[str]
+    items: list[StoredLine]
+    work_injury: WorkInjuryDoc | None
+    medical_total: Decimal
+    content_hash: str
+    paid_total: Decimal
+    last_sequence: int
+    created_by: str
+    created_at: datetime

@@ -5,7 +5,7 @@ agree."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
@@ -318,7 +318,7 @@ def _section_public(section: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _item(item: dict[str, Any], *, injury: bool) -> dict[str, Any]:
+def _item(item: Mapping[str, Any], *, injury: bool) -> dict[str, Any]:
     """A stored line as shown: the quantity as sent; its ``injury_related`` mark on a work-injury
     bill (lines stored before v3 carry none: they are the injury's), null on any other bill."""
     mark = item.get("injury_related", True) if injury else None

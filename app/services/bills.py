@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 import orjson
 from sqlalchemy import bindparam, insert, select
@@ -24,7 +23,8 @@ from app.engine.validate import bill_errors, plain
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.ledger.bill_state import bill_by_number, hold_new_bill
 from app.ledger.conversions import work_injury_document
-from app.ledger.rows import BillRow
+from app.ledger.rows import BillRow, BillValues
+from app.ledger.stored import StoredLine
 from app.ledger.work import LedgerWork
 from app.principal import Principal
 from app.privacy import mask_id
@@ -55,11 +55,11 @@ def _stored_line(line: t.BillLine) -> t.BillLine:
     return replace(line, quantity=Decimal(plain(q)), unit_price=as_money(price), amount=as_money(amount))
 
 
-def canonical_items(stored: t.Bill) -> list[dict[str, Any]]:
+def canonical_items(stored: t.Bill) -> list[StoredLine]:
     """The lines of a bill in its :func:`stored_form` as stored and shown: the quantity as sent,
     money with two decimals; on a bill with a work injury, each line's ``injury_related`` mark
     (left out: true, v3.1)."""
-    items = [
+    items: list[StoredLine] = [
         {
             "line_no": i.line_no,
             "code": i.code,
@@ -78,7 +78,7 @@ def canonical_items(stored: t.Bill) -> list[dict[str, Any]]:
     return items
 
 
-def _content_hash(bill: t.Bill, items: list[dict[str, Any]]) -> str:
+def _content_hash(bill: t.Bill, items: list[StoredLine]) -> str:
     """What makes two posts of a bill the same bill: the quantities compared as numbers
     (``10`` and ``10.0`` are the same), the hospital as accepted (registry level, region, name)."""
     h = bill.hospital
@@ -91,7 +91,7 @@ def _content_hash(bill: t.Bill, items: list[dict[str, Any]]) -> str:
         }
         for line, i in zip(items, bill.items, strict=True)
     ]
-    doc: dict[str, Any] = {
+    doc: dict[str, object] = {
         "hospital": [h.code, h.name, h.level, h.region],
         "bill_no": bill.bill_no,
         "patient": [bill.patient_id_number, bill.patient_name],
@@ -106,8 +106,8 @@ def _content_hash(bill: t.Bill, items: list[dict[str, Any]]) -> str:
 
 
 def bill_row(
-    bill: t.Bill, *, bill_id: str, created_by: str, created_at: datetime, items: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
+    bill: t.Bill, *, bill_id: str, created_by: str, created_at: datetime, items: list[StoredLine] | None = None
+) -> BillValues:
     """The new row of ``bill`` (in its :func:`stored_form`) in the bill table: nothing paid yet.
     ``items``: its :func:`canonical_items`, when the caller has them already."""
     items = canonical_items(bill) if items is None else items
@@ -262,7 +262,7 @@ def list_page(
 ) -> paging.Page[db.Bill]:
     """The bills the caller may read (:func:`app.services.scope.bill_scope`), newest first.
     ``admitted_from`` and ``admitted_to`` both include their day."""
-    filters: dict[str, Any] = {
+    filters: dict[str, str | None] = {
         "hospital_code": hospital_code,
         "bill_no": bill_no,
         # Cursors show up in access logs: their filter fingerprint is taken of the masked ID number,

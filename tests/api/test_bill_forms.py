@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from app.db import tables as db
 from app.engine import types as t
 from app.ledger.conversions import bill_to_engine, work_injury_document
+from app.ledger.rows import BillRow
 from app.schemas.bills import BillCreate
 from app.services.bills import canonical_items, stored_form
 from tests.support.api import bill_1
@@ -41,7 +41,7 @@ def test_stored_form_is_what_the_stored_row_reads_back(quantity: Any, price: Any
     given = BillCreate.model_validate(raw).to_engine(t.Hospital("H1", "County hospital", 2, "511623"))
     stored = stored_form(given)
     h = stored.hospital
-    row = db.Bill(
+    row = BillRow(
         id="b",
         hospital_code=h.code,
         bill_no=stored.bill_no,

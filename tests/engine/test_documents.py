@@ -4,10 +4,13 @@ form of every decimal."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from app.engine import types as t
 from app.ledger.inputs import parse_policy
+from app.ledger.stored import PolicyDoc
 from app.sample import SAMPLE_DIR, load_reference
 from app.schemas.reference import PolicyCreate, TierPolicyCreate
 
@@ -23,7 +26,8 @@ POLICIES = [
 def test_a_stored_policy_reads_back_as_its_request_model_converts_it(
     layer: object, code: str, year: int, model: PolicyCreate | TierPolicyCreate
 ) -> None:
-    stored = {**model.model_dump(mode="json", by_alias=True), "year": year}  # as services.reference stores it
+    # As services.reference stores it.
+    stored = cast(PolicyDoc, {**model.model_dump(mode="json", by_alias=True), "year": year})
     from_request = model.to_engine(year)
     from_store = parse_policy(stored, year, tier=isinstance(model, TierPolicyCreate))
     assert from_store == from_request
@@ -53,7 +57,7 @@ def test_a_per_year_policy_with_offsite_deductibles_reads_back_the_same() -> Non
         },
     }
     model = PolicyCreate.model_validate(doc)
-    stored = {**model.model_dump(mode="json", by_alias=True), "year": 2027}
+    stored = cast(PolicyDoc, {**model.model_dump(mode="json", by_alias=True), "year": 2027})
     policy = model.to_engine(2027)
     assert repr(parse_policy(stored, 2027, tier=False)) == repr(policy)
     outpatient, inpatient = policy.settings["outpatient"], policy.settings["inpatient"]
@@ -79,7 +83,7 @@ def test_a_per_admission_policy_converts_to_the_engine_values() -> None:
         },
     }
     policy = PolicyCreate.model_validate(doc).to_engine(2026)
-    assert policy == parse_policy(doc, 2026, tier=False)
+    assert policy == parse_policy(cast(PolicyDoc, doc), 2026, tier=False)
     inpatient = policy.settings["inpatient"]
     assert (policy.year, str(policy.annual_cap), list(policy.settings)) == (2026, "300000.00", ["inpatient"])
     assert {k: str(v) for k, v in inpatient.deductible.by_level.items()} == {1: "200.00", 2: "500.50", 3: "800.00"}
