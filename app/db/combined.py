@@ -15,10 +15,12 @@ ledger's settle and reverse and the transaction's deferred inserts use it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Column, Insert, Select, Table, Update, bindparam, insert, literal_column, select, update
+
+from app.db.params import Params
 
 
 def combined(*parts: tuple[str, Insert | Update]) -> Select[Any]:
@@ -47,6 +49,6 @@ def update_named(key: Column[Any], key_parameter: str, prefix: str, *columns: st
     )
 
 
-def named(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+def named(prefix: str, values: Mapping[str, object]) -> Params:
     """``values`` as the parameters of a part built with ``prefix``."""
     return {f"{prefix}_{k}": v for k, v in values.items()}

@@ -16,7 +16,7 @@ The ledger extends it with what a transaction has locked and read (:class:`app.l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.db.combined import combined, insert_named, named
 from app.db.direct import execute
+from app.db.params import Params
 
 
 class UnitOfWork:
@@ -36,11 +37,11 @@ class UnitOfWork:
         self.session = session
         self.connection = connection
         self.postgresql = connection.dialect.name == "postgresql"
-        self._deferred: list[tuple[Table, dict[str, Any]]] = []
+        self._deferred: list[tuple[Table, Mapping[str, object]]] = []
         self._before: list[Callable[[], None]] = []
         self._after: list[Callable[[], None]] = []
 
-    def defer_insert(self, table: Table, row: dict[str, Any]) -> None:
+    def defer_insert(self, table: Table, row: Mapping[str, object]) -> None:
         """Insert ``row`` into ``table`` at the end of this transaction, just before its commit.
 
         For records that nothing in the transaction reads back (the idempotency record, the audit
@@ -79,7 +80,7 @@ class UnitOfWork:
                 execute(self.connection, _insert(table), row)
             return
         shape = tuple((table, tuple(row)) for table, row in pending)
-        params: dict[str, Any] = {}
+        params: Params = {}
         for i, (_table, row) in enumerate(pending):
             params.update(named(f"d{i}", row))
         execute(self.connection, _deferred_statement(shape), params)

@@ -14,6 +14,7 @@ from sqlalchemy import Select, Table, TextualSelect, Update, bindparam, select, 
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.direct import execute, execute_one
+from app.db.params import Params
 from app.db.tables import EmployerYearTotal, YearTotal, core_table
 from app.engine.money import ZERO
 from app.ledger.rows import EmployerYearKey, Totals, YearKey
@@ -67,8 +68,8 @@ def totals_update(table: Table) -> Update:
     )
 
 
-def totals_params(totals: Totals) -> dict[str, Any]:
-    params = {f"k_{k}": v for k, v in asdict(totals.key).items()}
+def totals_params(totals: Totals) -> Params:
+    params: Params = {f"k_{k}": v for k, v in asdict(totals.key).items()}
     params.update({a: getattr(totals, a) for a in _amount_columns(totals.table)})
     return params
 

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Date, Select, and_, bindparam, or_, select
 
 from app.db.direct import execute, execute_one
+from app.db.params import Params
 from app.db.tables import CatalogVersion, Member, Policy, Scheme, core_table
 from app.engine import types as t
 from app.ledger import used_hint
@@ -110,7 +111,7 @@ def read_references(work: LedgerWork, bill: t.Bill, scheme_codes: Iterable[str])
     if not codes:
         return
     conn = work.connection
-    params: dict[str, Any] = {"id_number": bill.patient_id_number, "year": year, "first": first, "last": last}
+    params: Params = {"id_number": bill.patient_id_number, "year": year, "first": first, "last": last}
     params.update({f"code_{i}": code for i, code in enumerate(codes)})
     found: dict[str, list[Any]] = {}
     for row in execute(conn, _references(len(codes)), params):

@@ -6,12 +6,12 @@ so a tier is reversed before the settlement it was computed from."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import bindparam, or_, select
 
 from app import clock
 from app.db.direct import execute
+from app.db.params import Params
 from app.errors import Conflict, NotFound
 from app.ledger import receivables
 from app.ledger.accumulators import employer_year_total, save_totals, totals_params, year_total
@@ -81,7 +81,7 @@ def reverse_locked(work: LedgerWork, *, bill_id: str, settlement_id: str, create
     totals.add(setting=s.setting, fund_paid=-s.fund_payment, yearly_deductible=-s.yearly_deductible)
     paid_total = bill.paid_total - s.fund_payment - s.external_total
     now = clock.now()
-    params: dict[str, Any] = {
+    params: Params = {
         "s_id": s.id,
         "s_status": "reversed",
         "s_reversed_at": now,
