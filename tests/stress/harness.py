@@ -7,7 +7,8 @@
   annual cap (and a yearly deductible, so both accumulators move) and several persons who are
   members of the three basic schemes and of medical assistance (serious illness covers them
   through NRCMS), and submits their bills; plus work-injury bills of workers whom their
-  employers never enrolled in the work-injury fund (employers' liabilities, v2.5).
+  employers never enrolled in the work-injury fund (employers' liabilities, v2.5); with ``v3``,
+  v3's employee scheme and its large-amount tier, and employees whose stays pass the basic cap.
 - :class:`Load` runs a mixed, seeded list of jobs from many threads (one ``httpx.Client``
   each) against the server, bounded by a deadline, and records every request and answer.
 - :func:`verify` checks the ledger directly in the database: :func:`app.ledger.invariants.check`
@@ -46,8 +47,9 @@ from sqlmodel import col
 from stdnum.cn import ric
 
 from app.db import tables as db
+from app.db.receivable_tables import Receivable, Recovery
 from app.ledger import invariants
-from tests.support.api import bill_1, load_v2_over_http, v2_bill
+from tests.support.api import bill_1, load_v2_over_http, register_hospitals, v2_bill
 from tests.support.db import ADMIN_TOKEN
 from tests.support.paths import REPO, examples_dir
 
@@ -68,6 +70,10 @@ EMPLOYERS = (
 )
 #: The capped scheme's annual cap: a bill pays it up to 4,815.00, so a person's third bill binds it.
 CAP = "10000.00"
+#: v3: the employee basic scheme whose annual cap a large stay passes, its large-amount tier, and
+#: the third party an advance on it recovers from.
+EMPLOYEE, LARGE = "UEBMI-511600", "LA-511600"
+THIRD_PARTY = {"reason": "third_party", "liable": {"kind": "third_party", "name": "A lorry driver (stress test)"}}
 
 #: Statuses each kind of request may answer with (503 ``busy`` is counted, never an error).
 EXPECTED: dict[str, set[int]] = {
@@ -79,6 +85,8 @@ EXPECTED: dict[str, set[int]] = {
     "get_settlement": {200},
     "resubmit": {200},
     "reference": {200, 409},
+    "recover": {201, 409, 422},
+    "write_off": {200, 409},
 }
 
 
@@ -252,6 +260,9 @@ class BillRef:
     bill_id: str
     id_number: str
     body: dict[str, Any]
+    #: A v3 employee's stay: settled under the employee scheme (with or without an advance) and
+    #: its large-amount tier.
+    large: bool = False
 
     @property
     def employer(self) -> dict[str, str] | None:
@@ -288,9 +299,11 @@ def _ok(r: httpx.Response, *statuses: int) -> Any:
     return r.json()
 
 
-def seed(client: httpx.Client, *, persons: int, bills_per_person: int) -> Seed:
+def seed(client: httpx.Client, *, persons: int, bills_per_person: int, v3: bool = False) -> Seed:
     """Shared examples, a capped third scheme, ``persons`` members of all three and of medical
-    assistance, their bills; and two uninsured workers' work-injury bills per employer."""
+    assistance, their bills; and two uninsured workers' work-injury bills per employer. With
+    ``v3``, also v3's employee scheme and large-amount tier and ``persons`` employees, each with
+    v3's bills 6 and 7 (the first passes the basic fund's annual cap)."""
     load_v2_over_http(cast(Any, client), AUTH)
     folder = examples_dir()
     catalog = json.loads((folder / "catalogs.json").read_text())[NRCMS]
@@ -331,7 +344,38 @@ def seed(client: httpx.Client, *, persons: int, bills_per_person: int) -> Seed:
         body["work_injury"] = {**body["work_injury"], "employer": employer}
         out = _ok(client.post("/v1/bills", json=body, headers=AUTH), 201)
         bills.append(BillRef(out["bill_id"], worker[0], body))
+    if v3:
+        bills.extend(seed_v3(client, persons))
     return Seed(people, bills, reference)
+
+
+def seed_v3(client: httpx.Client, persons: int) -> list[BillRef]:
+    """v3's hospitals, employee scheme and large-amount tier over HTTP, ``persons`` employees,
+    and bills 6 and 7 of each."""
+    folder = examples_dir() / "v3"
+    register_hospitals(client, json.loads((folder / "hospitals.json").read_text()), AUTH)
+    for scheme in json.loads((folder / "schemes.json").read_text()):
+        _ok(client.put(f"/v1/schemes/{scheme['code']}", json=scheme, headers=AUTH), 200, 201)
+    catalogs = json.loads((folder / "catalogs.json").read_text())
+    policies = json.loads((folder / "policies.json").read_text())
+    catalog = catalogs[EMPLOYEE]
+    _ok(client.put(f"/v1/schemes/{EMPLOYEE}/catalogs/{catalog['version']}", json=catalog, headers=AUTH), 200, 201)
+    for code in (EMPLOYEE, LARGE):
+        policy = policies[code]
+        _ok(client.put(f"/v1/schemes/{code}/policies/{policy['year']}", json=policy, headers=AUTH), 200, 201)
+    template = json.loads((folder / "members.json").read_text())[EMPLOYEE][0]
+    bills = []
+    for n in range(1, persons + 1):
+        person = (id_number(800 + n), f"Stress Employee {n}")
+        member = {**template, "member_no": f"STGA{n:06d}", "id_number": person[0], "name": person[1]}
+        _ok(client.put(f"/v1/schemes/{EMPLOYEE}/members/{member['member_no']}", json=member, headers=AUTH), 201)
+        for name in ("bill-6.json", "bill-7.json"):
+            body = json.loads((folder / name).read_text())
+            body["bill_no"] = f"STGA{n:03d}-{name[5]}"
+            body["patient"] = {"id_number": person[0], "name": person[1]}
+            out = _ok(client.post("/v1/bills", json=body, headers=AUTH), 201)
+            bills.append(BillRef(out["bill_id"], person[0], body, large=True))
+    return bills
 
 
 # --- the load --------------------------------------------------------------------------------
@@ -371,6 +415,7 @@ class Recorder:
         self.live: dict[str, set[str]] = {}  # bill id -> settlement ids the clients believe active
         self.vouchers: dict[str, list[str]] = {}
         self.by_key: dict[str, list[Answer]] = {}
+        self.receivables: list[str] = []  # receivables opened by acknowledged advances
 
     def add(self, a: Answer) -> None:
         with self.lock:
@@ -391,6 +436,9 @@ class Recorder:
                 self.live.get(a.body["bill_id"], set()).discard(a.body["settlement_id"])
 
     def _settled(self, body: dict[str, Any]) -> None:
+        advance = body.get("advance")
+        if advance and advance.get("receivable_id"):
+            self.receivables.append(advance["receivable_id"])
         self.acked_settlements.add(body["settlement_id"])
         if body["settlement_id"] not in self.acked_reversals:
             self.live.setdefault(body["bill_id"], set()).add(body["settlement_id"])
@@ -403,6 +451,11 @@ class Recorder:
     def some_voucher(self, rng: random.Random, bill_id: str) -> str | None:
         with self.lock:
             pool = list(self.vouchers.get(bill_id, ()))
+        return rng.choice(pool) if pool else None
+
+    def some_receivable(self, rng: random.Random) -> str | None:
+        with self.lock:
+            pool = list(self.receivables)
         return rng.choice(pool) if pool else None
 
     def count(self) -> int:
@@ -483,6 +536,10 @@ class Mix:
     read: int = 10
     resubmit: int = 2
     replace_reference: int = 1
+    #: v3: recoveries (some over the outstanding amount, 422) and write-offs of the receivables
+    #: that advances opened.
+    recover: int = 0
+    write_off: int = 0
     #: Share of plain settlements sent with an Idempotency-Key (all writes of a dup group have one).
     keyed: float = 0.75
     #: Share of keyed writes abandoned by their client after 2 ms (the server still carries them
@@ -529,6 +586,8 @@ class Load:
             (self._read, mix.read, 1),
             (self._resubmit, mix.resubmit, 1),
             (self._replace_reference, mix.replace_reference, 1),
+            (self._recover, mix.recover, 1),
+            (self._write_off, mix.write_off, 1),
         ]
         makers = [k for k in kinds if k[1] > 0]
         while self.planned < ops:
@@ -551,6 +610,13 @@ class Load:
         """A settlement request for ``bill``: on a work-injury bill mostly its employer's liability
         under the work-injury fund (else a refused scheme), on the others a scheme or a tier."""
         employer = bill.employer
+        if bill.large:
+            # Mostly the employee scheme (half of those with an advance), else its tier (an
+            # advance on the tier is refused, 422).
+            request: dict[str, Any] = {"scheme_code": self.rng.choice((EMPLOYEE, EMPLOYEE, LARGE))}
+            if self.rng.random() < 0.5:
+                request["advance"] = THIRD_PARTY
+            return request
         if employer is None:
             return {"scheme_code": self.rng.choice(SCHEMES)}
         if self.rng.random() < 0.8:
@@ -669,6 +735,39 @@ class Load:
         """An administrator puts the capped scheme's policy or catalog again, while it settles."""
         path, document = self.rng.choice(sorted(self.seed.reference.items()))
         return _single(Call("reference", "PUT", path, document))
+
+    def _recover(self) -> list[Job]:
+        """A recovery on a receivable some advance opened: mostly a part of the advance, now and then
+        more than any advance here (422); on a written-off or cancelled receivable 409."""
+        key = self._key(self.rng.random() < self.mix.keyed)
+        amount = (
+            "999999.00" if self.rng.random() < 0.15 else f"{self.rng.randint(1, 9000)}.{self.rng.randint(0, 99):02d}"
+        )
+        reference = f"R{uuid.uuid4().hex[:10]}"
+        bill = self._bill()
+
+        def job(w: Worker) -> None:
+            target = w.rec.some_receivable(w.rng)
+            if target is None:  # no advance acknowledged yet: read a bill instead
+                w.send(Call("split", "GET", f"/v1/bills/{bill.bill_id}/split"))
+            else:
+                body = {"amount": amount, "received_on": "2026-05-01", "reference": reference}
+                w.send(Call("recover", "POST", f"/v1/receivables/{target}/recoveries", body, key))
+
+        return [job]
+
+    def _write_off(self) -> list[Job]:
+        bill = self._bill()
+
+        def job(w: Worker) -> None:
+            target = w.rec.some_receivable(w.rng)
+            if target is None:
+                w.send(Call("split", "GET", f"/v1/bills/{bill.bill_id}/split"))
+            else:
+                body = {"reason": "the liable party cannot be found"}
+                w.send(Call("write_off", "POST", f"/v1/receivables/{target}/write-off", body))
+
+        return [job]
 
     def _resubmit(self) -> list[Job]:
         bill = self._bill()
@@ -839,6 +938,8 @@ def verify(db_url: str, rec: Recorder, *, complete: bool = True) -> Verdict:
     # Every stored reply names settlements that exist; no settlement was created by two keys.
     created: Counter[str] = Counter()
     for code, body in records.values():
+        if isinstance(body, dict) and "recoveries" in body:
+            continue  # a recovery's reply (the receivable) names its settlement but made none
         op = "claim" if isinstance(body, dict) and "settlements" in body else "settle"
         for sid in _settlement_ids(op, body):
             checks += 1
@@ -897,6 +998,26 @@ def v2_mix(db_url: str) -> tuple[int, int]:
     finally:
         engine.dispose()
     return int(tiers or 0), int(employers or 0)
+
+
+def v3_mix(db_url: str) -> dict[str, int]:
+    """How many large-amount settlements, receivables (by status) and recoveries the database holds."""
+    engine = create_engine(db_url)
+    try:
+        with Session(engine) as session:
+            s = db.Settlement
+            out = {
+                "large_amount": int(
+                    session.scalar(select(func.count()).select_from(s).where(col(s.scheme_kind) == "large_amount")) or 0
+                ),
+                "recoveries": int(session.scalar(select(func.count()).select_from(Recovery)) or 0),
+            }
+            r = Receivable
+            for status, n in session.execute(select(col(r.status), func.count()).group_by(col(r.status))).all():
+                out[f"receivables_{status}"] = int(n)
+    finally:
+        engine.dispose()
+    return out
 
 
 def summary(name: str, t: Tally, *, clients: int, retries: Counter[str], verdict: Verdict, extra: str = "") -> str:
