@@ -121,8 +121,8 @@ def _idle_connection_dead(dbapi_conn: Any) -> bool:
 
 def json_text(value: Any) -> str:
     """JSON columns' serializer (both databases): orjson, compact; several times cheaper than the
-    standard library's, which psycopg and SQLAlchemy use by default (a claim's bill lines and
-    settlement detail: 4 % of its CPU, bench/RESULTS.md).  Values read back are the same."""
+    standard library's, which psycopg and SQLAlchemy use by default, and a claim writes its bill's
+    lines and its settlement's detail as JSON (docs/decisions/0010).  Values read back are the same."""
     return orjson.dumps(value).decode()
 
 
