@@ -13,12 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app.engine.coordination import cap_and_coordinate
 from app.engine.eligibility import check_bill_kind, check_policy_year
 from app.engine.money import ZERO, round_quotient
-from app.engine.tier import axis_bands
+from app.engine.tier import axis_bands, required_basis, result_on_basis
 from app.engine.types import BandResult, LargeAmountInput, SettlementResult
-from app.errors import BasicNotSettled
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,58 +61,26 @@ def settle_large_amount(inp: LargeAmountInput) -> SettlementResult:
 
     # Eligibility as a tier's (v2.3, v3.1): the kind of bill, the basis, the year; no members.
     check_bill_kind(scheme, bill)
-    if basis is None:
-        raise BasicNotSettled(
-            f"{scheme.code} supplements {scheme.supplements}, which holds no active settlement paid by its fund "
-            "on this bill: settle the bill under the basic scheme first"
-        )
+    basis = required_basis(scheme, basis)
     if basis.benefit_after_cap is None:
         raise ValueError(f"the basis {basis.settlement_id} comes without its bands and benefit after the cap")
     policy = check_policy_year(scheme, inp.policy, bill)
-    medical_total = bill.medical_total
 
     # 1. The basis's in-scope cost above its cap.
     over = over_cap_walk(basis.bands, basis.benefit_after_cap).over_cap
 
-    # 2. The yearly axis and the tier's bands on it; no deductible.
+    # 2. The yearly axis and the tier's bands on it; no deductible.  3. Annual cap and coordination.
     ytd = inp.year_to_date.over_cap
-    bands = axis_bands(policy.bands, before=ytd, after=ytd + over)
-    computed = sum((b.amount for b in bands), ZERO)
-
-    # 3. Annual cap and coordination (v1 steps 6 and 7).
-    paid = cap_and_coordinate(
-        scheme.coordination,
-        computed=computed,
-        annual_cap=policy.annual_cap,
-        fund_paid=inp.year_to_date.fund_paid,
-        prior=inp.prior_payments,
-        medical_total=medical_total,
-        same_part_prior=None if bill.work_injury is None else inp.same_part_prior,
-    )
-    c = paid.coordinated
-
-    return SettlementResult(
-        scheme_code=scheme.code,
+    return result_on_basis(
+        scheme,
         policy_year=policy.year,
-        offsite=basis.offsite,
-        registered=basis.registered,
-        medical_total=medical_total,
-        excluded=basis.excluded,
-        over_limit=basis.over_limit,
-        b_self_pay=basis.b_self_pay,
-        in_scope=basis.in_scope,
+        annual_cap=policy.annual_cap,
+        basis=basis,
+        bill=bill,
+        bands=axis_bands(policy.bands, before=ytd, after=ytd + over),
         deductible=ZERO,
-        yearly_deductible=ZERO,
-        bands=bands,
-        computed_benefit=computed,
-        benefit_after_cap=paid.benefit_after_cap,
-        prior_payments=inp.prior_payments,
-        coordination_mode=scheme.coordination,
-        fund_payment=c.fund_payment,
-        coordination_reduction=c.coordination_reduction,
-        patient_responsibility=c.patient_responsibility,
-        lines=basis.lines,
-        cap_remaining=paid.cap_remaining,
-        basis_settlement_id=basis.settlement_id,
+        year_fund_paid=inp.year_to_date.fund_paid,
+        prior=inp.prior_payments,
+        same_part_prior=inp.same_part_prior,
         over_cap=over,
     )
