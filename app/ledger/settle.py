@@ -131,15 +131,25 @@ def _basis(work: LedgerWork, scheme: t.Scheme, state: HeldBill) -> tuple[t.Basis
     return basis, paid
 
 
+def _tier_policy_and_totals(
+    work: LedgerWork, scheme: t.Scheme, ebill: t.Bill, basis: t.Basis | None
+) -> tuple[PolicyRow | None, inputs.AnyPolicy | None, Totals | None]:
+    """A tier's policy and its locked accumulator for the bill's year; none without a basis (the
+    engine then refuses the tier before it would read them)."""
+    if basis is None:
+        return None, None, None
+    year = ebill.policy_year
+    policy_row, policy = inputs.policy_for(work, scheme, year)
+    return policy_row, policy, year_total(work, YearKey(scheme.code, ebill.patient_id_number, year))
+
+
 def _settle_large_amount(
     work: LedgerWork, *, ebill: t.Bill, scheme: t.Scheme, state: HeldBill, prior: Decimal, same_part: Decimal
 ) -> _Computed:
     """v3.2: the basis, the tier's policy and its accumulator (fund paid, over-cap axis); the engine."""
     basis, _ = _basis(work, scheme, state)
-    year = ebill.policy_year
-    policy_row, policy = (None, None) if basis is None else inputs.policy_for(work, scheme, year)
+    policy_row, policy, totals = _tier_policy_and_totals(work, scheme, ebill, basis)
     assert policy is None or isinstance(policy, t.LargeAmountPolicy)
-    totals = year_total(work, YearKey(scheme.code, ebill.patient_id_number, year)) if basis is not None else None
     result = settle_large_amount(
         t.LargeAmountInput(
             bill=ebill,
@@ -171,10 +181,8 @@ def _settle_tier(
     if basis is not None and scheme.kind == "medical_assistance":
         member = inputs.member_for(work, scheme.code, ebill.patient_id_number)
         check_member(scheme, member, ebill, None, ())
-    year = ebill.policy_year
-    policy_row, policy = (None, None) if basis is None else inputs.policy_for(work, scheme, year)
+    policy_row, policy, totals = _tier_policy_and_totals(work, scheme, ebill, basis)
     assert policy is None or isinstance(policy, t.TierPolicy)
-    totals = year_total(work, YearKey(scheme.code, ebill.patient_id_number, year)) if basis is not None else None
     result = settle_tier(
         t.TierInput(
             bill=ebill,
