@@ -141,7 +141,11 @@ def test_a_statement_of_many_parameters_and_a_literal_percent_sign(db_url: str) 
     names = [f"p{i:02d}" for i in range(60)]
     many = select(
         *[bindparam(name, type_=BILL.c.paid_total.type).label(f"c_{name}_{'x' * 60}") for name in names],
-        select(func.count()).select_from(BILL).where(BILL.c.bill_no.like(literal_column("'N%'"))).scalar_subquery().label("n"),
+        select(func.count())
+        .select_from(BILL)
+        .where(BILL.c.bill_no.like(literal_column("'N%'")))
+        .scalar_subquery()
+        .label("n"),
     )
     params = {name: Decimal(f"{i}.{i:02d}") for i, name in enumerate(names)}
     engine = get_engine()

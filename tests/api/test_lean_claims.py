@@ -209,6 +209,38 @@ def test_a_one_stop_claim_reads_the_bills_payments_never(pg_url: str) -> None:
     assert len(claim) == 3 + 2 * len(schemes) + 1, claim
 
 
+def test_a_claims_large_values_are_stored_lz4_compressed(pg_loaded: TestClient, pg_url: str) -> None:
+    """The values a claim writes past PostgreSQL's compression threshold (the bill's lines, the
+    settlement's detail, the key's stored answer) are compressed with lz4 (migration 0009), and
+    read back whole."""
+    bill = bill_1()
+    lines = bill["items"]
+    bill["items"] = [{**lines[i % len(lines)], "line_no": i + 1} for i in range(6 * len(lines))]
+    headers = {**ADMIN, "Idempotency-Key": "lz4-1"}
+    r = pg_loaded.post("/v1/claims", json={"bill": bill, "schemes": [NRCMS]}, headers=headers)
+    assert r.status_code == 201, r.text
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            methods = conn.execute(
+                text(
+                    "SELECT pg_column_compression(b.items), pg_column_compression(s.detail),"
+                    " pg_column_compression(i.response_body)"
+                    " FROM bill b JOIN settlement s ON s.bill_id = b.id, idempotency_record i"
+                    " WHERE b.bill_no = :no AND i.key = 'lz4-1'"
+                ),
+                {"no": bill["bill_no"]},
+            ).one()
+    finally:
+        engine.dispose()
+    assert tuple(methods) == ("lz4", "lz4", "lz4")
+    (settlement,) = r.json()["settlements"]
+    read = pg_loaded.get(f"/v1/settlements/{settlement['settlement_id']}", headers=ADMIN)
+    assert read.json()["lines"] == settlement["lines"] and len(settlement["lines"]) == 42
+    again = pg_loaded.post("/v1/claims", json={"bill": bill, "schemes": [NRCMS]}, headers=headers)
+    assert (again.status_code, again.json()) == (201, r.json())
+
+
 def test_a_reversal_reads_its_settlement_once_under_the_lock_and_writes_in_one_statement(
     pg_loaded: TestClient, pg_url: str
 ) -> None:
