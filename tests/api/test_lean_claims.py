@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 
 from app.ledger import invariants
 from tests.support.api import ADMIN, bill_1, expected_v2, load_examples_over_http, load_v2_over_http, problem, v2_bill
+from tests.support.statements import transactions
 
 NRCMS = "NRCMS-511623"
 UEBMI = "UEBMI-321100"
@@ -26,43 +26,6 @@ def pg_loaded(pg_url: str) -> Iterator[TestClient]:
     with TestClient(app) as client:
         load_examples_over_http(client)
         yield client
-
-
-@contextmanager
-def transactions() -> Iterator[list[list[str]]]:
-    """The app's statements while in the block, one list per transaction (autocommit ones alone)."""
-    from app.db.session import get_engine
-
-    engine = get_engine()
-    seen: list[list[str]] = []
-    current: list[str] | None = None
-
-    def on_begin(_conn: Any) -> None:
-        nonlocal current
-        current = []
-        seen.append(current)
-
-    def on_statement(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
-        if current is None:  # an autocommit statement: a transaction of its own
-            seen.append([" ".join(statement.split())])
-        else:
-            current.append(" ".join(statement.split()))
-
-    def on_end(_conn: Any) -> None:
-        nonlocal current
-        current = None
-
-    event.listen(engine, "begin", on_begin)
-    event.listen(engine, "before_cursor_execute", on_statement)
-    event.listen(engine, "commit", on_end)
-    event.listen(engine, "rollback", on_end)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "begin", on_begin)
-        event.remove(engine, "before_cursor_execute", on_statement)
-        event.remove(engine, "commit", on_end)
-        event.remove(engine, "rollback", on_end)
 
 
 def used_flags(url: str) -> dict[str, bool]:
