@@ -25,6 +25,8 @@ from app.api.routes_reconciliation import router as reconciliation_router
 from app.api.routes_reference import router as reference_router
 from app.api.routes_reports import router as reports_router
 from app.desk import routes as desk
+from app.fhir import errors as fhir_errors
+from app.fhir import routes as fhir
 from app.logs import configure_logging
 from app.schemas.reference import CatalogCreate
 from app.settings import get_settings
@@ -35,6 +37,8 @@ Money is a decimal string with two places in responses; requests accept a string
 most two decimals.  Errors are RFC 9457 problems.  Request bodies are limited to `SETTLE_MAX_BODY_BYTES`
 (8 MiB by default; 413 above), bills to 20,000 lines (422 above).
 """
+
+FHIR_BASE = "/fhir/R4"
 
 
 @asynccontextmanager
@@ -70,8 +74,12 @@ def create_app() -> FastAPI:
     app.include_router(receivables_router)
     desk.install(app)
     docs.install(app)
+    # The FHIR interface: its own application (OperationOutcome errors, no OpenAPI document).
+    app.mount(FHIR_BASE, fhir.create_app(), name="fhir")
     # Outermost last: request id, then observation (log, metrics, audit), then the body limit.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, answers={FHIR_BASE + "/": fhir_errors.outcome_response}
+    )
     app.add_middleware(Observe)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
 
