@@ -36,6 +36,10 @@ DESCRIPTION = """Settlement of off-site medical claims across insurance schemes,
 Money is a decimal string with two places in responses; requests accept a string or a number with at
 most two decimals.  Errors are RFC 9457 problems.  Request bodies are limited to `SETTLE_MAX_BODY_BYTES`
 (8 MiB by default; 413 above), bills to 20,000 lines (422 above).
+
+The same bills and settlements are also served as HL7 FHIR R4 resources under `/fhir/R4` (its
+CapabilityStatement: `GET /fhir/R4/metadata`), with the same tokens, roles and scopes; that interface
+is described by FHIR's own conformance resources, not in this document.
 """
 
 FHIR_BASE = "/fhir/R4"
