@@ -1,6 +1,6 @@
 """A settlement as a ``ClaimResponse`` and an ``ExplanationOfBenefit``, a bill as a ``Claim``, and
 the ``Bundle`` of a search or a submitted claim: ``fhir.resources`` R4B models built from the
-ledger's typed values, mapped as fhir.md's table says (docs/decisions/0013 lists the choices the
+ledger's typed values, mapped as fhir.md's table says (docs/decisions/0014 lists the choices the
 table leaves open).
 
 The constant parts (every category, type and reason as a ``CodeableConcept``) are built once, with

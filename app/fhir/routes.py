@@ -8,7 +8,7 @@ record).  The request observer of the application around it (:class:`app.api.obs
 logs, measures and audits these requests like the REST API's (reads of settlements included).
 Its own exception handlers (:mod:`app.fhir.errors`) answer every refusal as an ``OperationOutcome``.
 The application has no OpenAPI document: a FHIR client reads the ``CapabilityStatement``
-(docs/decisions/0013).
+(docs/decisions/0014).
 """
 
 from __future__ import annotations

@@ -387,3 +387,18 @@ def test_capability_statement_and_code_systems(client: TestClient, db_url: str) 
 def _subclasses(cls: type[DomainError]) -> set[type[DomainError]]:
     found = set(cls.__subclasses__())
     return found | {s for c in found for s in _subclasses(c)}
+
+
+def test_the_documented_claim_settles_scenario_a(client: TestClient, db_url: str) -> None:
+    """docs/examples/fhir-claim-bill-1.json, as docs/fhir.md sends it: scenario A's payments."""
+    from tests.support.paths import REPO
+
+    load_examples_over_http(client)
+    document = json.loads((REPO / "docs" / "examples" / "fhir-claim-bill-1.json").read_text(encoding="utf-8"))
+    r = client.post(f"{FHIR}/Claim/$submit", json=document, headers={**ADMIN, "Idempotency-Key": "docs-1"})
+    assert r.status_code == 201, r.text
+    want = expected_bill_1()["A_nrcms_then_uebmi"]["settlements"]
+    responses = [e["resource"] for e in r.json()["entry"]]
+    assert [(x["insurer"]["identifier"]["value"], amount(x["payment"])) for x in responses] == [
+        (s["scheme_code"], Decimal(s["fund_payment"])) for s in want
+    ]

@@ -1,7 +1,7 @@
 """Every operation x every role x own and foreign objects, with the exact status code.
 
 The operations come from the app's OpenAPI document and from the FHIR interface's routes (it has
-no OpenAPI document: docs/decisions/0013): an operation without a rule here fails the test, so a
+no OpenAPI document: docs/decisions/0014): an operation without a rule here fails the test, so a
 new endpoint cannot ship without its access rule.
 """
 
