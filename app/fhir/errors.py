@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from app.db.session import unavailable_reason
-from app.errors import DomainError, FieldError, MalformedRequest, NotFound, Unavailable, ValidationFailed
+from app.errors import DomainError, FieldError, NotFound, Unavailable, ValidationFailed
 from app.fhir.codes import OWN_PROBLEM
 from app.fhir.serialize import fhir_reply
 from app.privacy import mask_ids_in
@@ -146,10 +146,6 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     body = outcome("internal", "Internal error", 500, "the request failed unexpectedly; nothing was written")
     return fhir_reply(500, body)
-
-
-def malformed_json() -> MalformedRequest:
-    return MalformedRequest("the request body is not valid JSON")
 
 
 def install(app: FastAPI) -> None:

@@ -26,7 +26,7 @@ from tests.api.test_v3_examples import read as read_v3
 from tests.support.api import ADMIN, bill_1, expected_bill_1, expected_v2, load_examples_over_http, v2_bill
 from tests.support.examples import ORDER as V2_ORDER
 from tests.support.examples import assert_matches
-from tests.support.fhir import OWN, amount, by_category, coded
+from tests.support.fhir import OWN, amount, by_category, claim_document, coded
 from tests.support.figures import report
 from tests.support.paths import examples_dir
 
@@ -80,9 +80,11 @@ def run_v1(client: TestClient) -> list[str]:
             r = client.put(f"/v1/schemes/{UEBMI}/members/{member['member_no']}", json=member, headers=ADMIN)
             assert r.status_code == 200, r.text
         made = []
-        for want in expected[name]["settlements"]:
+        previews = predetermined(client, bill_1(), expected[name]["settlements"])
+        for want, preview in zip(expected[name]["settlements"], previews, strict=True):
             got = settle(client, bill_id, {"scheme_code": want["scheme_code"]})
             checked(got, want, f"{name} {want['scheme_code']}")
+            check_preview(preview, got)
             made.append(got["settlement_id"])
         ids += made
         if not name.startswith("D"):
@@ -98,10 +100,15 @@ def run_v2(client: TestClient) -> list[str]:
     ids = []
     for name in V2_ORDER:
         scenario = expected_v2()[name]
-        bill_id = post(client, "/v1/bills", v2_bill(scenario["bill"]))["bill_id"]
-        for want in sorted(scenario["settlements"], key=lambda s: s["sequence"]):
+        bill = v2_bill(scenario["bill"])
+        bill_id = post(client, "/v1/bills", bill)["bill_id"]
+        wanted = sorted(scenario["settlements"], key=lambda s: s["sequence"])
+        previews = predetermined(client, bill, wanted, scenario)
+        for i, want in enumerate(wanted):
             got = settle(client, bill_id, {**scenario.get("request", {}), "scheme_code": want["scheme_code"]})
             checked(got, want, f"{name} {want['scheme_code']}")
+            if previews:
+                check_preview(previews[i], got)
             ids.append(got["settlement_id"])
     return ids
 
@@ -110,12 +117,55 @@ def run_v3(client: TestClient) -> list[str]:
     load_v3_over_http(client)
     ids = []
     for name, scenario in read_v3("expected-v3.json").items():
-        bill_id = post(client, "/v1/bills", read_v3(scenario["bill"]))["bill_id"]
-        for want in sorted(scenario["settlements"], key=lambda s: s["sequence"]):
+        bill = read_v3(scenario["bill"])
+        bill_id = post(client, "/v1/bills", bill)["bill_id"]
+        wanted = sorted(scenario["settlements"], key=lambda s: s["sequence"])
+        previews = predetermined(client, bill, wanted, scenario)
+        for i, want in enumerate(wanted):
             got = settle(client, bill_id, {**scenario.get("request", {}), "scheme_code": want["scheme_code"]})
             checked(got, want, f"{name} {want['scheme_code']}")
+            if previews:
+                check_preview(previews[i], got)
             ids.append(got["settlement_id"])
     return ids
+
+
+def predetermined(
+    client: TestClient, bill: dict[str, Any], wanted: list[dict[str, Any]], scenario: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """A scenario submitted first as a FHIR Claim with ``use: predetermination`` (a dry run): the
+    collection Bundle's preview ClaimResponses, in order.  None for a scenario a Claim cannot carry
+    (a work injury, an employer's liability or an advance: the REST API's)."""
+    if bill.get("work_injury") or (scenario or {}).get("request"):
+        return []
+    document = claim_document(bill, [w["scheme_code"] for w in wanted], use="predetermination")
+    r = client.post(f"{FHIR}/Claim/$submit", json=document, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    bundle = r.json()
+    Bundle.model_validate(bundle)
+    assert bundle["type"] == "collection" and all("fullUrl" not in e for e in bundle["entry"])
+    return [e["resource"] for e in bundle["entry"]]
+
+
+def check_preview(preview: dict[str, Any], rest: dict[str, Any]) -> None:
+    """A preview ClaimResponse has the figures the settlement then made, and no identity."""
+    ClaimResponse.model_validate(preview)
+    assert "id" not in preview and "identifier" not in preview
+    assert (preview["use"], preview["status"]) == ("predetermination", "active")
+    assert preview["insurance"][0]["sequence"] == rest["sequence"]
+    assert preview["insurer"]["identifier"]["value"] == rest["scheme_code"]
+    assert amount(preview["payment"]) == Decimal(rest["fund_payment"])
+    check_header(preview["adjudication"], rest)
+    assert [(coded(t), amount(t)) for t in preview["total"]] == [
+        (code, Decimal(rest[field]))
+        for code, field in (
+            ("submitted", "medical_total"),
+            ("eligible", "in_scope"),
+            ("benefit", "fund_payment"),
+            ("patient-responsibility", "patient_responsibility"),
+        )
+    ]
+    assert [i["itemSequence"] for i in preview["item"]] == [line["line_no"] for line in rest["lines"]]
 
 
 # --- the resources against the REST settlement ------------------------------------------------
