@@ -12,8 +12,11 @@
 - :class:`Load` runs a mixed, seeded list of jobs from many threads (one ``httpx.Client``
   each) against the server, bounded by a deadline, and records every request and answer.
 - :func:`verify` checks the ledger directly in the database: :func:`app.ledger.invariants.check`
-  plus what only the clients know (every acknowledged settlement and reversal is there, nothing
-  else is, one settlement per Idempotency-Key, the stored replies equal the answers given).
+  plus what only the clients know (every acknowledged settlement, reversal, recovery and
+  write-off is there, nothing else is, one settlement or recovery per Idempotency-Key, the stored
+  replies equal the answers given).
+- :func:`replay_acked` sends acknowledged writes again after a crash or a fault: a sample of
+  them, and every recovery and write-off.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ from stdnum.cn import ric
 from app.db import tables as db
 from app.db.receivable_tables import Receivable, Recovery
 from app.ledger import invariants
+from tests.stress import acked_receivables
+from tests.stress.acked_receivables import recovery_in
 from tests.support.api import bill_1, load_v2_over_http, register_hospitals, v2_bill
 from tests.support.db import ADMIN_TOKEN
 from tests.support.paths import REPO, examples_dir
@@ -416,6 +421,10 @@ class Recorder:
         self.vouchers: dict[str, list[str]] = {}
         self.by_key: dict[str, list[Answer]] = {}
         self.receivables: list[str] = []  # receivables opened by acknowledged advances
+        self.receivable_of: dict[str, str] = {}  # advanced settlement id -> its receivable
+        #: Receivables the clients know take no more recovery: their settlement reversed, written
+        #: off, or recovered in full.
+        self.closed: set[str] = set()
 
     def add(self, a: Answer) -> None:
         with self.lock:
@@ -434,11 +443,16 @@ class Recorder:
             elif a.call.op == "reverse" and a.status == 200:
                 self.acked_reversals.add(a.body["settlement_id"])
                 self.live.get(a.body["bill_id"], set()).discard(a.body["settlement_id"])
+                if a.body["settlement_id"] in self.receivable_of:
+                    self.closed.add(self.receivable_of[a.body["settlement_id"]])
+            elif a.call.op in ("recover", "write_off") and a.body.get("status") in ("recovered", "written_off"):
+                self.closed.add(a.body["receivable_id"])
 
     def _settled(self, body: dict[str, Any]) -> None:
         advance = body.get("advance")
-        if advance and advance.get("receivable_id"):
+        if advance and advance.get("receivable_id") and body["settlement_id"] not in self.receivable_of:
             self.receivables.append(advance["receivable_id"])
+            self.receivable_of[body["settlement_id"]] = advance["receivable_id"]
         self.acked_settlements.add(body["settlement_id"])
         if body["settlement_id"] not in self.acked_reversals:
             self.live.setdefault(body["bill_id"], set()).add(body["settlement_id"])
@@ -454,8 +468,12 @@ class Recorder:
         return rng.choice(pool) if pool else None
 
     def some_receivable(self, rng: random.Random) -> str | None:
+        """Mostly one that may still take a recovery, now and then any (a closed one: 409)."""
         with self.lock:
             pool = list(self.receivables)
+            still_open = [r for r in pool if r not in self.closed]
+        if still_open and rng.random() < 0.8:
+            pool = still_open
         return rng.choice(pool) if pool else None
 
     def count(self) -> int:
@@ -889,8 +907,9 @@ class Verdict:
 def verify(db_url: str, rec: Recorder, *, complete: bool = True) -> Verdict:
     """Check the ledger in the database against the invariants and what the clients were told.
 
-    ``complete``: every request got its answer (no crash left one unknown), so the settlements
-    and reversals in the database must be exactly the acknowledged ones.
+    ``complete``: every request got its answer (no crash left one unknown), so the settlements,
+    reversals, recoveries and write-offs in the database must be exactly the acknowledged ones
+    (:mod:`tests.stress.acked_receivables` for the last two).
     """
     engine = create_engine(db_url)
     try:
@@ -912,12 +931,18 @@ def verify(db_url: str, rec: Recorder, *, complete: bool = True) -> Verdict:
             over = session.scalar(
                 select(func.count()).select_from(db.Bill).where(col(db.Bill.paid_total) > col(db.Bill.medical_total))
             )
+            with rec.lock:
+                answers = list(rec.answers)
+            receivable_checks, receivable_violations = acked_receivables.check(session, answers, complete=complete)
     finally:
         engine.dispose()
 
     checks += 1
     if over:
         violations.append(f"{over} bills paid beyond their total")
+    # Every acknowledged recovery and write-off is stored, a recovery once (and, complete, no other).
+    checks += receivable_checks
+    violations += receivable_violations
     # Every acknowledged settlement is stored; a reversal acknowledged is a reversed settlement.
     for sid in sorted(rec.acked_settlements):
         checks += 1
@@ -1001,7 +1026,8 @@ def v2_mix(db_url: str) -> tuple[int, int]:
 
 
 def v3_mix(db_url: str) -> dict[str, int]:
-    """How many large-amount settlements, receivables (by status) and recoveries the database holds."""
+    """How many large-amount settlements, receivables (by status, and written off) and recoveries the
+    database holds."""
     engine = create_engine(db_url)
     try:
         with Session(engine) as session:
@@ -1011,6 +1037,11 @@ def v3_mix(db_url: str) -> dict[str, int]:
                     session.scalar(select(func.count()).select_from(s).where(col(s.scheme_kind) == "large_amount")) or 0
                 ),
                 "recoveries": int(session.scalar(select(func.count()).select_from(Recovery)) or 0),
+                # Written off, whether or not the settlement's reversal cancelled them since.
+                "write_offs": int(
+                    session.scalar(select(func.count()).select_from(Receivable).where(col(Receivable.written_off) > 0))
+                    or 0
+                ),
             }
             r = Receivable
             for status, n in session.execute(select(col(r.status), func.count()).group_by(col(r.status))).all():
@@ -1018,6 +1049,15 @@ def v3_mix(db_url: str) -> dict[str, int]:
     finally:
         engine.dispose()
     return out
+
+
+def answers_of(answers: Iterable[Answer], *ops: str) -> str:
+    """The statuses ``ops`` were answered with, e.g. ``recover=201:13,409:2,None:1``."""
+    counts: dict[str, Counter[str]] = {op: Counter() for op in ops}
+    for a in answers:
+        if a.call.op in counts:
+            counts[a.call.op][str(a.status)] += 1
+    return " ".join(f"{op}={','.join(f'{k}:{n}' for k, n in sorted(c.items())) or '-'}" for op, c in counts.items())
 
 
 def summary(name: str, t: Tally, *, clients: int, retries: Counter[str], verdict: Verdict, extra: str = "") -> str:
@@ -1034,18 +1074,22 @@ def summary(name: str, t: Tally, *, clients: int, retries: Counter[str], verdict
 
 
 def made_at(a: Answer) -> datetime | None:
-    """When the write answered by ``a`` was made (its settlement created, or reversed)."""
+    """When the write answered by ``a`` was made (its settlement created or reversed, its recovery
+    recorded)."""
     body: Any = a.body
     if not isinstance(body, dict):
         return None
     if a.call.op == "claim":
         body = body["settlements"][0]
+    elif a.call.op == "recover":  # the answer is the receivable: when its recovery was made
+        body = recovery_in(a) or {}
     stamp = body.get("reversed_at") if a.call.op == "reverse" else body.get("created_at")
     return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
 
 
 def crash_cycle(server: Server, load: Load, db_url: str, *, kill_after: int, deadline: float) -> dict[str, Any]:
-    """Load, SIGKILL mid-way, restart, check, retry what was in flight, replay a sample."""
+    """Load, SIGKILL mid-way, restart, check, retry what was in flight, replay what was
+    acknowledged (:func:`replay_acked`)."""
     rec = load.rec
     start = rec.count()
     killed: dict[str, Any] = {}
@@ -1061,6 +1105,7 @@ def crash_cycle(server: Server, load: Load, db_url: str, *, kill_after: int, dea
     assert not load.timed_out
     seconds = load.elapsed
 
+    cut_off = [a for a in rec.answers[start:] if a.status is None]
     in_flight: dict[str, Call] = {}
     for a in rec.answers[start:]:
         if a.status is None and a.call.key is not None:
@@ -1089,24 +1134,8 @@ def crash_cycle(server: Server, load: Load, db_url: str, *, kill_after: int, dea
     }
     abandoned = {a.call.key for a in rec.answers[start:mark] if a.error == "abandoned"}
 
-    # A sample of the writes acknowledged before the kill, again with their keys.
-    acked = {
-        a.call.key: a.call
-        for a in rec.answers[start:mark]
-        if a.call.key is not None and a.status is not None and a.status < 300 and a.call.is_write
-    }
-    sample = random.Random(len(acked)).sample(sorted(acked.items()), min(60, len(acked)))
-    mark = rec.count()
-    load.resend(server.base_url, [c for _k, c in sample], copies=1, deadline=deadline)
-    replays = rec.answers[mark:]
-    # Compared with the first success: a refusal is not stored, so a key refused first (a 409
-    # to one of two clients) and carried out later replays the later success.
-    differing = [
-        f"{a.call.op} {a.call.key}: {[(x.status, made_at(x)) for x in rec.by_key[a.call.key or '']]}"
-        for a in replays
-        if (a.status, a.body)
-        != next((x.status, x.body) for x in rec.by_key[a.call.key or ""] if x.status and x.status < 300)
-    ]
+    # The writes acknowledged before the kill, again: a sample, and every recovery and write-off.
+    replay = replay_acked(load, server.base_url, rec.answers[start:mark], sample=60, deadline=deadline)
     return {
         "load_s": seconds,
         "in_flight": len(in_flight),
@@ -1114,6 +1143,55 @@ def crash_cycle(server: Server, load: Load, db_url: str, *, kill_after: int, dea
         "killed_in_flight_replayed": len(lost - abandoned),
         "after_restart": after_restart,
         "unresolved": unresolved,
-        "replayed": len(replays),
-        "differing": differing,
+        "replayed": replay.sent,
+        "replayed_recoveries": replay.recoveries,
+        "replayed_write_offs": replay.write_offs,
+        "differing": replay.differing,
+        "write_offs_in_flight": sum(1 for a in cut_off if a.call.op == "write_off"),
     }
+
+
+@dataclass
+class Replay:
+    sent: int = 0
+    recoveries: int = 0
+    write_offs: int = 0
+    #: Replays whose answer is not the first one's (a write-off's: not 409).
+    differing: list[str] = field(default_factory=list)
+
+
+def replay_acked(load: Load, base_url: str, answers: list[Answer], *, sample: int, deadline: float) -> Replay:
+    """Send again, one client each, writes that ``answers`` acknowledged: a sample of ``sample``
+    keyed settlements, reversals and claims, every recovery with its key (the first answer again, no
+    second recovery: :func:`verify` counts them by reference), and every write-off, which has no
+    key: now 409, nothing being outstanding (:func:`verify` finds the amount written off unchanged)."""
+    rec = load.rec
+    keyed = {
+        a.call.key: a.call
+        for a in answers
+        if a.call.key is not None and a.status is not None and a.status < 300 and a.call.is_write
+    }
+    recoveries = [c for c in keyed.values() if c.op == "recover"]
+    others = sorted((k, c) for k, c in keyed.items() if c.op != "recover")
+    chosen = [c for _k, c in random.Random(len(keyed)).sample(others, min(sample, len(others)))]
+    write_offs = [a.call for a in answers if a.call.op == "write_off" and a.status == 200]
+    mark = rec.count()
+    load.resend(base_url, [*chosen, *recoveries, *write_offs], copies=1, deadline=deadline)
+    replays = rec.answers[mark:]
+
+    # Compared with the first success: a refusal is not stored, so a key refused first (a 409
+    # to one of two clients) and carried out later replays the later success.
+    def first_success(key: str) -> tuple[int | None, Any]:
+        return next((x.status, x.body) for x in rec.by_key[key] if x.status and x.status < 300)
+
+    differing = [
+        f"{a.call.op} {a.call.key}: {[(x.status, made_at(x)) for x in rec.by_key[a.call.key]]}"
+        for a in replays
+        if a.call.key is not None and (a.status, a.body) != first_success(a.call.key)
+    ]
+    differing += [
+        f"write-off {a.call.path} again: {a.status} {str(a.body)[:200]}"
+        for a in replays
+        if a.call.op == "write_off" and a.status != 409
+    ]
+    return Replay(len(replays), len(recoveries), len(write_offs), differing)
