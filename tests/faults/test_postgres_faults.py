@@ -3,7 +3,8 @@
 A private PostgreSQL (``tests.faults.private_pg``, never the shared server) serves the real
 service (``uvicorn --workers 2``, ``tests.stress.harness.Server``), seeded like the stress tests
 and loaded by 32 clients whose every write carries an Idempotency-Key (settlements, external
-payments, reversals, claims, same-key duplicates, dry runs, reads).  A client pauses
+payments, reversals, claims, same-key duplicates, dry runs, reads; v3's large-amount tiers,
+advances on a third party, recoveries on their receivables, and write-offs, which take no key).  A client pauses
 ``CLIENT_PAUSE_S`` after a 503, shorter than ``Retry-After``, so outages are hammered.  Three
 faults, one per phase, each after ``WARMUP`` answers:
 
@@ -27,10 +28,13 @@ A probe asks ``/healthz``, ``/readyz``, a dry-run settlement and a split sheet e
   started ``GRACE_S`` after the database was back gets a 503 (the pool hands out no dead
   connection);
 - after each phase, with the load stopped, directly in the database: every invariant of
-  ``app.ledger.invariants``, every acknowledged settlement and reversal present; then every
-  write answered 503 (or not at all) is sent again with its key by two clients at once and
-  answers with its first outcome or is carried out now, once; at the end the database holds
-  exactly the settlements and reversals clients were told about (``verify(complete=True)``).
+  ``app.ledger.invariants``, every acknowledged settlement, reversal, recovery and write-off
+  present; then every write answered 503 (or not at all) is sent again with its key by two
+  clients at once and answers with its first outcome or is carried out now, once; then the
+  phase's acknowledged writes are sent again (a sample, and every recovery with its key: the same
+  recovery, no second one; every write-off: 409, nothing outstanding) and answer as they did; at
+  the end the database holds exactly the settlements, reversals, recoveries and write-offs clients
+  were told about (``verify(complete=True)``), each recovery once.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,10 +69,13 @@ from tests.stress.harness import (
     Server,
     Verdict,
     Worker,
+    answers_of,
     made_at,
+    replay_acked,
     seed,
     summary,
     tally,
+    v3_mix,
     verify,
 )
 from tests.support.figures import report
@@ -96,6 +103,10 @@ RESEND_REFUSED = 40
 OPS_PLANNED = 4000
 PHASE_DEADLINE = 120.0
 UNAVAILABLE = PROBLEM_BASE + "unavailable"
+#: Every write keyed; v3's recoveries and write-offs of the receivables that advances open.
+MIX = Mix(keyed=1.0, recover=6, write_off=2)
+#: Acknowledged keyed writes of a phase sent again after it (besides every recovery and write-off).
+REPLAY_SAMPLE = 40
 
 
 @dataclass
@@ -117,6 +128,12 @@ class Fault:
     unknown: int = 0
     resent: int = 0
     replayed: int = 0
+    #: The phase's acknowledged writes sent again afterwards (recoveries, write-offs among them),
+    #: and those that did not answer as they had.
+    replayed_acked: int = 0
+    replayed_recoveries: int = 0
+    replayed_write_offs: int = 0
+    differing: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -194,7 +211,7 @@ def answers_since(rec: Recorder, start: int) -> list[Answer]:
 
 def run_phase(server: Server, seeded: Seed, rec: Recorder, rng_seed: int, inject: Callable[[], Fault]) -> Fault:
     """Load, the fault once ``WARMUP`` answers are in, then load until ``AFTER`` successes."""
-    load = Load(server.base_url, seeded, ops=OPS_PLANNED, clients=CLIENTS, rng_seed=rng_seed, mix=Mix(keyed=1.0))
+    load = Load(server.base_url, seeded, ops=OPS_PLANNED, clients=CLIENTS, rng_seed=rng_seed, mix=MIX)
     load.rec = rec
     load.jobs = [backing_off(job) for job in load.jobs]
     start = rec.count()
@@ -235,7 +252,8 @@ def settle_leftovers(server: Server, seeded: Seed, rec: Recorder, fault: Fault, 
     once (then once more while any still gets a 503), every write whose outcome is unknown (no
     answer, or a commit cut off) and a sample of those refused with 503 ``unavailable``.  The
     rest of the refused are left alone: ``verify(complete=True)`` at the end then shows that
-    they wrote nothing, as their answer said."""
+    they wrote nothing, as their answer said.  Last, the phase's acknowledged writes are sent
+    again (:func:`tests.stress.harness.replay_acked`)."""
     fault.after = verify(db_url, rec, complete=False)
     left = unresolved(rec, answers_since(rec, start))
     unknown = {k: c for k, c in left.items() if any(_outcome_unknown(x) for x in rec.by_key[k])}
@@ -243,7 +261,7 @@ def settle_leftovers(server: Server, seeded: Seed, rec: Recorder, fault: Fault, 
     sample = random.Random(len(refused)).sample(refused, min(RESEND_REFUSED, len(refused)))
     chosen = {**unknown, **{k: left[k] for k in sample}}
     fault.unknown, fault.resent = len(unknown), len(chosen)
-    resend = Load(server.base_url, seeded, ops=0, clients=CLIENTS, rng_seed=0, mix=Mix(keyed=1.0))
+    resend = Load(server.base_url, seeded, ops=0, clients=CLIENTS, rng_seed=0, mix=MIX)
     resend.rec = rec
     mark, sent_at = rec.count(), datetime.now(UTC)
     resend.resend(server.base_url, list(chosen.values()), copies=2, deadline=PHASE_DEADLINE)
@@ -261,6 +279,11 @@ def settle_leftovers(server: Server, seeded: Seed, rec: Recorder, fault: Fault, 
             if a.status is not None and a.status < 300 and (made := made_at(a)) is not None and made < sent_at
         }
     )
+    replay = replay_acked(
+        resend, server.base_url, answers_since(rec, start), sample=REPLAY_SAMPLE, deadline=PHASE_DEADLINE
+    )
+    fault.replayed_acked, fault.differing = replay.sent, replay.differing
+    fault.replayed_recoveries, fault.replayed_write_offs = replay.recoveries, replay.write_offs
 
 
 def _outcome_unknown(a: Answer) -> bool:
@@ -288,7 +311,7 @@ def test_postgres_killed_cut_off_and_stopped_under_load(private_pg: PrivatePostg
     try:
         server.start()
         with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
-            seeded = seed(client, persons=6, bills_per_person=4)
+            seeded = seed(client, persons=6, bills_per_person=4, v3=True)
         rec = Recorder()
         probe = Probe(server.base_url, seeded.bills[0].bill_id)
         probe.start()
@@ -349,6 +372,7 @@ def test_postgres_killed_cut_off_and_stopped_under_load(private_pg: PrivatePostg
         probe.halt.set()
         probe.join()
         final = verify(db_url, rec, complete=True)
+        v3 = v3_mix(db_url)
     finally:
         if probe is not None:
             probe.halt.set()
@@ -401,6 +425,11 @@ def test_postgres_killed_cut_off_and_stopped_under_load(private_pg: PrivatePostg
         f" commit_unknown={len(unknown)} reads_503_at_termination={len(reads_cut)}"
         f" resent={sum(f.resent for f in faults)} (outcome_unknown={sum(f.unknown for f in faults)})"
         f" replayed_committed={sum(f.replayed for f in faults)}"
+        f" replayed_acked={sum(f.replayed_acked for f in faults)}"
+        f" (recoveries={sum(f.replayed_recoveries for f in faults)}"
+        f" write_offs={sum(f.replayed_write_offs for f in faults)})"
+        f" {answers_of(rec.answers, 'recover', 'write_off')}"
+        f" {' '.join(f'{k}={n}' for k, n in sorted(v3.items()))}"
         f" {terminate_fault.note} db_unavailable_logged={refused_logged} audit_unwritten={by_event['audit_unwritten']}"
         f" worst_outage_latency_ms={max((a.latency for a in outage_answers), default=0) * 1000:.0f}"
         f" acked_settlements={len(rec.acked_settlements)} reversals={len(rec.acked_reversals)}"
@@ -443,8 +472,14 @@ def test_postgres_killed_cut_off_and_stopped_under_load(private_pg: PrivatePostg
     # The log: no traceback, each refusal once as one line.
     assert server.log_problems() == []
     assert refused_logged == refused_given
-    # The ledger, after each phase and at the end.
+    # The ledger, after each phase and at the end; acknowledged writes sent again answer as they did.
     assert violations == []
+    assert [d for f in faults for d in f.differing] == [], "replays of acknowledged writes that differ"
+    # Not vacuous: the mix made v3's writes, and some of them were acknowledged and sent again.
+    assert v3["large_amount"] > 0 and v3["recoveries"] > 0, "the mix settled no large-amount tier or recovered nothing"
+    assert v3["write_offs"] > 0, "the mix wrote nothing off"
+    assert sum(f.replayed_recoveries for f in faults) > 0, "no acknowledged recovery was sent again"
+    assert sum(f.replayed_write_offs for f in faults) > 0, "no acknowledged write-off was sent again"
 
 
 def _type(a: Answer) -> str | None:
