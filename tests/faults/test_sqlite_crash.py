@@ -82,7 +82,8 @@ def test_sqlite_server_killed_under_load(tmp_path: Path) -> None:
         f" replayed_acked={cycle['replayed']} checks_after_restart={after.checks}"
         f" violations_after_restart={len(after.violations)} acked_settlements={len(rec.acked_settlements)}"
         f" reversals={len(rec.acked_reversals)} replayed_recoveries={cycle['replayed_recoveries']}"
-        f" replayed_write_offs={cycle['replayed_write_offs']} write_offs_in_flight={cycle['write_offs_in_flight']}"
+        f" replayed_write_offs={cycle['replayed_write_offs']} recoveries_in_flight={cycle['recoveries_in_flight']}"
+        f" write_offs_in_flight={cycle['write_offs_in_flight']}"
         f" {answers_of(rec.answers, 'recover', 'write_off')}"
         f" {' '.join(f'{k}={n}' for k, n in sorted(v3.items()))} load_s={cycle['load_s']:.1f}"
     )

@@ -1147,6 +1147,7 @@ def crash_cycle(server: Server, load: Load, db_url: str, *, kill_after: int, dea
         "replayed_recoveries": replay.recoveries,
         "replayed_write_offs": replay.write_offs,
         "differing": replay.differing,
+        "recoveries_in_flight": sum(1 for c in in_flight.values() if c.op == "recover"),
         "write_offs_in_flight": sum(1 for a in cut_off if a.call.op == "write_off"),
     }
 

@@ -96,6 +96,7 @@ def test_crash_postgresql(stress_pg: str, server_factory: Callable[[str], Server
         f" tiers={tiers} employer_liabilities={employers}"
         f" replayed_recoveries={sum(c['replayed_recoveries'] for c in cycles)}"
         f" replayed_write_offs={sum(c['replayed_write_offs'] for c in cycles)}"
+        f" recoveries_in_flight={sum(c['recoveries_in_flight'] for c in cycles)}"
         f" write_offs_in_flight={sum(c['write_offs_in_flight'] for c in cycles)}"
         f" {answers_of(rec.answers, 'recover', 'write_off')}"
         f" {' '.join(f'{k}={n}' for k, n in sorted(v3.items()))}"
