@@ -134,6 +134,7 @@ class Fault:
     replayed_recoveries: int = 0
     replayed_write_offs: int = 0
     differing: list[str] = field(default_factory=list)
+    replay_s: float = 0.0
 
 
 @dataclass
@@ -284,6 +285,7 @@ def settle_leftovers(server: Server, seeded: Seed, rec: Recorder, fault: Fault, 
     )
     fault.replayed_acked, fault.differing = replay.sent, replay.differing
     fault.replayed_recoveries, fault.replayed_write_offs = replay.recoveries, replay.write_offs
+    fault.replay_s = replay.seconds
 
 
 def _outcome_unknown(a: Answer) -> bool:
@@ -427,7 +429,8 @@ def test_postgres_killed_cut_off_and_stopped_under_load(private_pg: PrivatePostg
         f" replayed_committed={sum(f.replayed for f in faults)}"
         f" replayed_acked={sum(f.replayed_acked for f in faults)}"
         f" (recoveries={sum(f.replayed_recoveries for f in faults)}"
-        f" write_offs={sum(f.replayed_write_offs for f in faults)})"
+        f" write_offs={sum(f.replayed_write_offs for f in faults)},"
+        f" {'+'.join(f'{f.replay_s:.1f}' for f in faults)} s)"
         f" {answers_of(rec.answers, 'recover', 'write_off')}"
         f" {' '.join(f'{k}={n}' for k, n in sorted(v3.items()))}"
         f" {terminate_fault.note} db_unavailable_logged={refused_logged} audit_unwritten={by_event['audit_unwritten']}"

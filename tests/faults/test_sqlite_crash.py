@@ -85,7 +85,8 @@ def test_sqlite_server_killed_under_load(tmp_path: Path) -> None:
         f" replayed_write_offs={cycle['replayed_write_offs']} recoveries_in_flight={cycle['recoveries_in_flight']}"
         f" write_offs_in_flight={cycle['write_offs_in_flight']}"
         f" {answers_of(rec.answers, 'recover', 'write_off')}"
-        f" {' '.join(f'{k}={n}' for k, n in sorted(v3.items()))} load_s={cycle['load_s']:.1f}"
+        f" {' '.join(f'{k}={n}' for k, n in sorted(v3.items()))}"
+        f" load_s={cycle['load_s']:.1f} replay_s={cycle['replay_s']:.1f}"
     )
     print()
     report(summary("crash[sqlite]", t, clients=CLIENTS, retries=server.log_retries(), verdict=final, extra=extra))

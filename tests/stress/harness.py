@@ -1147,6 +1147,7 @@ def crash_cycle(server: Server, load: Load, db_url: str, *, kill_after: int, dea
         "replayed_recoveries": replay.recoveries,
         "replayed_write_offs": replay.write_offs,
         "differing": replay.differing,
+        "replay_s": replay.seconds,
         "recoveries_in_flight": sum(1 for c in in_flight.values() if c.op == "recover"),
         "write_offs_in_flight": sum(1 for a in cut_off if a.call.op == "write_off"),
     }
@@ -1159,6 +1160,7 @@ class Replay:
     write_offs: int = 0
     #: Replays whose answer is not the first one's (a write-off's: not 409).
     differing: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 def replay_acked(load: Load, base_url: str, answers: list[Answer], *, sample: int, deadline: float) -> Replay:
@@ -1176,9 +1178,10 @@ def replay_acked(load: Load, base_url: str, answers: list[Answer], *, sample: in
     others = sorted((k, c) for k, c in keyed.items() if c.op != "recover")
     chosen = [c for _k, c in random.Random(len(keyed)).sample(others, min(sample, len(others)))]
     write_offs = [a.call for a in answers if a.call.op == "write_off" and a.status == 200]
-    mark = rec.count()
+    mark, began = rec.count(), time.monotonic()
     load.resend(base_url, [*chosen, *recoveries, *write_offs], copies=1, deadline=deadline)
     replays = rec.answers[mark:]
+    seconds = time.monotonic() - began
 
     # Compared with the first success: a refusal is not stored, so a key refused first (a 409
     # to one of two clients) and carried out later replays the later success.
@@ -1195,4 +1198,4 @@ def replay_acked(load: Load, base_url: str, answers: list[Answer], *, sample: in
         for a in replays
         if a.call.op == "write_off" and a.status != 409
     ]
-    return Replay(len(replays), len(recoveries), len(write_offs), differing)
+    return Replay(len(replays), len(recoveries), len(write_offs), differing, seconds)

@@ -101,6 +101,7 @@ def test_crash_postgresql(stress_pg: str, server_factory: Callable[[str], Server
         f" {answers_of(rec.answers, 'recover', 'write_off')}"
         f" {' '.join(f'{k}={n}' for k, n in sorted(v3.items()))}"
         f" retries_metric={metric} load_s={'+'.join(format(c['load_s'], '.1f') for c in cycles)}"
+        f" replay_s={'+'.join(format(c['replay_s'], '.1f') for c in cycles)}"
     )
     print()
     report(summary("crash[postgresql]", t, clients=CLIENTS, retries=server.log_retries(), verdict=final, extra=extra))
