@@ -106,7 +106,7 @@ UNAVAILABLE = PROBLEM_BASE + "unavailable"
 #: Every write keyed; v3's recoveries and write-offs of the receivables that advances open.
 MIX = Mix(keyed=1.0, recover=6, write_off=2)
 #: Acknowledged keyed writes of a phase sent again after it (besides every recovery and write-off).
-REPLAY_SAMPLE = 40
+REPLAY_SAMPLE = 20
 
 
 @dataclass

@@ -1135,7 +1135,7 @@ def crash_cycle(server: Server, load: Load, db_url: str, *, kill_after: int, dea
     abandoned = {a.call.key for a in rec.answers[start:mark] if a.error == "abandoned"}
 
     # The writes acknowledged before the kill, again: a sample, and every recovery and write-off.
-    replay = replay_acked(load, server.base_url, rec.answers[start:mark], sample=60, deadline=deadline)
+    replay = replay_acked(load, server.base_url, rec.answers[start:mark], sample=45, deadline=deadline)
     return {
         "load_s": seconds,
         "in_flight": len(in_flight),
