@@ -23,15 +23,16 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # The dependencies first, from the lock (every version and file hash that CI tested), in a layer
 # of their own that a change to app/ does not rebuild.
-COPY requirements/runtime.txt ./requirements/
-RUN pip install --require-hashes -r requirements/runtime.txt
+COPY requirements/runtime.txt requirements/build.txt ./requirements/
+RUN pip install --require-hashes -r requirements/runtime.txt -r requirements/build.txt
 # README.md is the project's `readme`; the glob lets the build go on while it is absent.
 COPY pyproject.toml README.md* ./
 COPY app ./app
-# A regular (non-editable) install of the project alone (--no-deps: nothing outside the lock):
+# A regular (non-editable) install of the project alone (--no-deps: nothing outside the lock),
+# built by the locked setuptools (--no-build-isolation: pip would otherwise fetch one unchecked):
 # the code, the Alembic migrations and the sample data all land in
 # /opt/venv/lib/python3.11/site-packages, so /src is not needed at run time.
-RUN pip install --no-deps . \
+RUN pip install --no-deps --no-build-isolation . \
  && pip check \
  && cd / \
  && python -c "import app.db.migrate as m; assert (m.HERE / 'migrations' / 'versions').is_dir(), m.HERE"

@@ -9,8 +9,11 @@ export SETTLE_ADMIN_TOKEN ?= dev-admin-token-change-me
 DESK_PASSWORD ?= desk-sample-password
 
 # The locks pin every package, with hashes, at the versions CI tested (`make lock` rewrites them).
-LOCK      := requirements/runtime.txt
-TEST_LOCK := requirements/test.txt
+LOCK       := requirements/runtime.txt
+TEST_LOCK  := requirements/test.txt
+#: What builds the project (setuptools), hash-locked too: the project is built without pip's
+#: isolated build environment, which would fetch setuptools unchecked.
+BUILD_LOCK := requirements/build.txt
 PIP       := $(BIN)/python -m pip --disable-pip-version-check
 #: Extra pytest options, e.g. `make test PYTEST_ARGS='-x -k claims'`.
 PYTEST_ARGS ?=
@@ -23,14 +26,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # The project itself goes in without dependencies: they all come from the lock, hash-checked.
-$(VENV)/.installed: $(LOCK) pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet --require-hashes -r $(LOCK)
-	$(PIP) install --quiet --no-deps -e .
+$(VENV)/.installed: $(LOCK) $(BUILD_LOCK) pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --require-hashes -r $(LOCK) -r $(BUILD_LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.installed-test: $(TEST_LOCK) pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet --require-hashes -r $(TEST_LOCK)
-	$(PIP) install --quiet --no-deps -e .
+$(VENV)/.installed-test: $(TEST_LOCK) $(BUILD_LOCK) pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --require-hashes -r $(TEST_LOCK) -r $(BUILD_LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
@@ -101,6 +104,8 @@ $(UV): | $(BIN)/python
 lock: | $(UV)
 	$(UV_COMPILE) --extra test $(LOCK_ARGS) -o $(TEST_LOCK)
 	$(UV_COMPILE) -c $(TEST_LOCK) -o $(LOCK)
+	$(UV) pip compile requirements/build.in --quiet --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu --custom-compile-command "make lock" $(LOCK_ARGS) -o $(BUILD_LOCK)
 
 # After changing a desk page or message: re-extract the catalog, then translate what is new.
 messages: $(VENV)/.installed

@@ -18,6 +18,7 @@ from tests.support.paths import REPO
 
 RUNTIME_LOCK = REPO / "requirements" / "runtime.txt"
 TEST_LOCK = REPO / "requirements" / "test.txt"
+BUILD_LOCK = REPO / "requirements" / "build.txt"
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
 
@@ -58,7 +59,7 @@ def test_every_declared_dependency_is_pinned_within_its_range(lock: Path, extras
     assert not outside, f"{lock.name} is stale (run `make lock`): {outside}"
 
 
-@pytest.mark.parametrize("lock", [RUNTIME_LOCK, TEST_LOCK], ids=lambda p: p.name)
+@pytest.mark.parametrize("lock", [RUNTIME_LOCK, TEST_LOCK, BUILD_LOCK], ids=lambda p: p.name)
 def test_every_pin_carries_its_hashes(lock: Path) -> None:
     unhashed = sorted(name for name, (_, hashes) in pins(lock).items() if hashes == 0)
     assert not unhashed, f"{lock.name}: pins without a hash (pip --require-hashes refuses them): {unhashed}"
@@ -80,3 +81,19 @@ def test_this_run_uses_the_locked_versions() -> None:
         if installed != pinned:
             wrong[name] = (pinned, installed)
     assert not wrong, f"installed differently from {TEST_LOCK.name} (make test installs it): {wrong}"
+
+
+def test_the_build_lock_pins_what_builds_the_project_and_every_install_uses_it() -> None:
+    """setuptools comes from the build lock, hash-checked; pip's isolated build environment, which
+    would fetch it unchecked, is off wherever the project itself is installed."""
+    build_system = tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]
+    locked = pins(BUILD_LOCK)
+    for requirement in map(Requirement, build_system["requires"]):
+        pinned = locked.get(canonicalize_name(requirement.name))
+        assert pinned is not None and pinned[0] in requirement.specifier, (str(requirement), pinned)
+    for name in ("Makefile", "Dockerfile"):
+        text = (REPO / name).read_text()
+        installs = [line for line in text.splitlines() if re.search(r"(pip|\$\(PIP\)) install .*--no-deps", line)]
+        assert installs, f"{name} installs the project nowhere"
+        assert all("--no-build-isolation" in line for line in installs), (name, installs)
+        assert "requirements/build.txt" in text or "$(BUILD_LOCK)" in text, name
