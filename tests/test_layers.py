@@ -1,7 +1,8 @@
 """The import rule of docs/architecture.md ("Layers"): each part of ``app`` imports only parts below it.
 
 ``api``, ``desk`` and ``sample`` (the interfaces; the sample is loaded through the services) ->
-``services`` (use cases) -> ``schemas`` (request and response models, their
+``nhsa`` (the national platform's dialect: its envelope, transactions and answers, which the API
+serves) -> ``services`` (use cases) -> ``schemas`` (request and response models, their
 renderers) -> ``ledger`` (locks, accumulators, persistence of money movements: typed values in,
 stored rows out) -> ``db`` (tables, sessions, the transaction boundary) and ``engine`` (the pure
 rules, independent of each other), -> the leaf modules (errors, settings, …).  Function-local
@@ -22,6 +23,7 @@ LAYERS: list[set[str]] = [
     {"__main__"},
     {"main"},
     {"api", "desk", "sample"},
+    {"nhsa"},
     {"services"},
     {"schemas"},
     {"ledger"},
