@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from app import clock
+from app.db.unit_of_work import UnitOfWork
 from app.engine.visit_lines import FeeLine
 from app.engine.visit_statements import StatementRow, StatementTotals
 from app.errors import DomainError, FieldError, Forbidden, ValidationFailed, errors_under
@@ -46,8 +47,6 @@ class Message:
     received: datetime
     #: Adds the message's audit record to its transaction (None: no audit here).
     audit: Audit | None
-    #: Told the id of what the message created (a 2401's visit), for the audit record.
-    created: Callable[[str], None]
 
     @property
     def hospital(self) -> str:
@@ -73,7 +72,8 @@ def answer(
     audit: Audit | None = None,
     created: Callable[[str], None] = lambda _id: None,
 ) -> Answer:
-    """Carry out the message ``doc`` (the parsed body) and answer it; a refusal is an answer too."""
+    """Carry out the message ``doc`` (the parsed body) and answer it; a refusal is an answer too.
+    ``created`` is told, before the audit record is added, of the visit an admission opened."""
     try:
         envelope = i.parse(i.Envelope, doc)
         if principal.role == "hospital" and envelope.fixmedins_code != principal.hospital_code:
@@ -85,16 +85,33 @@ def answer(
             raise ValidationFailed(
                 [FieldError(("infno",), f"infno {envelope.infno} is none of {', '.join(sorted(HANDLERS))}")]
             )
+        if envelope.infno == "2401" and envelope.insuplc_admdvs is None:
+            raise ValidationFailed([FieldError(("insuplc_admdvs",), "2401 needs the insuring region")])
         key = {"infno": envelope.infno, "fixmedins_code": envelope.fixmedins_code, "input": canonical(doc["input"])}
         idem = IdemRequest(
             envelope.msgid, request_hash("POST", PATH, key), OPERATION, exact_numbers=True, named="msgid"
         )
-        message = Message(principal, envelope, idem, received, audit, created)
+        message = Message(principal, envelope, idem, received, _noting(audit, created))
         with errors_under("input"):
             reply = handler(message)
         return Answer(reply.body, None)
     except DomainError as exc:
         return Answer(render.refusal(exc, received, clock.now()), exc)
+
+
+def _noting(audit: Audit | None, created: Callable[[str], None]) -> Audit | None:
+    """The audit, told first of the visit an admission's answer (made now, or replayed) names."""
+    if audit is None:
+        return None
+
+    def add(work: UnitOfWork, reply: Reply) -> None:
+        output = reply.body.get("output")
+        result = output.get("result") if isinstance(output, dict) else None
+        if isinstance(result, dict) and isinstance(result.get("mdtrt_id"), str):
+            created(result["mdtrt_id"])
+        audit(work, reply)
+
+    return add
 
 
 def object_id(doc: Mapping[str, Any]) -> str | None:
@@ -141,8 +158,7 @@ def _diagnoses(found: list[i.Disease]) -> tuple[Diagnosis, ...]:
 def t2401(m: Message) -> Reply:
     inp = i.parse(i.Input2401, m.envelope.input)
     info = inp.mdtrtinfo
-    if m.envelope.insuplc_admdvs is None:
-        raise ValidationFailed([FieldError(("insuplc_admdvs",), "2401 needs the insuring region (insuplc_admdvs)")])
+    assert m.envelope.insuplc_admdvs is not None  # checked with the envelope
     admission = Admission(
         hospital_code=m.hospital,
         insuplc_admdvs=m.envelope.insuplc_admdvs,
@@ -161,7 +177,6 @@ def t2401(m: Message) -> Reply:
     def reply(done: Done) -> Reply:
         visit = done.visit
         assert visit is not None
-        m.created(visit.id)
         return m.reply(render.admission(visit.id, visit.psn_no, visit.ipt_no))
 
     return visits.admit(principal=m.principal, admission=admission, idem=m.idem, render=reply, audit=m.audit)
