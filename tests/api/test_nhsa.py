@@ -27,6 +27,7 @@ from tests.support.nhsa import (
     HospitalSystem,
     bill_3,
     ok,
+    refused,
     scenario_e,
     setup_bill_3,
 )
@@ -442,3 +443,62 @@ def test_bill_3_as_a_visit(client: TestClient, db_url: str) -> None:
     assert memos[settlements[0]["setl_id"]] == "refd_setl_flag 1 here, 0 there"
     assert memos[settlements[1]["setl_id"]].startswith("missing there")
     assert ledger_state(db_url)["active"] == 3
+
+
+def test_cancellations_of_admission_lines_and_discharge(client: TestClient, db_url: str) -> None:
+    """2404 (an admission without lines), 2302 (one line with its refunds; then all: 0000), 2405 (a
+    discharge not settled) and 2601 of an upload whose answer was lost."""
+    his = setup_bill_3(client)
+    items = bill_3()["items"]
+    mdtrt_id = ok(his.send("2401", admission()))["result"]["mdtrt_id"]
+    visit = {"mdtrt_id": mdtrt_id, "psn_no": PSN_NO}
+    assert ok(his.send("2404", {"data": visit})) == {}
+    refused(
+        his.send("2301", {"feedetail": [{**line_of("1", items[2], "2026-09-02"), "mdtrt_id": mdtrt_id}]}), "conflict"
+    )
+    refused(his.send("2404", {"data": visit}), "conflict")
+
+    mdtrt_id = ok(his.send("2401", admission()))["result"]["mdtrt_id"]
+    visit = {"mdtrt_id": mdtrt_id, "psn_no": PSN_NO}
+
+    def line(sn: str, n: int, **kw: Any) -> dict[str, Any]:
+        return {**line_of(sn, items[n], "2026-09-02", **kw), "mdtrt_id": mdtrt_id}
+
+    ok(
+        his.send(
+            "2301",
+            {
+                "feedetail": [
+                    line("1", 2),
+                    line("2", 3),
+                    {**line("3", 2, cnt="-1", amount="-300.00"), "init_feedetl_sn": "1"},
+                ]
+            },
+        )
+    )
+    his.send("2301", {"feedetail": [line("4", 4)]}, lose_answer=True)
+    lost = his.last_msgid
+    assert ok(his.send("2601", {"data": {"psn_no": PSN_NO, "omsgid": lost, "oinfno": "2301"}})) == {}
+    again = his.send("2601", {"data": {"psn_no": PSN_NO, "omsgid": lost, "oinfno": "2301"}})
+    assert ok(again) == {} and "nothing to reverse" in again["warn_msg"]
+    assert ok(his.send("2302", {"data": {**visit, "feedetl_sn": "1"}})) == {}  # with its refund, line 3
+
+    def stored() -> list[str]:
+        engine = create_engine(db_url)
+        with Session(engine) as s:
+            sns = sorted(s.scalars(select(col(NhsaFeeLine.feedetl_sn))))
+        engine.dispose()
+        return sns
+
+    assert stored() == ["2"]
+    # Line 1 may be uploaded again, with other content, once cancelled.
+    ok(his.send("2301", {"feedetail": [line("1", 4)]}))
+    discharge = {"dscginfo": {**visit, "insutype": INSUTYPE, "endtime": "2026-09-28 16:00:00"}}
+    assert ok(his.send("2402", discharge)) == {}
+    refused(his.send("2402", discharge), "conflict")
+    assert ok(his.send("2405", {"data": visit})) == {}
+    refused(his.send("2405", {"data": visit}), "conflict")
+    refused(his.send("2304", settlement_input(mdtrt_id, D("2300.00"))), "conflict")  # not discharged
+    assert ok(his.send("2302", {"data": {**visit, "feedetl_sn": "0000"}})) == {}
+    assert stored() == []
+    assert ok(his.send("2404", {"data": visit})) == {}
