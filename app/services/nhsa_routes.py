@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app import clock
 from app.db import tables as db
+from app.db.direct import execute, execute_one
 from app.db.visit_tables import NhsaRoute
 from app.engine import types as t
 from app.engine.routes import DEFAULT_FUND_PAY_TYPE, DEFAULT_SETLINFO_FIELD, Route, RouteScheme, route_errors
@@ -81,11 +82,37 @@ def _route(row: NhsaRoute, schemes: dict[str, db.Scheme]) -> Route:
     )
 
 
+_ROUTE = db.core_table(NhsaRoute)
+_SCHEME = db.core_table(db.Scheme)
+_FIND = select(_ROUTE.c.insuplc_admdvs, _ROUTE.c.insutype, _ROUTE.c.schemes, _ROUTE.c.updated_at).where(
+    _ROUTE.c.insuplc_admdvs == bindparam("insuplc"), _ROUTE.c.insutype == bindparam("insutype")
+)
+_KINDS = select(_SCHEME.c.code, _SCHEME.c.kind, _SCHEME.c.name).where(
+    _SCHEME.c.code.in_(bindparam("codes", expanding=True))
+)
+
+
 def find(session: Session, insuplc_admdvs: str, insutype: str) -> Route | None:
-    row = session.get(NhsaRoute, (insuplc_admdvs, insutype))
+    """The route, with each scheme's kind and name as they are now (two statements)."""
+    row = execute_one(session, _FIND, {"insuplc": insuplc_admdvs, "insutype": insutype})
     if row is None:
         return None
-    return _route(row, _schemes(session, [s["scheme_code"] for s in row.schemes]))
+    schemes = {r.code: r for r in execute(session, _KINDS, {"codes": [s["scheme_code"] for s in row.schemes]})}
+    return Route(
+        row.insuplc_admdvs,
+        row.insutype,
+        tuple(
+            RouteScheme(
+                s["scheme_code"],
+                schemes[s["scheme_code"]].kind,
+                schemes[s["scheme_code"]].name,
+                s["fund_pay_type"],
+                s["setlinfo_field"],
+            )
+            for s in row.schemes
+        ),
+        row.updated_at,
+    )
 
 
 def get(session: Session, *, insuplc_admdvs: str, insutype: str) -> Route:

@@ -53,7 +53,6 @@ from app.services.visits import (
     line_window_bill,
     lock_visit,
     member_of,
-    stored_line,
     visit_lines,
     visit_route,
 )
@@ -170,7 +169,7 @@ def _settle(
     route = visit_route(session, visit)
     member = member_of(session, route, visit.psn_no)
     check_certificate(member, ask.mdtrt_cert_type, ask.mdtrt_cert_no, ref.loc)
-    net = net_lines([stored_line(row) for row in visit_lines(session, visit.id)])
+    net = net_lines([line for line, _ in visit_lines(session, visit.id).values()])
     total = net_total(net)
     if not net:
         raise ValidationFailed([FieldError((*ref.loc, "mdtrt_id"), f"visit {visit.id} has no fee lines to settle")])

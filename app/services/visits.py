@@ -19,12 +19,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app import clock
 from app.db import tables as db
+from app.db.direct import execute, execute_one
 from app.db.visit_tables import NhsaFeeLine, NhsaVisit
 from app.engine import types as t
 from app.engine.catalog import version_in_effect
@@ -153,13 +154,15 @@ def check_unsettled(visit: NhsaVisit, what: str) -> None:
         )
 
 
+_MEMBER_TABLE = db.core_table(db.Member)
+_MEMBER = select(_MEMBER_TABLE.c.member_no, _MEMBER_TABLE.c.id_number, _MEMBER_TABLE.c.name).where(
+    _MEMBER_TABLE.c.scheme_code == bindparam("scheme_code"), _MEMBER_TABLE.c.member_no == bindparam("member_no")
+)
+
+
 def member_of(session: Session, route: Route, psn_no: str) -> Member:
     """``psn_no`` is the member number in the route's basic scheme (else ``not-enrolled``)."""
-    row = session.scalars(
-        select(db.Member).where(
-            col(db.Member.scheme_code) == route.basic.scheme_code, col(db.Member.member_no) == psn_no
-        )
-    ).one_or_none()
+    row = execute_one(session, _MEMBER, {"scheme_code": route.basic.scheme_code, "member_no": psn_no})
     if row is None:
         raise NotEnrolled(f"person {psn_no} is no member of {route.basic.scheme_code}, the route's basic scheme")
     return Member(row.member_no, row.id_number, row.name)
@@ -182,22 +185,24 @@ def visit_route(session: Session, visit: NhsaVisit) -> Route:
     return nhsa_routes.route_for(session, visit.insuplc_admdvs, visit.insutype)
 
 
-def stored_line(row: NhsaFeeLine) -> FeeLine:
-    return FeeLine(
-        row.feedetl_sn,
-        row.init_feedetl_sn,
-        row.med_list_codg,
-        row.medins_list_codg,
-        row.fee_ocur_time,
-        row.service_date,
-        row.cnt,
-        row.pric,
-        row.det_item_fee_sumamt,
-    )
+_LINE = db.core_table(NhsaFeeLine)
+_LINES = select(
+    _LINE.c.feedetl_sn,
+    _LINE.c.init_feedetl_sn,
+    _LINE.c.med_list_codg,
+    _LINE.c.medins_list_codg,
+    _LINE.c.fee_ocur_time,
+    _LINE.c.service_date,
+    _LINE.c.cnt,
+    _LINE.c.pric,
+    _LINE.c.det_item_fee_sumamt,
+    _LINE.c.content_hash,
+).where(_LINE.c.visit_id == bindparam("visit_id"))
 
 
-def visit_lines(session: Session, visit_id: str) -> list[NhsaFeeLine]:
-    return list(session.scalars(select(NhsaFeeLine).where(col(NhsaFeeLine.visit_id) == visit_id)))
+def visit_lines(session: Session, visit_id: str) -> dict[str, tuple[FeeLine, str]]:
+    """The visit's lines by ``feedetl_sn``, each with its content hash (one statement)."""
+    return {row[0]: (FeeLine(*row[:9]), row[9]) for row in execute(session, _LINES, {"visit_id": visit_id})}
 
 
 class Priced(Protocol):
@@ -381,9 +386,7 @@ def upload_lines(
         check_open(visit, "an upload of fee lines")
         check_unsettled(visit, "an upload of fee lines")
         session = work.session
-        rows = visit_lines(session, visit.id)
-        existing = {row.feedetl_sn: (stored_line(row), row.content_hash) for row in rows}
-        plan = plan_upload(existing, [s.line for s in sent])
+        plan = plan_upload(visit_lines(session, visit.id), [s.line for s in sent])
         route = visit_route(session, visit)
         member = Member(visit.psn_no, visit.patient_id_number, visit.patient_name)
         hospital = _hospital(session, visit.hospital_code)
@@ -466,7 +469,7 @@ def cancel_lines(
         check_open(visit, "cancelling fee lines")
         check_unsettled(visit, "cancelling fee lines")
         session = work.session
-        sns = [row.feedetl_sn for row in visit_lines(session, visit.id)]
+        sns = list(visit_lines(session, visit.id))
         if feedetl_sn != ALL_LINES:
             if feedetl_sn not in sns:
                 raise ValidationFailed(
