@@ -14,6 +14,7 @@ SETTLEMENT_PATH = [
     *sorted((APP / "ledger").rglob("*.py")),
     APP / "services" / "claims.py",
     APP / "services" / "visits.py",
+    APP / "services" / "visit_state.py",
     APP / "services" / "visit_settlements.py",
     APP / "services" / "visit_reconciliation.py",
     APP / "nhsa" / "render.py",

@@ -29,7 +29,7 @@ from app.services import visit_reconciliation, visit_settlements, visits
 from app.services.idempotency import IdemRequest, Reply, request_hash
 from app.services.visit_reconciliation import Reconciled, StatementAsk
 from app.services.visit_settlements import MessageRef, SettlementAsk, VisitSettled
-from app.services.visits import Admission, Diagnosis, Discharge, Done, SentLine, Uploaded, VisitRef
+from app.services.visit_state import Admission, Diagnosis, Discharge, Done, SentLine, Uploaded, VisitRef
 from app.services.writes import Audit
 
 PATH = "/fsi/api/rsfComIfsService/callService"

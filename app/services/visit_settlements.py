@@ -40,7 +40,7 @@ from app.schemas.bills import HospitalIn
 from app.services import bills, hospitals, idempotency
 from app.services.bills import BillForm
 from app.services.idempotency import IdemRequest, Replayed, Reply
-from app.services.visits import (
+from app.services.visit_state import (
     Done,
     Member,
     VisitRef,
