@@ -502,3 +502,89 @@ def test_cancellations_of_admission_lines_and_discharge(client: TestClient, db_u
     assert ok(his.send("2302", {"data": {**visit, "feedetl_sn": "0000"}})) == {}
     assert stored() == []
     assert ok(his.send("2404", {"data": visit})) == {}
+
+
+def test_the_sample_routes_large_amount_tier_and_a_tier_left_out(client: TestClient, db_url: str) -> None:
+    """On the sample as ``load-sample`` loads it (routes included): v3's bill 6 as a visit of He
+    Ping under Guang'an's employee route reports the large-amount subsidy in ``hifob_pay``
+    (scenario H); Li Qiang, whom medical assistance does not cover, settles under the county's
+    route without that tier."""
+    from app.sample.loader import load_sample
+
+    load_sample()
+    v3 = json.loads((v2_dir().parent / "v3" / "expected-v3.json").read_text())["H_large_amount_bill_6"]
+    bill = json.loads((v2_dir().parent / "v3" / "bill-6.json").read_text())
+    his = HospitalSystem(client, ADMIN, fixmedins_code=bill["hospital"]["code"], insuplc_admdvs="511600")
+    info = {
+        **admission()["mdtrtinfo"],
+        "psn_no": "GA5116000001",
+        "insutype": "310",
+        "mdtrt_cert_no": bill["patient"]["id_number"],
+        "begntime": f"{bill['admission_date']} 09:00:00",
+    }
+    mdtrt_id = ok(his.send("2401", {"mdtrtinfo": info}))["result"]["mdtrt_id"]
+    lines = [
+        {
+            **line_of(str(i["line_no"]), i, i.get("service_date") or bill["admission_date"]),
+            "mdtrt_id": mdtrt_id,
+            "psn_no": "GA5116000001",
+        }
+        for i in bill["items"]
+    ]
+    ok(his.send("2301", {"feedetail": lines}))
+    dscg = {
+        "mdtrt_id": mdtrt_id,
+        "psn_no": "GA5116000001",
+        "insutype": "310",
+        "endtime": f"{bill['discharge_date']} 10:00:00",
+    }
+    ok(his.send("2402", {"dscginfo": dscg}))
+    total = sum((D(i["amount"]) for i in bill["items"]), D("0.00"))
+    data = {
+        **settlement_input(mdtrt_id, total)["data"],
+        "psn_no": "GA5116000001",
+        "insutype": "310",
+        "mdtrt_cert_no": bill["patient"]["id_number"],
+    }
+    out = ok(his.send("2304", {"data": data}))
+    basic, large = v3["settlements"]
+    info_out = out["setlinfo"]
+    assert (amount_field(info_out["hifp_pay"]), amount_field(info_out["hifob_pay"])) == (
+        D(basic["fund_payment"]),
+        D(large["fund_payment"]),
+    )
+    assert amount_field(info_out["hifmi_pay"]) == 0 and amount_field(info_out["maf_pay"]) == 0
+    assert info_out["clr_optins"] == "511600"
+    assert [
+        (
+            r["fund_pay_type"],
+            amount_field(r["fund_payamt"]),
+            amount_field(r["crt_payb_lmt_amt"]),
+            amount_field(r["inscp_scp_amt"]),
+        )
+        for r in out["setldetail"]
+    ] == [
+        ("310100", D(basic["fund_payment"]), D(basic["cap_remaining"]), D(basic["in_scope"])),
+        ("330100", D(large["fund_payment"]), D(large["cap_remaining"]), D(large["over_cap"])),
+    ]
+
+    # Li Qiang is no member of medical assistance: the county's route settles him without it.
+    county = HospitalSystem(client, ADMIN, prefix="CTY")  # the same client: msgids of its own
+    info = {**admission()["mdtrtinfo"], "psn_no": "NC5116230002", "mdtrt_cert_type": "03", "mdtrt_cert_no": "SSC-1"}
+    mdtrt_id = ok(county.send("2401", {"mdtrtinfo": info}))["result"]["mdtrt_id"]
+    items = bill_3()["items"]
+    lines = [
+        {**line_of(str(i["line_no"]), i, "2026-09-02"), "mdtrt_id": mdtrt_id, "psn_no": "NC5116230002"} for i in items
+    ]
+    ok(county.send("2301", {"feedetail": lines}))
+    dscg = {"mdtrt_id": mdtrt_id, "psn_no": "NC5116230002", "insutype": INSUTYPE, "endtime": "2026-09-28 10:00:00"}
+    ok(county.send("2402", {"dscginfo": dscg}))
+    data = {
+        **settlement_input(mdtrt_id, sum((D(i["amount"]) for i in items), D("0.00")))["data"],
+        "psn_no": "NC5116230002",
+        "mdtrt_cert_type": "03",
+        "mdtrt_cert_no": "SSC-1",
+    }
+    out = ok(county.send("2304", {"data": data}))
+    assert [r["fund_pay_type"] for r in out["setldetail"]] == ["390100", "390200"]
+    assert amount_field(out["setlinfo"]["maf_pay"]) == 0 and amount_field(out["setlinfo"]["hifmi_pay"]) > 0
