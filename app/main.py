@@ -26,6 +26,8 @@ from app.api.routes_reconciliation import router as reconciliation_router
 from app.api.routes_reference import router as reference_router
 from app.api.routes_reports import router as reports_router
 from app.desk import routes as desk
+from app.fhir import errors as fhir_errors
+from app.fhir import routes as fhir
 from app.logs import configure_logging
 from app.schemas.reference import CatalogCreate
 from app.settings import get_settings
@@ -35,7 +37,13 @@ DESCRIPTION = """Settlement of off-site medical claims across insurance schemes,
 Money is a decimal string with two places in responses; requests accept a string or a number with at
 most two decimals.  Errors are RFC 9457 problems.  Request bodies are limited to `SETTLE_MAX_BODY_BYTES`
 (8 MiB by default; 413 above), bills to 20,000 lines (422 above).
+
+The same bills and settlements are also served as HL7 FHIR R4 resources under `/fhir/R4` (its
+CapabilityStatement: `GET /fhir/R4/metadata`), with the same tokens, roles and scopes; that interface
+is described by FHIR's own conformance resources, not in this document.
 """
+
+FHIR_BASE = "/fhir/R4"
 
 
 @asynccontextmanager
@@ -72,8 +80,12 @@ def create_app() -> FastAPI:
     app.include_router(nhsa_router)
     desk.install(app)
     docs.install(app)
+    # The FHIR interface: its own application (OperationOutcome errors, no OpenAPI document).
+    app.mount(FHIR_BASE, fhir.create_app(), name="fhir")
     # Outermost last: request id, then observation (log, metrics, audit), then the body limit.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, answers={FHIR_BASE + "/": fhir_errors.outcome_response}
+    )
     app.add_middleware(Observe)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
 

@@ -311,7 +311,11 @@ def render_script(url: str, captured: list[tuple[str, Any]], ids: dict[str, str]
                 lines += ["COMMIT;", "BEGIN;"]
                 continue
             for one in params if isinstance(params, list) else [params]:
-                sql = cur.mogrify(statement, one) if one else statement
+                if isinstance(one, tuple):  # PostgreSQL's own $n placeholders (app.db.direct)
+                    sql = re.sub(r"\$(\d+)", r"%(p\1)s", statement.replace("%", "%%"))
+                    sql = cur.mogrify(sql, {f"p{i}": v for i, v in enumerate(one, 1)})
+                else:
+                    sql = cur.mogrify(statement, one) if one else statement
                 sql = " ".join(sql.split())
                 for old, new in ids.items():
                     sql = sql.replace(old, new)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy
-from sqlalchemy import bindparam, create_engine, event, func, insert, select, text, update
+from sqlalchemy import bindparam, create_engine, event, func, insert, literal_column, select, text, update
 from sqlalchemy.engine.cursor import CursorResult
 from sqlalchemy.engine.default import DefaultDialect, DefaultExecutionContext
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -132,6 +132,34 @@ def test_labelled_columns_a_repeated_parameter_and_returning_rows(db_url: str) -
         assert [r._asdict() for r in mine] == [dict(r._mapping) for r in theirs]
         assert [tuple(r) for r in mine] == [("N1", Decimal("99.95"), 1)]
         assert type(mine[0].paid) is Decimal
+
+
+def test_a_statement_of_many_parameters_and_a_literal_percent_sign(db_url: str) -> None:
+    """Past psycopg's cache limits (more than 50 parameters, more than 4,096 bytes) and with a
+    percent sign of its own (``LIKE``), a statement sends each value to its place and the percent
+    sign as itself: the same rows as SQLAlchemy's."""
+    names = [f"p{i:02d}" for i in range(60)]
+    many = select(
+        *[bindparam(name, type_=BILL.c.paid_total.type).label(f"c_{name}_{'x' * 60}") for name in names],
+        select(func.count())
+        .select_from(BILL)
+        .where(BILL.c.bill_no.like(literal_column("'N%'")))
+        .scalar_subquery()
+        .label("n"),
+    )
+    params = {name: Decimal(f"{i}.{i:02d}") for i, name in enumerate(names)}
+    engine = get_engine()
+    with engine.begin() as conn:
+        execute(conn, insert(BILL), bill_row("b1", "N1"))
+        execute(conn, insert(BILL), bill_row("b2", "X2"))
+    with engine.connect() as conn:
+        compiled = direct(conn, many, params)
+        assert compiled is not None and len(compiled.sql) > 4096 and len(compiled.binds) == 60
+        assert "'N%'" in compiled.sql  # the SQL's own percent sign, undoubled on either paramstyle
+        mine = execute_one(conn, many, params)
+        theirs = conn.execute(many, params).one()
+        assert tuple(mine) == tuple(theirs)
+        assert mine[0] == Decimal("0.00") and mine[59] == Decimal("59.59") and mine.n == 1
 
 
 def test_postgresql_prepares_a_statement_at_its_first_execution(pg_url: str) -> None:

@@ -1,6 +1,7 @@
 """The import rule of docs/architecture.md ("Layers"): each part of ``app`` imports only parts below it.
 
-``api``, ``desk`` and ``sample`` (the interfaces; the sample is loaded through the services) ->
+``api``, ``desk``, ``fhir`` and ``sample`` (the interfaces; the sample is loaded through the
+services; the desk and the FHIR interface build on the API's auth and audit, never the other way) ->
 ``nhsa`` (the national platform's dialect: its envelope, transactions and answers, which the API
 serves) -> ``services`` (use cases) -> ``schemas`` (request and response models, their
 renderers) -> ``ledger`` (locks, accumulators, persistence of money movements: typed values in,
@@ -22,7 +23,7 @@ APP = REPO / "app"
 LAYERS: list[set[str]] = [
     {"__main__"},
     {"main"},
-    {"api", "desk", "sample"},
+    {"api", "desk", "fhir", "sample"},
     {"nhsa"},
     {"services"},
     {"schemas"},
@@ -31,7 +32,9 @@ LAYERS: list[set[str]] = [
     {"clock", "errors", "logs", "metrics", "principal", "privacy", "settings", "__init__"},
 ]
 #: Parts of one layer that must not import each other.
-INDEPENDENT = [{"db", "engine"}, {"desk", "sample"}]
+INDEPENDENT = [{"db", "engine"}, {"desk", "sample"}, {"desk", "fhir"}, {"fhir", "sample"}]
+#: Parts of one layer that only the second may import: (base, built on it).
+ONE_WAY = [("api", "desk"), ("api", "fhir")]
 
 
 def _part(module: str) -> str:
@@ -82,7 +85,11 @@ def upward_imports(root: Path) -> list[str]:
             target = _part(module)
             if target == source:
                 continue
-            if _layer(target) < _layer(source) or any({source, target} <= group for group in INDEPENDENT):
+            if (
+                _layer(target) < _layer(source)
+                or any({source, target} <= group for group in INDEPENDENT)
+                or (source, target) in ONE_WAY
+            ):
                 wrong.append(f"{rel}:{line} imports {module} ({source} may not import {target})")
     return wrong
 
@@ -99,7 +106,12 @@ def test_the_rule_catches_an_upward_import(tmp_path: Path) -> None:
         "from app.services import claims\nfrom app.engine import money\nfrom app.schemas.settlements import money\n"
     )
     (fake / "engine" / "y.py").write_text("def f():\n    from app.db import tables\n")
+    (fake / "api").mkdir()
+    (fake / "fhir").mkdir()
+    (fake / "api" / "z.py").write_text("from app.fhir import routes\n")
+    (fake / "fhir" / "w.py").write_text("from app.api import auth\n")
     assert upward_imports(fake) == [
+        "app/api/z.py:1 imports app.fhir (api may not import fhir)",
         "app/engine/y.py:2 imports app.db (engine may not import db)",
         "app/ledger/x.py:1 imports app.services (ledger may not import services)",
         "app/ledger/x.py:3 imports app.schemas.settlements (ledger may not import schemas)",

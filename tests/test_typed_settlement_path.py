@@ -20,6 +20,9 @@ SETTLEMENT_PATH = [
     APP / "nhsa" / "render.py",
     APP / "services" / "writes.py",
     APP / "schemas" / "settlements.py",
+    # The FHIR interface's renderer of settlements and its reading of a submitted Claim.
+    APP / "fhir" / "resources.py",
+    APP / "fhir" / "mapping.py",
 ]
 #: ``dict[str, Any]`` however spaced, and the old spelling ``Dict[str, Any]``.
 LOOSE = re.compile(r"\b[Dd]ict\[\s*str\s*,\s*(?:typing\.)?Any\s*\]")

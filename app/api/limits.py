@@ -5,16 +5,29 @@ Checked on ``Content-Length`` up front and, for chunked bodies, while the body s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import domain_problem
-from app.errors import PayloadTooLarge
+from app.errors import DomainError, PayloadTooLarge
+
+#: How an interface answers a refusal (the REST API: an RFC 9457 problem).
+Answer = Callable[[DomainError, str | None], Response]
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """``answers``: by path prefix, the interfaces that answer their refusals in another shape
+    (``/fhir/R4/``: an OperationOutcome); every other path gets the problem document."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, answers: Mapping[str, Answer] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.answers = dict(answers or {})
+
+    def _answer(self, path: str) -> Answer:
+        return next((a for prefix, a in self.answers.items() if path.startswith(prefix)), domain_problem)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -28,7 +41,8 @@ class BodyLimit:
                 except ValueError:
                     length = 0
                 if length > self.max_bytes:
-                    await domain_problem(too_large, scope.get("path"))(scope, receive, send)
+                    path = scope.get("path", "")
+                    await self._answer(path)(too_large, path)(scope, receive, send)
                     return
         received = 0
 

@@ -25,6 +25,7 @@ import orjson
 from asgi_correlation_id import correlation_id
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import clock
@@ -40,7 +41,15 @@ from app.services.writes import Audit
 log = logging.getLogger("app.request")
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-AUDITED_READS = {"getSettlement", "listSettlements"}
+AUDITED_READS = {
+    "getSettlement",
+    "listSettlements",
+    # The FHIR interface's reads of settlements (app.fhir.routes).
+    "fhirReadClaimResponse",
+    "fhirSearchClaimResponse",
+    "fhirReadExplanationOfBenefit",
+    "fhirSearchExplanationOfBenefit",
+}
 #: Query parameters whose value is a resident ID number, masked whatever it looks like.
 ID_PARAMS = {"patient_id_number"}
 #: Most specific first: the object a request is about.
@@ -66,6 +75,19 @@ def _object_id(path_params: dict[str, Any], body: Any) -> str | None:
                 return f"{path_params.get('scheme_code')}/{value}"
             return str(value)
     return None
+
+
+def _template(scope: Scope, route: object) -> str:
+    """The route's path template, whole: a route of a mounted application (the FHIR interface)
+    has its path under the mount's (``/fhir/R4`` + ``/Claim/{bill_id}``)."""
+    path = getattr(route, "path", None)
+    if path is None:
+        return "unmatched"
+    root: str = scope.get("root_path", "")
+    app_root: str | None = scope.get("app_root_path", None)
+    if app_root is None or isinstance(route, Mount) or not root.startswith(app_root):
+        return str(path)
+    return root[len(app_root) :] + str(path)
 
 
 def safe_query(raw: bytes) -> str:
@@ -104,7 +126,7 @@ class Observe:
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = _template(scope, route)
             operation = getattr(route, "operation_id", None)
             method = scope["method"]
             REQUESTS.labels(template, method, str(status)).observe(elapsed)

@@ -24,7 +24,11 @@ check what it is relied on for), on the kept cursor: with psycopg as a server-si
 statement from its first execution on a connection (``prepare=True``), its rows made by a row
 factory.  SQLAlchemy's own cursor of the execution stays unexecuted, so its result has no metadata
 to build from the driver's ``description``; the events see that cursor, not the one that ran the
-statement.
+statement.  On psycopg the kept cursor is a :class:`psycopg.RawCursor` and the compiled SQL is
+rewritten once to PostgreSQL's own ``$n`` placeholders, so psycopg sends it as it is: psycopg
+parses a ``%(name)s`` query at every execution once it is longer than 4,096 bytes or has more than
+50 parameters (it caches the parse only below those), and a settlement's combined statement has 57;
+that parse cost the statement about four times its execution (``bench/README.md``).
 
 A statement this module cannot run as compiled (expanding ``IN`` parameters, Python-side column
 defaults or ``onupdate`` values to compute, parameters computed at execution, a positional
@@ -34,6 +38,7 @@ paramstyle, bind names the dialect escapes) goes through ``Connection.execute`` 
 
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,7 +72,8 @@ class _Compiled:
     """A statement compiled for one dialect, with what each execution needs."""
 
     sql: str
-    #: Per parameter: (name in the SQL, caller's key, default, processor).
+    #: Per parameter: (name in the SQL, caller's key, default, processor); on psycopg in the order
+    #: of the SQL's ``$n`` placeholders.
     binds: tuple[tuple[str, str, Any, Processor], ...]
     #: The result's column names and types, or None: no rows.
     keys: tuple[str, ...] | None
@@ -166,13 +172,40 @@ def _compile(conn: Connection, statement: Executable, keys: tuple[str, ...] | No
     if dialect not in _listening:
         event.listen(conn.engine, "do_execute", _send)
         _listening.add(dialect)
+    psycopg_driver = dialect.driver == "psycopg"
+    sql, order = _numbered(compiled.string, binds) if psycopg_driver else (compiled.string, tuple(binds.values()))
     return _Compiled(
-        sql=compiled.string,
-        binds=tuple(binds.values()),
+        sql=sql,
+        binds=order,
         keys=columns[0] if columns else None,
         types=columns[1] if columns else (),
-        psycopg=dialect.driver == "psycopg",
+        psycopg=psycopg_driver,
     )
+
+
+#: A ``pyformat`` placeholder, or a percent sign doubled to stand for itself.
+_PYFORMAT = re.compile(r"%\((?P<name>[^)]+)\)s|%%")
+
+
+def _numbered(
+    sql: str, binds: Mapping[str, tuple[str, str, Any, Processor]]
+) -> tuple[str, tuple[tuple[str, str, Any, Processor], ...]]:
+    """``sql`` with PostgreSQL's ``$n`` placeholders for its ``%(name)s`` ones (a name used twice
+    keeps its number) and ``%%`` as ``%``, and the binds in the numbers' order."""
+    numbers: dict[str, int] = {}
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group("name")
+        if name is None:
+            return "%"
+        if name not in numbers:
+            numbers[name] = len(numbers) + 1
+        return f"${numbers[name]}"
+
+    numbered = _PYFORMAT.sub(number, sql)
+    if set(numbers) != set(binds):
+        raise AssertionError(f"placeholders {sorted(numbers)} where {sorted(binds)} were compiled")
+    return numbered, tuple(binds[name] for name in numbers)
 
 
 def direct(conn: Connection, statement: Executable, params: Mapping[str, Any] | None = None) -> _Compiled | None:
@@ -189,14 +222,17 @@ def direct(conn: Connection, statement: Executable, params: Mapping[str, Any] | 
         return found
 
 
-def _parameters(c: _Compiled, params: Mapping[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
+def _parameters(c: _Compiled, params: Mapping[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
+    """The values to send: by position on psycopg (``$n``), by name otherwise."""
+    names: list[str] = []
+    values: list[Any] = []
     for name, key, default, processor in c.binds:
         value = params.get(key, default)
         if value is _MISSING:
             raise KeyError(f"a value is required for the parameter {key!r}")
-        values[name] = value if processor is None else processor(value)
-    return values
+        names.append(name)
+        values.append(value if processor is None else processor(value))
+    return tuple(values) if c.psycopg else dict(zip(names, values, strict=True))
 
 
 def _kept_cursor(conn: Connection) -> tuple[Any, dict[Any, Any]]:
@@ -207,7 +243,7 @@ def _kept_cursor(conn: Connection) -> tuple[Any, dict[Any, Any]]:
     cursor = info.get(_CURSOR)
     if cursor is None or cursor.connection is not dbapi or getattr(cursor, "closed", False):
         assert dbapi is not None
-        cursor = info[_CURSOR] = dbapi.cursor()
+        cursor = info[_CURSOR] = psycopg.RawCursor(dbapi) if isinstance(dbapi, psycopg.Connection) else dbapi.cursor()
     return cursor, info
 
 

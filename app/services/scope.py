@@ -81,9 +81,14 @@ def settlement_scope(principal: Principal) -> ColumnElement[bool]:
     return true() if owner is None else col(getattr(db.Settlement, owner[0])) == owner[1]
 
 
-def check_settlement_read(principal: Principal, settlement: SettlementRecord) -> None:
+def may_read_settlement(principal: Principal, settlement: SettlementRecord) -> bool:
+    """Whether ``settlement`` is in the caller's :func:`settlement_scope` (the same rule, on a record)."""
     owner = _settlement_owner(principal)
-    if owner is not None and getattr(settlement, owner[0]) != owner[1]:
+    return owner is None or getattr(settlement, owner[0]) == owner[1]
+
+
+def check_settlement_read(principal: Principal, settlement: SettlementRecord) -> None:
+    if not may_read_settlement(principal, settlement):
         raise NotFound("there is no such settlement")
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 
 from app.ledger import invariants
 from tests.support.api import ADMIN, bill_1, expected_v2, load_examples_over_http, load_v2_over_http, problem, v2_bill
+from tests.support.statements import transactions
 
 NRCMS = "NRCMS-511623"
 UEBMI = "UEBMI-321100"
@@ -26,43 +26,6 @@ def pg_loaded(pg_url: str) -> Iterator[TestClient]:
     with TestClient(app) as client:
         load_examples_over_http(client)
         yield client
-
-
-@contextmanager
-def transactions() -> Iterator[list[list[str]]]:
-    """The app's statements while in the block, one list per transaction (autocommit ones alone)."""
-    from app.db.session import get_engine
-
-    engine = get_engine()
-    seen: list[list[str]] = []
-    current: list[str] | None = None
-
-    def on_begin(_conn: Any) -> None:
-        nonlocal current
-        current = []
-        seen.append(current)
-
-    def on_statement(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
-        if current is None:  # an autocommit statement: a transaction of its own
-            seen.append([" ".join(statement.split())])
-        else:
-            current.append(" ".join(statement.split()))
-
-    def on_end(_conn: Any) -> None:
-        nonlocal current
-        current = None
-
-    event.listen(engine, "begin", on_begin)
-    event.listen(engine, "before_cursor_execute", on_statement)
-    event.listen(engine, "commit", on_end)
-    event.listen(engine, "rollback", on_end)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "begin", on_begin)
-        event.remove(engine, "before_cursor_execute", on_statement)
-        event.remove(engine, "commit", on_end)
-        event.remove(engine, "rollback", on_end)
 
 
 def used_flags(url: str) -> dict[str, bool]:
@@ -207,6 +170,38 @@ def test_a_one_stop_claim_reads_the_bills_payments_never(pg_url: str) -> None:
     claim = [s for s in seen[-1] if not s.startswith(("SELECT policy.body", "SELECT catalog_entry"))]
     assert not [s for s in claim if "FROM settlement" in s or "FROM external_payment" in s], claim
     assert len(claim) == 3 + 2 * len(schemes) + 1, claim
+
+
+def test_a_claims_large_values_are_stored_lz4_compressed(pg_loaded: TestClient, pg_url: str) -> None:
+    """The values a claim writes past PostgreSQL's compression threshold (the bill's lines, the
+    settlement's detail, the key's stored answer) are compressed with lz4 (migration 0009), and
+    read back whole."""
+    bill = bill_1()
+    lines = bill["items"]
+    bill["items"] = [{**lines[i % len(lines)], "line_no": i + 1} for i in range(6 * len(lines))]
+    headers = {**ADMIN, "Idempotency-Key": "lz4-1"}
+    r = pg_loaded.post("/v1/claims", json={"bill": bill, "schemes": [NRCMS]}, headers=headers)
+    assert r.status_code == 201, r.text
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            methods = conn.execute(
+                text(
+                    "SELECT pg_column_compression(b.items), pg_column_compression(s.detail),"
+                    " pg_column_compression(i.response_body)"
+                    " FROM bill b JOIN settlement s ON s.bill_id = b.id, idempotency_record i"
+                    " WHERE b.bill_no = :no AND i.key = 'lz4-1'"
+                ),
+                {"no": bill["bill_no"]},
+            ).one()
+    finally:
+        engine.dispose()
+    assert tuple(methods) == ("lz4", "lz4", "lz4")
+    (settlement,) = r.json()["settlements"]
+    read = pg_loaded.get(f"/v1/settlements/{settlement['settlement_id']}", headers=ADMIN)
+    assert read.json()["lines"] == settlement["lines"] and len(settlement["lines"]) == 42
+    again = pg_loaded.post("/v1/claims", json={"bill": bill, "schemes": [NRCMS]}, headers=headers)
+    assert (again.status_code, again.json()) == (201, r.json())
 
 
 def test_a_reversal_reads_its_settlement_once_under_the_lock_and_writes_in_one_statement(

@@ -87,3 +87,12 @@ def test_every_operation_that_takes_an_id_is_the_target_of_a_link() -> None:
         if any(p["in"] == "path" for p in op.get("parameters", []))
     }
     assert takes_an_id - targets == set()
+
+
+def test_the_fhir_interface_is_named_but_not_described() -> None:
+    """The FHIR routes answer FHIR resources and OperationOutcome errors, which this document's
+    conventions (problem+json, money as strings) and its checks do not fit: FHIR describes them
+    (the CapabilityStatement).  The description points there (docs/decisions/0014)."""
+    spec = app.openapi()
+    assert not [path for path in spec["paths"] if path.startswith("/fhir")]
+    assert "/fhir/R4/metadata" in spec["info"]["description"]

@@ -1,7 +1,8 @@
 """Every operation x every role x own and foreign objects, with the exact status code.
 
-The operations come from the app's OpenAPI document: an operation without a rule here fails
-the test, so a new endpoint cannot ship without its access rule.
+The operations come from the app's OpenAPI document and from the FHIR interface's routes (it has
+no OpenAPI document: docs/decisions/0014): an operation without a rule here fails the test, so a
+new endpoint cannot ship without its access rule.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from starlette.routing import Mount
 
+from app.fhir.routes import router as fhir_router
 from app.main import app
 from tests.support.api import ADMIN, bill_1, load_examples_over_http, register_hospitals, sample_hospitals
+from tests.support.fhir import claim_document
 from tests.support.figures import report
 
 OWN_HOSPITAL, FOREIGN_HOSPITAL = "H511623001", "H320000002"
@@ -49,6 +54,11 @@ class Ctx:
     foreign_settlement: str
     throwaway_client: str
     counter: itertools.count
+
+    def settled_bill(self, own: bool) -> str:
+        """The bill of the own or the foreign settlement."""
+        settlement = self.own_settlement if own else self.foreign_settlement
+        return str(self.client.get(f"/v1/settlements/{settlement}", headers=ADMIN).json()["bill_id"])
 
     def fresh_settlement(self, own: bool) -> str:
         """A new bill settled by the admin, for a reversal cell."""
@@ -272,6 +282,33 @@ RULES: dict[str, Rule] = {
     ),
     "putNhsaRoute": Rule(lambda c, o: Req("PUT", f"/v1/nhsa/routes/{route(o)}", ROUTES[o]), ADMIN_ONLY_READ),
     "getNhsaRoute": Rule(lambda c, o: Req("GET", f"/v1/nhsa/routes/{route(o)}"), EVERYONE_READS),
+    # The FHIR interface (app/fhir): the REST API's rules for the same reads and writes.
+    "fhirCapabilities": Rule(lambda c, o: Req("GET", "/fhir/R4/metadata"), None),
+    "fhirReadCodeSystem": Rule(lambda c, o: Req("GET", "/fhir/R4/CodeSystem/adjudication"), None),
+    "fhirReadClaimResponse": Rule(
+        lambda c, o: Req("GET", f"/fhir/R4/ClaimResponse/{c.own_settlement if o else c.foreign_settlement}"),
+        {"admin": (200, 200), "hospital": (200, 404), "office": (200, 404)},
+    ),
+    "fhirReadExplanationOfBenefit": Rule(
+        lambda c, o: Req("GET", f"/fhir/R4/ExplanationOfBenefit/{c.own_settlement if o else c.foreign_settlement}"),
+        {"admin": (200, 200), "hospital": (200, 404), "office": (200, 404)},
+    ),
+    # A search answers what the caller may read (possibly nothing), as a list does.
+    "fhirSearchClaimResponse": Rule(
+        lambda c, o: Req("GET", f"/fhir/R4/ClaimResponse?request=Claim/{c.settled_bill(o)}"), EVERYONE_READS
+    ),
+    "fhirSearchExplanationOfBenefit": Rule(
+        lambda c, o: Req("GET", f"/fhir/R4/ExplanationOfBenefit?claim=Claim/{c.settled_bill(o)}"), EVERYONE_READS
+    ),
+    "fhirReadClaim": Rule(lambda c, o: Req("GET", f"/fhir/R4/Claim/{c.settled_bill(o)}"), BILL_READ),
+    "fhirSubmitClaim": Rule(
+        lambda c, o: Req(
+            "POST",
+            "/fhir/R4/Claim/$submit",
+            claim_document(own_bill_body() if o else foreign_bill_body(), [scheme(o)], use="predetermination"),
+        ),
+        {"admin": (200, 200), "hospital": (200, 403), "office": (403, 403)},
+    ),
     "healthz": Rule(lambda c, o: Req("GET", "/healthz"), None),
     "readyz": Rule(lambda c, o: Req("GET", "/readyz"), None),
     "metrics": Rule(lambda c, o: Req("GET", "/metrics"), None),
@@ -317,7 +354,14 @@ def client_db(client: TestClient) -> str:
 
 
 def operations() -> list[str]:
-    return [op["operationId"] for item in app.openapi()["paths"].values() for op in item.values()]
+    rest = [op["operationId"] for item in app.openapi()["paths"].values() for op in item.values()]
+    return [*rest, *fhir_operations()]
+
+
+def fhir_operations() -> list[str]:
+    """The FHIR application's operations (mounted at /fhir/R4, and in no OpenAPI document)."""
+    assert [r for r in app.routes if isinstance(r, Mount) and r.name == "fhir"], "the FHIR interface is mounted"
+    return [r.operation_id for r in fhir_router.routes if isinstance(r, APIRoute) and r.operation_id]
 
 
 def make_ctx(client: TestClient) -> Ctx:
@@ -404,7 +448,8 @@ def test_access_matrix(client: TestClient) -> None:
                 failures.append(f"{operation} as {role} on {where}: {r.status_code} != {expected} {r.text[:200]}")
     report(f"access matrix [{client_db(client)}]: {cells} cells checked over {len(operations())} operations")
     assert not failures, "\n".join(failures)
-    assert cells >= 8 * (len(operations()) - 3)
+    public = sum(rule.expect is None for rule in RULES.values())
+    assert cells >= 8 * (len(operations()) - public)
 
 
 def test_nhsa_scopes(client: TestClient) -> None:

@@ -1,7 +1,7 @@
 """the national platform's interface: routes, visits, fee lines, visit settlements
 
 Revision ID: 0009_nhsa_visits
-Revises: 0008
+Revises: 0009 (lz4 compression)
 Create Date: 2026-12-12 10:00:00
 
 New tables only (``nhsa.md``): the previous release keeps working against the migrated schema.
@@ -16,7 +16,7 @@ from alembic import op
 import app.db.types
 
 revision: str = "0009_nhsa_visits"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
