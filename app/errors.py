@@ -223,3 +223,12 @@ class NotDesignated(DomainError):
     problem = "not-designated"
     title = "The hospital was not designated on the admission date"
     status = 422
+
+
+class UnknownRoute(DomainError):
+    """No route of the national platform's interface for a visit's insuring region and insurance
+    type (``nhsa.md``, "Routes")."""
+
+    problem = "unknown-route"
+    title = "No route says which schemes settle this insuring region and insurance type"
+    status = 422

@@ -19,6 +19,7 @@ from app.api.observe import Observe
 from app.api.routes_admin import router as admin_router
 from app.api.routes_bills import router as bills_router
 from app.api.routes_hospitals import router as hospitals_router
+from app.api.routes_nhsa import router as nhsa_router
 from app.api.routes_ops import router as ops_router
 from app.api.routes_receivables import router as receivables_router
 from app.api.routes_reconciliation import router as reconciliation_router
@@ -76,6 +77,7 @@ def create_app() -> FastAPI:
     app.include_router(reports_router)
     app.include_router(reconciliation_router)
     app.include_router(receivables_router)
+    app.include_router(nhsa_router)
     desk.install(app)
     docs.install(app)
     # The FHIR interface: its own application (OperationOutcome errors, no OpenAPI document).

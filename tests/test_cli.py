@@ -24,7 +24,7 @@ def test_load_sample_can_run_again_after_a_settlement(db_url: str, capsys: pytes
     # policies) and four memberships (He Ping, Zhao Lei twice, Liu Guilan).  On an empty database
     # every catalog version and policy is new: none is kept.
     loaded = "sample data loaded: 4 hospitals, 7 schemes, 4 catalog versions, 7 policies, 9 members"
-    loaded += ", 0 kept as they were"
+    loaded += ", 3 routes, 0 kept as they were"
     assert loaded in err.splitlines()
     from app.main import app
 
@@ -35,6 +35,16 @@ def test_load_sample_can_run_again_after_a_settlement(db_url: str, capsys: pytes
             {"destination_region": "510100", "from": "2026-08-01", "to": "2026-12-31"}
         ]
         assert client.get("/v1/hospitals/H510107001", headers=ADMIN).json()["level"] == 3
+        # The routes of the national platform's interface, with the defaults of each kind.
+        routes = {
+            path: [(s["scheme_code"], s["fund_pay_type"], s["setlinfo_field"]) for s in body["schemes"]]
+            for path in ("511623/390", "511600/310")
+            for body in [client.get(f"/v1/nhsa/routes/{path}", headers=ADMIN).json()]
+        }
+        assert routes == {
+            "511623/390": [(NRCMS, "390100", "hifp_pay"), (SI, "390200", "hifmi_pay"), (MA, "610100", "maf_pay")],
+            "511600/310": [("UEBMI-511600", "310100", "hifp_pay"), ("LA-511600", "330100", "hifob_pay")],
+        }
         r = client.post("/v1/claims", json={"bill": bill_1(), "schemes": ["NRCMS-511623"]}, headers=ADMIN)
         assert r.status_code == 201
         assert r.json()["settlements"][0]["fund_payment"] == "4815.00"  # bill 1 holds unchanged
@@ -55,7 +65,7 @@ def test_load_sample_can_run_again_after_a_settlement(db_url: str, capsys: pytes
             (s["fund_payment"], s["cap_remaining"]) for s in want["settlements"]
         ]
     assert main(["load-sample"]) == 0
-    assert "4 hospitals, 7 schemes, 0 catalog versions, 0 policies, 9 members, 11 kept as they were" in (
+    assert "4 hospitals, 7 schemes, 0 catalog versions, 0 policies, 9 members, 3 routes, 11 kept as they were" in (
         capsys.readouterr().err
     )
 

@@ -2,7 +2,8 @@
 
 ``api``, ``desk``, ``fhir`` and ``sample`` (the interfaces; the sample is loaded through the
 services; the desk and the FHIR interface build on the API's auth and audit, never the other way) ->
-``services`` (use cases) -> ``schemas`` (request and response models, their
+``nhsa`` (the national platform's dialect: its envelope, transactions and answers, which the API
+serves) -> ``services`` (use cases) -> ``schemas`` (request and response models, their
 renderers) -> ``ledger`` (locks, accumulators, persistence of money movements: typed values in,
 stored rows out) -> ``db`` (tables, sessions, the transaction boundary) and ``engine`` (the pure
 rules, independent of each other), -> the leaf modules (errors, settings, …).  Function-local
@@ -23,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"__main__"},
     {"main"},
     {"api", "desk", "fhir", "sample"},
+    {"nhsa"},
     {"services"},
     {"schemas"},
     {"ledger"},

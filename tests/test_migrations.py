@@ -8,7 +8,8 @@ from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
 import app.db.receivable_tables
-import app.db.tables  # noqa: F401
+import app.db.tables
+import app.db.visit_tables  # noqa: F401
 from app.db.migrate import downgrade, upgrade
 
 

@@ -13,6 +13,11 @@ APP = REPO / "app"
 SETTLEMENT_PATH = [
     *sorted((APP / "ledger").rglob("*.py")),
     APP / "services" / "claims.py",
+    APP / "services" / "visits.py",
+    APP / "services" / "visit_state.py",
+    APP / "services" / "visit_settlements.py",
+    APP / "services" / "visit_reconciliation.py",
+    APP / "nhsa" / "render.py",
     APP / "services" / "writes.py",
     APP / "schemas" / "settlements.py",
     # The FHIR interface's renderer of settlements and its reading of a submitted Claim.

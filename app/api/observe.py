@@ -159,19 +159,23 @@ class Observe:
 
     @staticmethod
     def entry(scope: Scope, operation: str, status: int, body: Any) -> dict[str, Any]:
-        principal = scope.get("state", {}).get("principal")
+        """The record of a request.  One endpoint that carries several operations (the national
+        platform's, one URL for every transaction, answering its refusals with 200) names the
+        operation on the request's state (``audit_operation``), and the status its refusal stands
+        for (``audit_status``: what the REST counterpart would answer)."""
+        state = scope.get("state", {})
+        principal = state.get("principal")
         query = safe_query(scope.get("query_string", b""))
         return {
             "at": clock.now(),
             "request_id": correlation_id.get(),
             "client_id": getattr(principal, "client_id", None),
             "role": getattr(principal, "role", None),
-            "operation": operation,
+            "operation": state.get("audit_operation") or operation,
             "method": scope["method"],
             "path": scope.get("path", "") + (f"?{query}" if query else ""),
-            "object_id": scope.get("state", {}).get("audit_object_id")
-            or _object_id(scope.get("path_params", {}), body),
-            "status_code": status,
+            "object_id": state.get("audit_object_id") or _object_id(scope.get("path_params", {}), body),
+            "status_code": state.get("audit_status") or status,
         }
 
 

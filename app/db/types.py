@@ -62,6 +62,27 @@ class Ratio(TypeDecorator[Decimal]):
         return None if value is None else Decimal(value).normalize()
 
 
+class Quantity(TypeDecorator[Decimal]):
+    """A signed quantity with at most 4 decimals (the national platform's ``16,4``; a refund line's
+    is negative): NUMERIC(16,4) on PostgreSQL, the exact decimal text on SQLite (no REAL rounding)."""
+
+    impl = Numeric(16, 4)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(24))
+        return dialect.type_descriptor(Numeric(16, 4, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return f"{value:f}" if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """TIMESTAMPTZ on PostgreSQL; on SQLite (which keeps no zone) values come back as UTC-aware."""
 

@@ -151,6 +151,7 @@ OWN_PROBLEM = OwnCodeSystem(
             ("basic-not-settled", "The basic scheme this tier supplements has not settled the bill"),
             ("work-injury", "The bill treats a work injury, which this scheme does not pay"),
             ("not-work-injury", "The bill does not treat a determined work injury"),
+            ("unknown-route", "No route says which schemes settle this insuring region and insurance type"),
             ("busy", "The service is busy; retry the request"),
             ("unavailable", "The database is unavailable; retry the request"),
             ("not-supported", "The server does not support this request"),

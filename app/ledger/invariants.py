@@ -17,7 +17,9 @@
   the settlement's;
 - external payments are active exactly while their settlement is, and sum to its
   ``external_total``;
-- no settlement's sequence is above its bill's ``last_sequence`` (sequences are never reused).
+- no settlement's sequence is above its bill's ``last_sequence`` (sequences are never reused);
+- a visit settled through the national platform's interface holds a bill equal to its lines, and
+  a cancelled one no active settlement (:mod:`app.ledger.visit_invariants`).
 
 Each check is one aggregate query; :func:`check` returns the violations found (empty: all hold)
 and how many individual facts were checked.
@@ -38,6 +40,7 @@ from app.db.receivable_tables import Receivable, Recovery
 from app.engine.money import ZERO
 from app.engine.receivables import Receivable as ReceivableState
 from app.engine.receivables import receivable_problems
+from app.ledger.visit_invariants import check_visits
 
 
 @dataclass
@@ -204,6 +207,7 @@ def check(session: Session) -> Report:
         report.checks += 1
         if highest.get(bill_id, 0) > last:
             report.violations.append(f"bill {bill_id}: sequence {highest[bill_id]} above its last_sequence {last}")
+    check_visits(session, report)
     return report
 
 

@@ -2,6 +2,10 @@
 
 Every write that moves money locks, in this order and nowhere else:
 
+0. a visit's row (the national platform's interface, ``FOR UPDATE``,
+   :func:`app.services.visit_state.lock_visit`): every transaction on a visit takes it first, so its
+   fee lines change only one transaction at a time and never under its settlement, which then
+   inserts (or, cancelling, locks) the visit's bill;
 1. the bill's row (``SELECT ... FOR UPDATE``, :func:`app.ledger.bill_state.lock_bill`):
    serialises everything that touches one bill;
 1b. a receivable's row (v3.3, ``FOR UPDATE``, :mod:`app.ledger.receivables`): the reversal of an

@@ -1,5 +1,6 @@
 """The sample data, shipped inside the package (identical to ``shared/examples`` with its ``v2/``
-and ``v3/``).
+and ``v3/``), and this service's own sample of what the examples do not hold (:data:`OWN_FILES`:
+the national platform's routes for the sample schemes).
 
 :func:`load_reference` parses one folder of such files through the request models, so a test
 can point it at ``../shared/examples``; :func:`load_layers` reads the v1 files and then v2's and
@@ -16,6 +17,7 @@ from typing import Any
 from app.engine import types as t
 from app.schemas.bills import BillCreate
 from app.schemas.hospitals import HospitalCreate
+from app.schemas.nhsa_routes import RouteCreate
 from app.schemas.reference import (
     CatalogCreate,
     LargeAmountPolicyCreate,
@@ -30,6 +32,10 @@ AnyPolicyCreate = PolicyCreate | TierPolicyCreate | LargeAmountPolicyCreate
 SAMPLE_DIR = Path(__file__).parent
 #: The layers, loaded in this order: an entry of a later one replaces the earlier one's.
 LAYERS = (".", "v2", "v3")
+#: The routes of the national platform's interface for the sample schemes (``nhsa.md``).
+ROUTES_FILE = "nhsa-routes.json"
+#: The sample's files that are this service's own, not copies of ``shared/examples``.
+OWN_FILES = (ROUTES_FILE,)
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,14 @@ def policy_model(document: dict[str, Any]) -> type[AnyPolicyCreate]:
 
 def load_bill(path: Path) -> BillCreate:
     return BillCreate.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def load_routes(folder: Path = SAMPLE_DIR) -> dict[tuple[str, str], RouteCreate]:
+    """The sample routes by insuring region and insurance type, each parsed by its request model."""
+    return {
+        (r["insuplc_admdvs"], r["insutype"]): RouteCreate.model_validate(r)
+        for r in json.loads((folder / ROUTES_FILE).read_text(encoding="utf-8"))
+    }
 
 
 @dataclass(frozen=True)

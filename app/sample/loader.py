@@ -11,16 +11,18 @@ from sqlalchemy.orm import Session
 from app.db.tx import write_transaction
 from app.db.unit_of_work import UnitOfWork
 from app.errors import NotFound
-from app.sample import SAMPLE_DIR, load_layers
-from app.services import hospitals, reference
+from app.sample import SAMPLE_DIR, load_layers, load_routes
+from app.services import hospitals, nhsa_routes, reference
 
 
 def load_sample(folder: Path = SAMPLE_DIR) -> dict[str, int]:
     """Put v1's sample and then v2's and v3's over it (:func:`app.sample.load_layers`): the hospitals,
     schemes and members are created or replaced as by ``PUT``; the catalog versions and policies
     that are missing are created and existing ones kept (they may already have been used by a
-    settlement, and then cannot be replaced), so ``make run`` can be run again."""
+    settlement, and then cannot be replaced), so ``make run`` can be run again.  Then the routes of
+    the national platform's interface for the sample schemes, created or replaced as by ``PUT``."""
     sample = load_layers(folder)
+    routes = load_routes(folder)
 
     def load(work: UnitOfWork) -> dict[str, int]:
         session = work.session
@@ -30,6 +32,7 @@ def load_sample(folder: Path = SAMPLE_DIR) -> dict[str, int]:
             "catalog versions": 0,
             "policies": 0,
             "members": 0,
+            "routes": 0,
             "kept as they were": 0,
         }
         for code, hospital in sample.hospitals.items():
@@ -53,6 +56,9 @@ def load_sample(folder: Path = SAMPLE_DIR) -> dict[str, int]:
         for (code, member_no), member in sample.members.items():
             reference.put_member(session, scheme_code=code, member_no=member_no, body=member)
             counts["members"] += 1
+        for (insuplc_admdvs, insutype), route in routes.items():
+            nhsa_routes.put(session, insuplc_admdvs=insuplc_admdvs, insutype=insutype, body=route)
+            counts["routes"] += 1
         return counts
 
     return write_transaction(load, operation="load_sample")

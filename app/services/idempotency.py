@@ -28,6 +28,7 @@ in the transaction of the change it answers, and a replay returns exactly what w
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -51,6 +52,12 @@ class IdemRequest:
     request_hash: str
     #: ``"POST /v1/claims"``: method and path.
     operation: str
+    #: The stored answer writes its numbers exactly as JSON numbers (the national platform's
+    #: interface): a replay keeps each number's literal (``49200.00``) instead of reading it as
+    #: a binary float.
+    exact_numbers: bool = False
+    #: What the key is called where it was sent (a refusal names it).
+    named: str = "Idempotency-Key"
 
     @classmethod
     def of(cls, key: str, method: str, path: str, body: Any) -> IdemRequest:
@@ -106,8 +113,10 @@ def lookup(work: UnitOfWork, principal: Principal, idem: IdemRequest | None) -> 
     request_hash, status_code, response_body = record
     if request_hash != idem.request_hash:
         raise IdempotencyMismatch(
-            "this Idempotency-Key was already used with a different request; use a new key for a new request"
+            f"this {idem.named} was already used with a different request; use a new key for a new request"
         )
+    if idem.exact_numbers:
+        return Replayed(Reply(status_code, json.loads(response_body, parse_float=orjson.Fragment)))
     return Replayed(Reply(status_code, orjson.loads(response_body)))
 
 

@@ -274,6 +274,14 @@ RULES: dict[str, Rule] = {
         ),
         {"admin": (200, 200), "hospital": (200, 404), "office": (403, 403)},
     ),
+    # The national platform's interface: a hospital (for its own fixmedins_code; another's is a
+    # refusal in the answer, tested in test_nhsa_scopes) or an admin for any hospital.
+    "nhsaCallService": Rule(
+        lambda c, o: Req("POST", "/fsi/api/rsfComIfsService/callService", nhsa_statement(hospital(o))),
+        {"admin": (200, 200), "hospital": (200, 200), "office": (403, 403)},
+    ),
+    "putNhsaRoute": Rule(lambda c, o: Req("PUT", f"/v1/nhsa/routes/{route(o)}", ROUTES[o]), ADMIN_ONLY_READ),
+    "getNhsaRoute": Rule(lambda c, o: Req("GET", f"/v1/nhsa/routes/{route(o)}"), EVERYONE_READS),
     # The FHIR interface (app/fhir): the REST API's rules for the same reads and writes.
     "fhirCapabilities": Rule(lambda c, o: Req("GET", "/fhir/R4/metadata"), None),
     "fhirReadCodeSystem": Rule(lambda c, o: Req("GET", "/fhir/R4/CodeSystem/adjudication"), None),
@@ -305,6 +313,38 @@ RULES: dict[str, Rule] = {
     "readyz": Rule(lambda c, o: Req("GET", "/readyz"), None),
     "metrics": Rule(lambda c, o: Req("GET", "/metrics"), None),
 }
+
+
+#: A route of the own and of the foreign scheme (region/insurance type, and its body).
+ROUTES: dict[bool, dict[str, Any]] = {
+    True: {"schemes": [{"scheme_code": OWN_SCHEME}]},
+    False: {"schemes": [{"scheme_code": FOREIGN_SCHEME}]},
+}
+
+
+def route(own: bool) -> str:
+    return "511623/390" if own else "321100/310"
+
+
+def nhsa_statement(hospital_code: str, msgid: str | None = None) -> dict[str, Any]:
+    """A totals reconciliation (3201) of nothing, for ``hospital_code``: it reads, and answers."""
+    return {
+        "infno": "3201",
+        "msgid": msgid or f"M{uuid.uuid4().hex[:20]}",
+        "fixmedins_code": hospital_code,
+        "input": {
+            "data": {
+                "insutype": "390",
+                "setl_optins": "511623",
+                "stmt_begndate": "2026-03-01",
+                "stmt_enddate": "2026-03-31",
+                "medfee_sumamt": 0,
+                "fund_pay_sumamt": 0,
+                "acct_pay": 0,
+                "fixmedins_setl_cnt": 0,
+            }
+        },
+    }
 
 
 def client_db(client: TestClient) -> str:
@@ -348,6 +388,9 @@ def make_ctx(client: TestClient) -> Ctx:
             "coverage": [{"from": "2026-01-01", "to": None}],
         }
         assert client.put(f"/v1/schemes/{code}/members/M-{code}", json=member, headers=ADMIN).status_code == 201
+    for own in (True, False):
+        r = client.put(f"/v1/nhsa/routes/{route(own)}", json=ROUTES[own], headers=ADMIN)
+        assert r.status_code == 201, r.text
     own_bill = post(client, "/v1/bills", own_bill_body())["bill_id"]
     own2 = post(client, "/v1/bills", own_bill_body("OWN-2"))["bill_id"]
     own_settlement = post(client, f"/v1/bills/{own2}/settlements", {"scheme_code": OWN_SCHEME})["settlement_id"]
@@ -407,6 +450,33 @@ def test_access_matrix(client: TestClient) -> None:
     assert not failures, "\n".join(failures)
     public = sum(rule.expect is None for rule in RULES.values())
     assert cells >= 8 * (len(operations()) - public)
+
+
+def test_nhsa_scopes(client: TestClient) -> None:
+    """The interface answers a hospital for its own ``fixmedins_code`` only (another's is refused
+    in the answer, ``[forbidden]``), an admin for any hospital; a scheme office is 403 and no token
+    401, before the body is read."""
+    ctx = make_ctx(client)
+    url = "/fsi/api/rsfComIfsService/callService"
+    hospital_token = {"Authorization": f"Bearer {ctx.tokens['hospital']}"}
+    cases = [
+        (hospital_token, OWN_HOSPITAL, 0, ""),
+        (hospital_token, FOREIGN_HOSPITAL, -1, "[forbidden] "),
+        (ADMIN, OWN_HOSPITAL, 0, ""),
+        (ADMIN, FOREIGN_HOSPITAL, 0, ""),
+    ]
+    for headers, code, infcode, err in cases:
+        r = client.post(url, json=nhsa_statement(code), headers=headers)
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert answer["infcode"] == infcode and answer["err_msg"].startswith(err), answer
+        if infcode == 0:
+            assert answer["output"]["data"]["stmt_rslt"] == "0"
+    office = {"Authorization": f"Bearer {ctx.tokens['office']}"}
+    assert client.post(url, json=nhsa_statement(OWN_HOSPITAL), headers=office).status_code == 403
+    assert client.post(url, json=nhsa_statement(OWN_HOSPITAL)).status_code == 401
+    audit = client.get("/v1/audit", params={"operation": "nhsa:3201"}, headers=ADMIN).json()["items"]
+    assert sorted((a["outcome"], a["status_code"]) for a in audit) == [("ok", 200)] * 3 + [("refused", 403)]
 
 
 @pytest.fixture

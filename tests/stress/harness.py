@@ -17,6 +17,10 @@
   replies equal the answers given).
 - :func:`replay_acked` sends acknowledged writes again after a crash or a fault: a sample of
   them, and every recovery and write-off.
+- Visits through the national platform's interface (``nhsa.md``) join the mix: a hospital
+  system admits a person, uploads bill 1's lines with a refund, discharges and settles under the
+  county's route (its answer sometimes lost and the message sent again), now and then cancels and
+  settles again; their settlements and cancellations count as acknowledged like the REST ones.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
@@ -51,6 +56,7 @@ from stdnum.cn import ric
 
 from app.db import tables as db
 from app.db.receivable_tables import Receivable, Recovery
+from app.db.visit_tables import NhsaSettlement
 from app.ledger import invariants
 from tests.stress import acked_receivables
 from tests.stress.acked_receivables import recovery_in
@@ -92,7 +98,12 @@ EXPECTED: dict[str, set[int]] = {
     "reference": {200, 409},
     "recover": {201, 409, 422},
     "write_off": {200, 409},
+    # The national platform's interface answers every envelope 200 (a refusal: infcode -1).
+    "nhsa": {200},
 }
+NHSA_URL = "/fsi/api/rsfComIfsService/callService"
+#: The county's route of the interface: NRCMS then its two tiers.
+NHSA_ROUTE = {"schemes": [{"scheme_code": NRCMS}, {"scheme_code": SI}, {"scheme_code": MA}]}
 
 
 # --- the server ------------------------------------------------------------------------------
@@ -351,6 +362,7 @@ def seed(client: httpx.Client, *, persons: int, bills_per_person: int, v3: bool 
         bills.append(BillRef(out["bill_id"], worker[0], body))
     if v3:
         bills.extend(seed_v3(client, persons))
+    _ok(client.put("/v1/nhsa/routes/511623/390", json=NHSA_ROUTE, headers=AUTH), 201)
     return Seed(people, bills, reference)
 
 
@@ -425,6 +437,10 @@ class Recorder:
         #: Receivables the clients know take no more recovery: their settlement reversed, written
         #: off, or recovered in full.
         self.closed: set[str] = set()
+        #: Visit settlements (``setl_id``) and their cancellations (the cancellation's ``setl_id``)
+        #: acknowledged through the national platform's interface.
+        self.visit_settlements: set[str] = set()
+        self.visit_cancellations: set[str] = set()
 
     def add(self, a: Answer) -> None:
         with self.lock:
@@ -447,6 +463,10 @@ class Recorder:
                     self.closed.add(self.receivable_of[a.body["settlement_id"]])
             elif a.call.op in ("recover", "write_off") and a.body.get("status") in ("recovered", "written_off"):
                 self.closed.add(a.body["receivable_id"])
+            elif a.call.op == "nhsa" and a.body.get("infcode") == 0 and "setlinfo" in a.body["output"]:
+                setl_id = a.body["output"]["setlinfo"]["setl_id"]
+                infno = a.call.body["infno"]
+                (self.visit_settlements if infno == "2304" else self.visit_cancellations).add(setl_id)
 
     def _settled(self, body: dict[str, Any]) -> None:
         advance = body.get("advance")
@@ -558,6 +578,8 @@ class Mix:
     #: that advances opened.
     recover: int = 0
     write_off: int = 0
+    #: Visits settled through the national platform's interface (four to seven messages each).
+    visit: int = 0
     #: Share of plain settlements sent with an Idempotency-Key (all writes of a dup group have one).
     keyed: float = 0.75
     #: Share of keyed writes abandoned by their client after 2 ms (the server still carries them
@@ -606,6 +628,7 @@ class Load:
             (self._replace_reference, mix.replace_reference, 1),
             (self._recover, mix.recover, 1),
             (self._write_off, mix.write_off, 1),
+            (self._visit, mix.visit, 4),
         ]
         makers = [k for k in kinds if k[1] > 0]
         while self.planned < ops:
@@ -787,6 +810,99 @@ class Load:
 
         return [job]
 
+    def _visit(self) -> list[Job]:
+        """A hospital system's visit of a seeded person: admission, bill 1's lines (one of them
+        partly refunded) in one upload, discharge, settlement (its answer now and then lost, and
+        the message sent again with its msgid); sometimes cancelled and settled again."""
+        n = self.rng.randrange(len(self.seed.persons)) + 1
+        psn_no, id_number = f"STNR{n:06d}", self.seed.persons[n - 1][0]
+        lose, cancel, refund = (self.rng.random() < p for p in (0.3, 0.3, 0.5))
+        bill = bill_1()
+
+        def job(w: Worker) -> None:
+            def send(infno: str, inp: dict[str, Any]) -> dict[str, Any] | None:
+                envelope = {
+                    "infno": infno,
+                    "msgid": uuid.uuid4().hex[:30],
+                    "insuplc_admdvs": "511623",
+                    "fixmedins_code": bill["hospital"]["code"],
+                    "input": inp,
+                }
+                call = Call("nhsa", "POST", NHSA_URL, envelope, envelope["msgid"])
+                answer = w.send(call)
+                if lose and infno == "2304":
+                    answer = w.send(call)  # the first answer was lost: the same message again
+                ok = answer.status == 200 and isinstance(answer.body, dict) and answer.body.get("infcode") == 0
+                return answer.body["output"] if ok else None
+
+            info = {
+                "psn_no": psn_no,
+                "insutype": "390",
+                "begntime": f"{bill['admission_date']} 08:00:00",
+                "mdtrt_cert_type": "02",
+                "mdtrt_cert_no": id_number,
+                "med_type": "21",
+                "ipt_no": "ZY-STRESS",
+            }
+            admitted = send("2401", {"mdtrtinfo": info})
+            if admitted is None:
+                return
+            mdtrt_id = admitted["result"]["mdtrt_id"]
+            common = {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "med_type": "21"}
+            day = f"{bill['admission_date']} 10:00:00"
+            lines = [
+                {
+                    **common,
+                    "feedetl_sn": str(i["line_no"]),
+                    "fee_ocur_time": day,
+                    "med_list_codg": i["code"],
+                    "medins_list_codg": i["code"],
+                    "det_item_fee_sumamt": i["amount"],
+                    "cnt": i["quantity"],
+                    "pric": i["unit_price"],
+                }
+                for i in bill["items"]
+            ]
+            total = sum(Decimal(i["amount"]) for i in bill["items"])
+            if refund:  # two of the ten bed-days of line 1 refunded
+                first = bill["items"][0]
+                back = Decimal(first["unit_price"]) * 2
+                lines.append(
+                    {
+                        **lines[0],
+                        "feedetl_sn": "99",
+                        "init_feedetl_sn": "1",
+                        "cnt": "-2",
+                        "det_item_fee_sumamt": f"-{back}",
+                    }
+                )
+                total -= back
+            if send("2301", {"feedetail": lines}) is None:
+                return
+            dscg = {**common, "insutype": "390", "endtime": f"{bill['discharge_date']} 16:00:00"}
+            del dscg["med_type"]
+            if send("2402", {"dscginfo": dscg}) is None:
+                return
+            data = {
+                "psn_no": psn_no,
+                "mdtrt_cert_type": "02",
+                "mdtrt_cert_no": id_number,
+                "medfee_sumamt": str(total),
+                "psn_setlway": "01",
+                "mdtrt_id": mdtrt_id,
+                "insutype": "390",
+                "acct_used_flag": "0",
+                "mid_setl_flag": "0",
+            }
+            settled = send("2304", {"data": data})
+            if settled is None or not cancel:
+                return
+            setl_id = settled["setlinfo"]["setl_id"]
+            if send("2305", {"data": {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "setl_id": setl_id}}) is not None:
+                send("2304", {"data": data})
+
+        return [job]
+
     def _resubmit(self) -> list[Job]:
         bill = self._bill()
         call = Call("resubmit", "POST", "/v1/bills", bill.body)
@@ -886,6 +1002,12 @@ def tally(answers: Iterable[Answer]) -> Tally:
             t.refused += 1
         if a.status != 503 and a.status not in EXPECTED[a.call.op]:
             t.unexpected.append(f"{a.call.op} {a.call.method} {a.call.path} -> {a.status}: {str(a.body)[:300]}")
+        elif a.call.op == "nhsa" and isinstance(a.body, dict) and a.body.get("infcode") != 0:
+            # A visit's messages are all the hospital's own and in order: only contention refuses one.
+            if str(a.body.get("err_msg", "")).startswith(("[busy]", "[unavailable]")):
+                t.busy_503 += 1
+            else:
+                t.unexpected.append(f"nhsa {a.call.body['infno']} -> {str(a.body)[:300]}")
     return t
 
 
@@ -934,8 +1056,22 @@ def verify(db_url: str, rec: Recorder, *, complete: bool = True) -> Verdict:
             with rec.lock:
                 answers = list(rec.answers)
             receivable_checks, receivable_violations = acked_receivables.check(session, answers, complete=complete)
+            visits = list(session.scalars(select(NhsaSettlement)))
     finally:
         engine.dispose()
+
+    # A visit settlement acknowledged is its scheme settlements acknowledged; its cancellation
+    # acknowledged, their reversals.
+    acked_settlements, acked_reversals = set(rec.acked_settlements), set(rec.acked_reversals)
+    for v in visits:
+        made = {str(p["settlement_id"]) for p in v.payments}
+        checks += 1
+        if v.id in rec.visit_settlements:
+            acked_settlements |= made
+        if v.cancel_id is not None and v.cancel_id in rec.visit_cancellations:
+            acked_reversals |= made
+        if v.status == "cancelled" and v.cancel_id not in rec.visit_cancellations and complete:
+            violations.append(f"visit settlement {v.id} is cancelled but no client was told so")
 
     checks += 1
     if over:
@@ -944,11 +1080,11 @@ def verify(db_url: str, rec: Recorder, *, complete: bool = True) -> Verdict:
     checks += receivable_checks
     violations += receivable_violations
     # Every acknowledged settlement is stored; a reversal acknowledged is a reversed settlement.
-    for sid in sorted(rec.acked_settlements):
+    for sid in sorted(acked_settlements):
         checks += 1
         if sid not in status:
             violations.append(f"settlement {sid} was acknowledged (201) but is not in the database")
-    for sid in sorted(rec.acked_reversals):
+    for sid in sorted(acked_reversals):
         checks += 1
         if status.get(sid) != "reversed":
             violations.append(f"reversal of {sid} was acknowledged (200) but it is {status.get(sid)}")
@@ -956,9 +1092,9 @@ def verify(db_url: str, rec: Recorder, *, complete: bool = True) -> Verdict:
         # Nothing nobody was told about: a retry that paid twice would leave such a settlement.
         for sid, st in sorted(status.items()):
             checks += 1
-            if sid not in rec.acked_settlements:
+            if sid not in acked_settlements:
                 violations.append(f"settlement {sid} ({st}) in the database was never acknowledged to a client")
-            elif st == "reversed" and sid not in rec.acked_reversals:
+            elif st == "reversed" and sid not in acked_reversals:
                 violations.append(f"settlement {sid} is reversed but no client was told so")
     # Every stored reply names settlements that exist; no settlement was created by two keys.
     created: Counter[str] = Counter()

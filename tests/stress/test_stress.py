@@ -5,7 +5,8 @@ threads at once: NRCMS, UEBMI and a third, capped scheme settling the same bills
 moment, the same Idempotency-Key sent by two or three clients at the same instant (a barrier
 releases them together), reversals of the latest settlement racing re-settlements, external
 payments with duplicate vouchers or beyond the bill's total, one-shot claims whose schemes come
-in every order, an administrator putting the capped scheme's policy and catalog again (200
+in every order, visits settled (and some cancelled and settled again) through the national
+platform's interface, an administrator putting the capped scheme's policy and catalog again (200
 while unused, then 409), dry runs and reads.  A person has several bills, so the capped
 scheme's annual cap binds while its bills are settled concurrently.
 
@@ -54,7 +55,9 @@ def run_stress(
     server.start()
     with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
         seeded = seed(client, persons=persons, bills_per_person=bills, v3=True)
-    load = Load(server.base_url, seeded, ops=ops, clients=clients, rng_seed=rng_seed, mix=Mix(recover=6, write_off=2))
+    load = Load(
+        server.base_url, seeded, ops=ops, clients=clients, rng_seed=rng_seed, mix=Mix(recover=6, write_off=2, visit=3)
+    )
     load.run(deadline=DEADLINE)
     metric = server.metric_retries()
     server.stop()
@@ -65,11 +68,13 @@ def run_stress(
     capped = cap_bound(db_url)
     tiers, employers = v2_mix(db_url)
     v3 = v3_mix(db_url)
+    visits = len(load.rec.visit_settlements)
     extra = (
         f" acked_settlements={len(load.rec.acked_settlements)} reversals={len(load.rec.acked_reversals)}"
         f" cut_by_cap={capped} tiers={tiers} employer_liabilities={employers}"
         f" same_key_in_flight={overlapping_duplicates(load)} retries_metric={metric} seconds={load.elapsed:.1f}"
         f" {' '.join(f'{k}={n}' for k, n in sorted(v3.items()))}"
+        f" visits_settled={visits} visits_cancelled={len(load.rec.visit_cancellations)}"
     )
     print()
     report(summary(name, t, clients=clients, retries=retries, verdict=verdict, extra=extra))
@@ -90,6 +95,7 @@ def run_stress(
     assert tiers > 0 and employers > 0, "the mix settled no tier or no employer's liability"
     assert v3["large_amount"] > 0 and v3["recoveries"] > 0, "the mix settled no large-amount tier or recovered nothing"
     assert v3.get("receivables_written_off", 0) > 0, "the mix wrote nothing off"
+    assert visits > 0, "no visit was settled through the national platform's interface"
     return t
 
 

@@ -1,0 +1,133 @@
+"""The routes of the national platform's interface (``nhsa.md``, "Routes"): put (admin), read
+(every role, with the defaults filled in), and the route a visit is bound to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from app import clock
+from app.db import tables as db
+from app.db.direct import execute, execute_one
+from app.db.visit_tables import NhsaRoute
+from app.engine import types as t
+from app.engine.routes import DEFAULT_FUND_PAY_TYPE, DEFAULT_SETLINFO_FIELD, Route, RouteScheme, route_errors
+from app.errors import NotFound, UnknownRoute, ValidationFailed
+from app.schemas.nhsa_routes import RouteCreate
+from app.services.reference import Put, path_key
+
+
+def _schemes(session: Session, codes: list[str]) -> dict[str, db.Scheme]:
+    rows = session.scalars(select(db.Scheme).where(col(db.Scheme.code).in_(codes)))
+    return {row.code: row for row in rows}
+
+
+def _engine_scheme(row: db.Scheme) -> t.Scheme:
+    return t.Scheme(row.code, row.name, row.kind, row.pooling_region, row.coordination, row.supplements)  # type: ignore[arg-type]
+
+
+def put(session: Session, *, insuplc_admdvs: str, insutype: str, body: RouteCreate) -> Put[Route]:
+    """Create or replace the route; 422 ``validation`` (located in the body) unless its first
+    scheme is a basic scheme and the others tiers supplementing it.  The codes left out are the
+    defaults of each scheme's kind, stored filled in."""
+    path_key(body.insuplc_admdvs, insuplc_admdvs, "insuplc_admdvs")
+    path_key(body.insutype, insutype, "insutype")
+    codes = [s.scheme_code for s in body.schemes]
+    found = _schemes(session, codes)
+    errors = route_errors([(c, _engine_scheme(found[c]) if c in found else None) for c in codes])
+    if errors:
+        raise ValidationFailed(errors)
+    stored: list[dict[str, Any]] = [
+        {
+            "scheme_code": s.scheme_code,
+            "fund_pay_type": s.fund_pay_type or DEFAULT_FUND_PAY_TYPE[found[s.scheme_code].kind],
+            "setlinfo_field": s.setlinfo_field or DEFAULT_SETLINFO_FIELD[found[s.scheme_code].kind],
+        }
+        for s in body.schemes
+    ]
+    row = session.scalars(
+        select(NhsaRoute)
+        .where(col(NhsaRoute.insuplc_admdvs) == insuplc_admdvs, col(NhsaRoute.insutype) == insutype)
+        .with_for_update()
+    ).one_or_none()
+    created = row is None
+    now = clock.now()
+    if row is None:
+        row = NhsaRoute(insuplc_admdvs=insuplc_admdvs, insutype=insutype, schemes=stored, updated_at=now)
+        session.add(row)
+    else:
+        row.schemes, row.updated_at = stored, now
+    session.flush()
+    return Put(_route(row, found), created)
+
+
+def _route(row: NhsaRoute, schemes: dict[str, db.Scheme]) -> Route:
+    return Route(
+        row.insuplc_admdvs,
+        row.insutype,
+        tuple(
+            RouteScheme(
+                s["scheme_code"],
+                schemes[s["scheme_code"]].kind,
+                schemes[s["scheme_code"]].name,
+                s["fund_pay_type"],
+                s["setlinfo_field"],
+            )
+            for s in row.schemes
+        ),
+        row.updated_at,
+    )
+
+
+_ROUTE = db.core_table(NhsaRoute)
+_SCHEME = db.core_table(db.Scheme)
+_FIND = select(_ROUTE.c.insuplc_admdvs, _ROUTE.c.insutype, _ROUTE.c.schemes, _ROUTE.c.updated_at).where(
+    _ROUTE.c.insuplc_admdvs == bindparam("insuplc"), _ROUTE.c.insutype == bindparam("insutype")
+)
+_KINDS = select(_SCHEME.c.code, _SCHEME.c.kind, _SCHEME.c.name).where(
+    _SCHEME.c.code.in_(bindparam("codes", expanding=True))
+)
+
+
+def find(session: Session, insuplc_admdvs: str, insutype: str) -> Route | None:
+    """The route, with each scheme's kind and name as they are now (two statements)."""
+    row = execute_one(session, _FIND, {"insuplc": insuplc_admdvs, "insutype": insutype})
+    if row is None:
+        return None
+    schemes = {r.code: r for r in execute(session, _KINDS, {"codes": [s["scheme_code"] for s in row.schemes]})}
+    return Route(
+        row.insuplc_admdvs,
+        row.insutype,
+        tuple(
+            RouteScheme(
+                s["scheme_code"],
+                schemes[s["scheme_code"]].kind,
+                schemes[s["scheme_code"]].name,
+                s["fund_pay_type"],
+                s["setlinfo_field"],
+            )
+            for s in row.schemes
+        ),
+        row.updated_at,
+    )
+
+
+def get(session: Session, *, insuplc_admdvs: str, insutype: str) -> Route:
+    route = find(session, insuplc_admdvs, insutype)
+    if route is None:
+        raise NotFound(f"there is no route for insuring region {insuplc_admdvs} and insurance type {insutype}")
+    return route
+
+
+def route_for(session: Session, insuplc_admdvs: str, insutype: str) -> Route:
+    """The route of a visit (or a reconciliation), else ``unknown-route``."""
+    route = find(session, insuplc_admdvs, insutype)
+    if route is None:
+        raise UnknownRoute(
+            f"no route says which schemes settle insurance type {insutype} insured in {insuplc_admdvs}; "
+            f"an administrator puts it at /v1/nhsa/routes/{insuplc_admdvs}/{insutype}"
+        )
+    return route

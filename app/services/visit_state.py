@@ -1,0 +1,258 @@
+"""What the visits' transactions share (``nhsa.md``): their terms (a visit named by a message, the
+person, the answers without figures), the visit's row locked first (:func:`lock_visit`, step 0
+of :mod:`app.ledger.lock_order`), the checks every transaction on a visit makes, the visit's
+lines and route, and the basic scheme's catalog over the lines' days.  The use cases are
+:mod:`app.services.visits` and :mod:`app.services.visit_settlements`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Protocol
+
+from sqlalchemy import bindparam, delete, or_, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from app.db import tables as db
+from app.db.direct import execute, execute_one
+from app.db.visit_tables import NhsaFeeLine, NhsaVisit
+from app.engine import types as t
+from app.engine.catalog import version_in_effect
+from app.engine.routes import Route
+from app.engine.visit_lines import ClassifiedLine, FeeLine, setting_of
+from app.errors import Conflict, FieldError, Loc, NoCatalog, NotEnrolled, NotFound, ValidationFailed
+from app.ledger.inputs import catalogs_for
+from app.ledger.references import read_references
+from app.ledger.work import LedgerWork
+from app.privacy import mask_id
+from app.services import hospitals, nhsa_routes
+
+#: The ``feedetl_sn`` of a 2302 that cancels every line of the visit.
+ALL_LINES = "0000"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A 2401 in the services' terms."""
+
+    hospital_code: str
+    insuplc_admdvs: str
+    insutype: str
+    mdtrtarea_admvs: str | None
+    psn_no: str
+    mdtrt_cert_type: str
+    mdtrt_cert_no: str
+    med_type: str
+    ipt_no: str
+    begntime: str
+    admission_date: date
+    diagnoses: tuple[Diagnosis, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VisitRef:
+    """The visit a transaction names, and the person it names on it."""
+
+    hospital_code: str
+    mdtrt_id: str
+    psn_no: str
+    #: Where the two are in the transaction's input (``("data",)``, ``("dscginfo",)``).
+    loc: Loc = ("data",)
+
+
+@dataclass(frozen=True, slots=True)
+class Discharge:
+    visit: VisitRef
+    insutype: str
+    endtime: str
+    discharge_date: date
+    diagnoses: tuple[Diagnosis, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SentLine:
+    """A 2301 line: the visit and person it names, its ``med_type``, and the line itself."""
+
+    mdtrt_id: str
+    psn_no: str
+    med_type: str
+    line: FeeLine
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """The person of a visit: the member of the route's basic scheme."""
+
+    psn_no: str
+    id_number: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """A transaction carried out that answers no figures: the visit it was on (None: none)."""
+
+    visit: NhsaVisit | None
+    warning: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Uploaded:
+    visit: NhsaVisit
+    lines: tuple[ClassifiedLine, ...]
+
+
+def lock_visit(work: LedgerWork, ref: VisitRef) -> NhsaVisit:
+    """The visit's row, ``FOR UPDATE`` (the first lock of every transaction on it); ``not-found``
+    when there is none, or it is another hospital's."""
+    visit = work.session.scalars(
+        select(NhsaVisit).where(col(NhsaVisit.id) == ref.mdtrt_id).with_for_update()
+    ).one_or_none()
+    if visit is None or visit.hospital_code != ref.hospital_code:
+        raise NotFound(f"there is no visit {ref.mdtrt_id} of hospital {ref.hospital_code}")
+    return visit
+
+
+def check_person(visit: NhsaVisit, psn_no: str, loc: Loc) -> None:
+    if psn_no != visit.psn_no:
+        raise ValidationFailed([FieldError((*loc, "psn_no"), f"visit {visit.id} is not person {psn_no}'s")])
+
+
+def check_open(visit: NhsaVisit, what: str) -> None:
+    """A cancelled admission takes nothing more."""
+    if visit.status == "cancelled":
+        raise Conflict(f"the admission of visit {visit.id} was cancelled (2404): {what} refused")
+
+
+def check_unsettled(visit: NhsaVisit, what: str) -> None:
+    if visit.active_setl_id is not None:
+        raise Conflict(
+            f"visit {visit.id} is settled ({visit.active_setl_id}): {what} refused; cancel the settlement (2305) first"
+        )
+
+
+_MEMBER_TABLE = db.core_table(db.Member)
+_MEMBER = select(_MEMBER_TABLE.c.member_no, _MEMBER_TABLE.c.id_number, _MEMBER_TABLE.c.name).where(
+    _MEMBER_TABLE.c.scheme_code == bindparam("scheme_code"), _MEMBER_TABLE.c.member_no == bindparam("member_no")
+)
+
+
+def member_of(session: Session, route: Route, psn_no: str) -> Member:
+    """``psn_no`` is the member number in the route's basic scheme (else ``not-enrolled``)."""
+    row = execute_one(session, _MEMBER, {"scheme_code": route.basic.scheme_code, "member_no": psn_no})
+    if row is None:
+        raise NotEnrolled(f"person {psn_no} is no member of {route.basic.scheme_code}, the route's basic scheme")
+    return Member(row.member_no, row.id_number, row.name)
+
+
+def check_certificate(member: Member, cert_type: str, cert_no: str, loc: Loc) -> None:
+    """With a resident ID card (``mdtrt_cert_type`` 02) the number must be the member's."""
+    if cert_type == "02" and cert_no != member.id_number:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    (*loc, "mdtrt_cert_no"),
+                    f"certificate number {mask_id(cert_no)} is not the ID number of member {member.psn_no}",
+                )
+            ]
+        )
+
+
+def visit_route(session: Session, visit: NhsaVisit) -> Route:
+    return nhsa_routes.route_for(session, visit.insuplc_admdvs, visit.insutype)
+
+
+_LINE = db.core_table(NhsaFeeLine)
+_LINES = select(
+    _LINE.c.feedetl_sn,
+    _LINE.c.init_feedetl_sn,
+    _LINE.c.med_list_codg,
+    _LINE.c.medins_list_codg,
+    _LINE.c.fee_ocur_time,
+    _LINE.c.service_date,
+    _LINE.c.cnt,
+    _LINE.c.pric,
+    _LINE.c.det_item_fee_sumamt,
+    _LINE.c.content_hash,
+).where(_LINE.c.visit_id == bindparam("visit_id"))
+
+
+def visit_lines(session: Session, visit_id: str) -> dict[str, tuple[FeeLine, str]]:
+    """The visit's lines by ``feedetl_sn``, each with its content hash (one statement)."""
+    return {row[0]: (FeeLine(*row[:9]), row[9]) for row in execute(session, _LINES, {"visit_id": visit_id})}
+
+
+class Priced(Protocol):
+    """A line as :func:`line_window_bill` reads it (a fee line or a net line)."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def day(self) -> date: ...
+    @property
+    def cnt(self) -> Decimal: ...
+    @property
+    def pric(self) -> Decimal: ...
+    @property
+    def amount(self) -> Decimal: ...
+
+
+def line_window_bill(visit: NhsaVisit, member: Member, hospital: t.Hospital, lines: Sequence[Priced]) -> t.Bill:
+    """The visit as a bill of these lines, for reading the reference rows over their days (a
+    refund is served on its line's day, which ``lines`` give as its own)."""
+    last = visit.discharge_date or max([visit.admission_date, *(line.day for line in lines)])
+    items = tuple(
+        t.BillLine(i, line.code, line.code, "service", abs(line.cnt), line.pric, abs(line.amount), line.day)
+        for i, line in enumerate(lines, 1)
+    )
+    setting = setting_of(visit.med_type) or "inpatient"
+    return t.Bill(hospital, visit.id, member.id_number, member.name, setting, visit.admission_date, last, (), items)
+
+
+def catalog_of(
+    work: LedgerWork, route: Route, bill: t.Bill
+) -> Callable[[str, date], tuple[t.CatalogVersion, t.CatalogEntry | None]]:
+    """The basic scheme's catalog over the bill's days (its reference rows read, and locked while
+    unused, as a settlement reads them): for a code and a day, the version in effect (else
+    ``no-catalog``) and the code's entry in it."""
+    code = route.basic.scheme_code
+    read_references(work, bill, [code])
+    _, versions = catalogs_for(work, code, bill)
+
+    def lookup(item_code: str, day: date) -> tuple[t.CatalogVersion, t.CatalogEntry | None]:
+        version = version_in_effect(versions, day)
+        if version is None:
+            raise NoCatalog(f"{code} has no catalog version in effect on {day.isoformat()}")
+        return version, version.entries.get(item_code)
+
+    return lookup
+
+
+def delete_lines(session: Session, visit_id: str, feedetl_sns: Sequence[str]) -> int:
+    """Cancel these lines of the visit and every refund of them (a refund of nothing would be
+    left); the number of lines deleted."""
+    if not feedetl_sns:
+        return 0
+    table = db.core_table(NhsaFeeLine)
+    result = session.execute(
+        delete(table).where(
+            table.c.visit_id == visit_id,
+            or_(table.c.feedetl_sn.in_(feedetl_sns), table.c.init_feedetl_sn.in_(feedetl_sns)),
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def hospital_of(session: Session, code: str) -> t.Hospital:
+    """The hospital as the registry has it (else ``unknown-hospital``)."""
+    row = hospitals.registered(session, code)
+    return t.Hospital(row.code, row.name, row.level, row.region)

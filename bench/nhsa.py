@@ -1,0 +1,187 @@
+"""A 40-line visit settled through the national platform's interface (``nhsa.md``) against the
+same 40-line bill as one ``POST /v1/claims``, in one run, on SQLite and PostgreSQL.
+
+In process (the ASGI app through Starlette's test client, one client thread), on a fresh database
+with the sample loaded: each round is one claim (bill 3's lines without the targeted drug, forty
+of them, under NRCMS-511623 and its two tiers) and one visit (2401, the forty lines in one 2301,
+2402, 2304) of the same lines.  The claims and the visits alternate, after a warm-up; the figures
+are the medians of the wall time of a claim and of a whole visit, their ratio, and each message's
+median.  ``python -m bench.nhsa [--rounds N] [--sqlite-only]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+REPO = Path(__file__).resolve().parents[1]
+PG_MAINTENANCE = os.environ.get("SETTLE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+SCHEMES = ["NRCMS-511623", "SI-511623", "MA-511623"]
+PSN_NO, ID_NUMBER = "NC5116230001", "511623199003071234"
+TOKEN = "bench-admin-token"
+
+
+def _dumps(doc: Any) -> bytes:
+    return orjson.dumps(doc, default=lambda d: orjson.Fragment(str(d)))
+
+
+def _lines() -> list[dict[str, Any]]:
+    bill = json.loads((REPO / "app/sample/v2/bill-3.json").read_text())
+    base = [i for i in bill["items"] if i["code"] != "XL01XCT001"]
+    items = [{**base[n % len(base)], "line_no": n + 1} for n in range(40)]
+    return [{**i, "quantity": "1", "amount": i["unit_price"]} for i in items]
+
+
+def run(url: str, rounds: int) -> dict[str, Any]:
+    os.environ["SETTLE_DATABASE_URL"] = url
+    os.environ["SETTLE_ADMIN_TOKEN"] = TOKEN
+    os.environ["SETTLE_LOG_LEVEL"] = "WARNING"
+    from app.db.migrate import upgrade
+    from app.db.session import reset_engine
+    from app.settings import get_settings
+
+    get_settings.cache_clear()
+    reset_engine()
+    upgrade(url)
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.sample.loader import load_sample
+
+    load_sample()
+    client = TestClient(create_app())
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    bill = json.loads((REPO / "app/sample/v2/bill-3.json").read_text())
+    items = _lines()
+    total = sum((Decimal(i["amount"]) for i in items), Decimal("0.00"))
+    per: dict[str, list[float]] = defaultdict(list)
+
+    def claim() -> None:
+        body = {"bill": {**bill, "bill_no": f"B-{uuid.uuid4().hex[:12]}", "items": items}, "schemes": SCHEMES}
+        r = client.post("/v1/claims", json=body, headers={**admin, "Idempotency-Key": uuid.uuid4().hex})
+        assert r.status_code == 201, r.text
+
+    def send(infno: str, inp: dict[str, Any]) -> Any:
+        envelope = {
+            "infno": infno,
+            "msgid": uuid.uuid4().hex[:30],
+            "insuplc_admdvs": "511623",
+            "fixmedins_code": bill["hospital"]["code"],
+            "input": inp,
+        }
+        start = time.perf_counter()
+        r = client.post(
+            "/fsi/api/rsfComIfsService/callService",
+            content=_dumps(envelope),
+            headers={**admin, "Content-Type": "application/json"},
+        )
+        per[infno].append(time.perf_counter() - start)
+        answer = r.json()
+        assert answer["infcode"] == 0, answer
+        return answer["output"]
+
+    def visit() -> None:
+        info = {
+            "psn_no": PSN_NO,
+            "insutype": "390",
+            "begntime": "2026-09-01 08:30:00",
+            "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": ID_NUMBER,
+            "med_type": "21",
+            "ipt_no": "ZY",
+        }
+        m = send("2401", {"mdtrtinfo": info, "diseinfo": [{"diag_code": "C34.1", "diag_name": "lung"}]})["result"][
+            "mdtrt_id"
+        ]
+        common = {"mdtrt_id": m, "psn_no": PSN_NO, "med_type": "21", "fee_ocur_time": "2026-09-02 10:00:00"}
+        feedetail = [
+            {
+                **common,
+                "feedetl_sn": str(i["line_no"]),
+                "med_list_codg": i["code"],
+                "medins_list_codg": "H",
+                "det_item_fee_sumamt": Decimal(i["amount"]),
+                "cnt": Decimal(1),
+                "pric": Decimal(i["unit_price"]),
+            }
+            for i in items
+        ]
+        send("2301", {"feedetail": feedetail})
+        send(
+            "2402", {"dscginfo": {"mdtrt_id": m, "psn_no": PSN_NO, "insutype": "390", "endtime": "2026-09-28 16:00:00"}}
+        )
+        data = {
+            "psn_no": PSN_NO,
+            "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": ID_NUMBER,
+            "medfee_sumamt": total,
+            "psn_setlway": "01",
+            "mdtrt_id": m,
+            "insutype": "390",
+            "acct_used_flag": "0",
+            "mid_setl_flag": "0",
+        }
+        send("2304", {"data": data})
+
+    times: dict[str, list[float]] = defaultdict(list)
+    work: dict[str, Callable[[], None]] = {"claim": claim, "visit": visit}
+    for _ in range(5):
+        claim()
+        visit()
+    per.clear()
+    for _ in range(rounds):
+        for name, fn in work.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    client.close()
+    reset_engine()
+    claim_ms = statistics.median(times["claim"]) * 1000
+    visit_ms = statistics.median(times["visit"]) * 1000
+    return {
+        "claim_ms": round(claim_ms, 1),
+        "visit_ms": round(visit_ms, 1),
+        "ratio": round(visit_ms / claim_ms, 2),
+        "messages_ms": {k: round(statistics.median(v) * 1000, 1) for k, v in per.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--sqlite-only", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        print("sqlite", run(f"sqlite:///{folder}/bench.db", args.rounds), flush=True)
+    if args.sqlite_only:
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"settle_bench_{uuid.uuid4().hex[:8]}"
+    maintenance = create_engine(PG_MAINTENANCE, isolation_level="AUTOCOMMIT")
+    with maintenance.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(PG_MAINTENANCE).set(database=name).render_as_string(hide_password=False)
+        print("postgresql", run(url, args.rounds), flush=True)
+    finally:
+        with maintenance.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        maintenance.dispose()
+
+
+if __name__ == "__main__":
+    main()
