@@ -1,6 +1,6 @@
 """the national platform's interface: routes, visits, fee lines, visit settlements
 
-Revision ID: 0009_nhsa_visits
+Revision ID: 0010
 Revises: 0009 (lz4 compression)
 Create Date: 2026-12-12 10:00:00
 
@@ -15,7 +15,7 @@ from alembic import op
 
 import app.db.types
 
-revision: str = "0009_nhsa_visits"
+revision: str = "0010"
 down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
