@@ -2,7 +2,7 @@
 
 Revision ID: 0010
 Revises: 0009 (lz4 compression)
-Create Date: 2026-12-12 10:00:00
+Create Date: 2026-12-06 22:30:00
 
 New tables only (``nhsa.md``): the previous release keeps working against the migrated schema.
 """
