@@ -144,12 +144,13 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _on_database_error(request: Request, exc: Exception) -> Response:
-    """A database error outside ``write_transaction`` (reads, token lookups): the database being
-    away is a 503 ``unavailable`` logged as one line; anything else is a bug (500)."""
+def database_unavailable(request: Request, exc: Exception) -> Unavailable | None:
+    """A database error outside ``write_transaction`` (reads, token lookups) as the 503
+    ``unavailable`` to answer, logged as one line; None: not the database being away (a bug).
+    Every interface answers it in its own shape (a problem here, an ``OperationOutcome`` in FHIR)."""
     reason = unavailable_reason(exc)
     if reason is None:
-        return await _on_unexpected(request, exc)
+        return None
     route = request.scope.get("route")
     fields = {
         "event": "db_unavailable",
@@ -158,7 +159,15 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
         "phase": "read",
     }
     log.warning("database unavailable", extra=fields)
-    return domain_problem(Unavailable(fields, "the database could not be reached; retry the request"), request.url.path)
+    return Unavailable(fields, "the database could not be reached; retry the request")
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    """The database being away is a 503 ``unavailable``; any other database error a bug (500)."""
+    unavailable = database_unavailable(request, exc)
+    if unavailable is None:
+        return await _on_unexpected(request, exc)
+    return domain_problem(unavailable, request.url.path)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:

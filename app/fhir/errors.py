@@ -22,8 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.db.session import unavailable_reason
-from app.errors import DomainError, FieldError, NotFound, Unavailable, ValidationFailed
+from app.api.problems import database_unavailable
+from app.errors import DomainError, FieldError, NotFound, ValidationFailed
 from app.fhir.codes import OWN_PROBLEM
 from app.fhir.serialize import fhir_reply
 from app.privacy import mask_ids_in
@@ -127,19 +127,11 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:
-    """The database away: 503 ``unavailable`` logged as one line (as :mod:`app.api.problems`)."""
-    reason = unavailable_reason(exc)
-    if reason is None:
+    """The database away: 503 ``unavailable``, logged as the REST interface logs it."""
+    unavailable = database_unavailable(request, exc)
+    if unavailable is None:
         return await _on_unexpected(request, exc)
-    route = request.scope.get("route")
-    fields = {
-        "event": "db_unavailable",
-        "operation": getattr(route, "operation_id", None) or request.url.path,
-        "reason": reason,
-        "phase": "read",
-    }
-    log.warning("database unavailable", extra=fields)
-    return outcome_response(Unavailable(fields, "the database could not be reached; retry the request"))
+    return outcome_response(unavailable)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:

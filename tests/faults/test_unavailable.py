@@ -150,19 +150,24 @@ def test_without_a_database_the_service_answers_503_problems_and_stays_alive(
         started = time.monotonic()
         write = client.post("/v1/bills", json=bill_1(), headers=ADMIN)
         read = client.get(f"/v1/bills/{uuid.uuid4()}/split", headers=ADMIN)
+        fhir = client.get(f"/fhir/R4/ClaimResponse/{uuid.uuid4()}", headers=ADMIN)
         elapsed = time.monotonic() - started
     for r in (ready, write, read):
         assert r.status_code == 503, r.text
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["type"] == PROBLEM_BASE + "unavailable"
         assert int(r.headers["Retry-After"]) > 0
+    # FHIR answers the same outage as an OperationOutcome.
+    assert fhir.status_code == 503, fhir.text
+    assert fhir.json()["resourceType"] == "OperationOutcome" and int(fhir.headers["Retry-After"]) > 0
     assert elapsed < 5, "a refused connection must fail fast"
     events = [getattr(r, "event", None) for r in caplog.records if r.levelno >= logging.WARNING]
-    assert events.count("db_unavailable") == 2  # the write and the read; /readyz is a probe
-    assert events.count("audit_unwritten") == 1
+    assert events.count("db_unavailable") == 3  # the write and the two reads; /readyz is a probe
     assert [r for r in caplog.records if r.exc_info] == []
-    audit = next(r for r in caplog.records if getattr(r, "event", None) == "audit_unwritten")
-    assert audit.audit["operation"] == "submitBill" and audit.audit["status_code"] == 503  # type: ignore[attr-defined]
+    # The write's audit record, and the FHIR read's (a settlement read is audited), go to the log.
+    unwritten = [r.audit for r in caplog.records if getattr(r, "event", None) == "audit_unwritten"]  # type: ignore[attr-defined]
+    want = [("submitBill", 503), ("fhirReadClaimResponse", 503)]
+    assert [(a["operation"], a["status_code"]) for a in unwritten] == want
 
 
 def test_the_pool_replaces_a_connection_the_server_closed(pg_url: str) -> None:
