@@ -33,6 +33,12 @@ def page_error(exc: DomainError) -> PageError:
     return PageError(exc.status, refusal.title, refusal.details)
 
 
+def own_scheme(desk: Desk) -> None:
+    """Only a scheme office clerk settles and reverses, under the clerk's own scheme."""
+    if desk.principal.role != "scheme_office":
+        raise PageError(403, _("Only a scheme office clerk settles, under the clerk's own scheme."))
+
+
 def checked_bill_id(bill_id: str) -> str:
     if BILL_ID.fullmatch(bill_id) is None:
         raise PageError(404, _("There is no such bill."))

@@ -23,4 +23,15 @@ ROLES = {
     "hospital": N_("hospital billing clerk"),
     "admin": N_("administrator"),
 }
-LABELS = {"reasons": REASONS, "offsite": OFFSITE, "coordination": COORDINATION, "settings": SETTINGS}
+PAYER_TYPES = {
+    "scheme": N_("scheme fund"),
+    "employer": N_("employer (liable)"),
+    "external": N_("earlier payer's voucher"),
+}
+LABELS = {
+    "payer_types": PAYER_TYPES,
+    "reasons": REASONS,
+    "offsite": OFFSITE,
+    "coordination": COORDINATION,
+    "settings": SETTINGS,
+}

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.desk import bill_pages, i18n, reports, search, signin
+from app.desk import bill_pages, i18n, reports, search, settle_pages, signin
 from app.desk.i18n import N_, _
 from app.desk.web import (
     HERE,
@@ -39,6 +39,7 @@ router = APIRouter(prefix=PATH, include_in_schema=False, dependencies=[Depends(_
 router.include_router(signin.router)
 router.include_router(search.router)
 router.include_router(bill_pages.router)
+router.include_router(settle_pages.router)
 router.include_router(reports.router)
 
 
