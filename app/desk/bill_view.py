@@ -15,7 +15,7 @@ from app.db.tx import read_session
 from app.desk import forms
 from app.desk.i18n import _
 from app.desk.labels import CATEGORIES, LABELS
-from app.desk.web import Desk, PageError, render
+from app.desk.web import PATH, Desk, PageError, render
 from app.errors import DomainError, NotFound
 from app.ledger.reads import bill_settlements
 from app.ledger.split import active_payments
@@ -104,6 +104,7 @@ def bill_page_response(
             "notice": notice,
             "labels": LABELS,
             "categories": CATEGORIES,
+            "back": f"{PATH}/bills/{bill_id}",
         },
         status=status,
         desk=desk,

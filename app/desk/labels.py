@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from app.desk.i18n import N_
+import re
+
+from app.desk.i18n import N_, _
 
 REASONS = {
     "not_in_catalog": N_("not in the catalog"),
@@ -35,3 +37,25 @@ LABELS = {
     "coordination": COORDINATION,
     "settings": SETTINGS,
 }
+
+#: The fields of the desk's forms, as the summary of a page's problems names them.
+FIELDS = {
+    "hospital_code": N_("Hospital code"),
+    "bill_no": N_("Bill number"),
+    "id_number": N_("Resident ID number"),
+    "period": N_("Month (YYYY-MM)"),
+    "date": N_("Day (YYYY-MM-DD)"),
+    "payer": N_("Payer"),
+    "voucher_no": N_("Voucher number"),
+    "amount": N_("Amount (yuan)"),
+    "vouchers": N_("The worker's vouchers"),
+}
+_ROW_FIELD = re.compile(r"(?P<field>[a-z_]+)_(?P<row>[0-9]+)")
+
+
+def field_label(name: str) -> str:
+    """``amount_0`` -> "Row 1, amount (yuan)"; ``bill_no`` -> "Bill number"."""
+    m = _ROW_FIELD.fullmatch(name)
+    if m is not None and m["field"] in FIELDS:
+        return _("Row %(row)s, %(field)s") % {"row": int(m["row"]) + 1, "field": _(FIELDS[m["field"]])}
+    return _(FIELDS[name]) if name in FIELDS else name

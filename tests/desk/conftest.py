@@ -65,7 +65,7 @@ def site(request: pytest.FixtureRequest, browser: Any, tmp_path_factory: pytest.
     server.start()
     try:
         with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
-            bill = seed(client)
+            bill = seed(client, full=True)
         yield Site(backend, url, server, bill)
         assert server.log_problems() == []
     finally:

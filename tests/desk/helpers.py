@@ -11,7 +11,7 @@ from typing import Any, cast
 import httpx
 
 from tests.api.test_v3_examples import load_v3_over_http
-from tests.support.api import ADMIN, bill_1
+from tests.support.api import ADMIN, bill_1, load_examples_over_http
 from tests.support.paths import REPO
 
 PASSWORD = "correct horse battery"
@@ -37,10 +37,17 @@ PEOPLE: dict[str, dict[str, Any]] = {
 }
 
 
-def seed(client: httpx.Client) -> dict[str, Any]:
-    """The shared examples (v1, then v2's and v3's over them), bill 1 (submitted by the admin)
-    and the people."""
-    load_v3_over_http(cast(Any, client))
+#: The people of v1's sample (the others need v2's schemes).
+V1_PEOPLE = (CLERK, UEBMI_CLERK, HOSPITAL_CLERK, OTHER_CLERK)
+
+
+def seed(client: httpx.Client, *, full: bool = False) -> dict[str, Any]:
+    """The shared examples, bill 1 (submitted by the admin) and the people.  ``full``: v2's and
+    v3's examples over v1's, and every person of ``PEOPLE`` (else v1's and ``V1_PEOPLE``)."""
+    if full:
+        load_v3_over_http(cast(Any, client))
+    else:
+        load_examples_over_http(cast(Any, client))
     other = {
         "name": "Another county's cooperative scheme",
         "kind": "nrcms",
@@ -51,8 +58,9 @@ def seed(client: httpx.Client) -> dict[str, Any]:
     r = client.post("/v1/bills", json=bill_1(), headers=ADMIN)
     assert r.status_code == 201, r.text
     bill: dict[str, Any] = r.json()
-    for username, person in PEOPLE.items():
-        r = client.post("/v1/users", json={"username": username, "password": PASSWORD, **person}, headers=ADMIN)
+    for username in PEOPLE if full else V1_PEOPLE:
+        body = {"username": username, "password": PASSWORD, **PEOPLE[username]}
+        r = client.post("/v1/users", json=body, headers=ADMIN)
         assert r.status_code == 201, r.text
     return bill
 

@@ -29,7 +29,7 @@ def desk(db_url: str) -> Iterator[tuple[TestClient, dict[str, Any]]]:
     from app.main import app
 
     with TestClient(app, base_url="http://testserver") as client:
-        seed(client)
+        seed(client, full=True)
         r = client.post("/v1/bills", json=v2_bill("bill-3.json"), headers=ADMIN)
         assert r.status_code == 201, r.text
         bill: dict[str, Any] = r.json()
