@@ -115,6 +115,7 @@ def split_page(request: Request, bill_id: str, desk: Person) -> Response:
             "zh": i18n.in_lang("zh_CN"),
             "en": i18n.in_lang("en"),
             "office": office,
+            "labels": LABELS,
             "printed_on": clock.now().date(),
         },
         desk=desk,

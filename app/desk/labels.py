@@ -11,7 +11,21 @@ REASONS = {
     "class_c": N_("class C (not covered)"),
     "restricted_setting": N_("restricted to another care setting"),
     "restricted_level": N_("restricted to a higher hospital level"),
+    "work_injury": N_("the work injury's care (the injury fund pays)"),
+    "not_injury_related": N_("not the work injury's care"),
 }
+ADVANCE_REASONS = {
+    "employer_not_enrolled": N_("the employer did not enrol the worker"),
+    "third_party": N_("a third party caused the injury"),
+}
+RECEIVABLE_STATUS = {
+    "open": N_("open"),
+    "partly_recovered": N_("partly recovered"),
+    "recovered": N_("recovered"),
+    "written_off": N_("written off"),
+    "cancelled": N_("cancelled (its settlement was reversed)"),
+}
+LIABLE_KINDS = {"employer": N_("employer"), "third_party": N_("third party")}
 OFFSITE = {"local": N_("local"), "in_province": N_("in province"), "out_of_province": N_("out of province")}
 COORDINATION = {
     "repeat_capped": N_("pays again, capped by the bill's remainder"),
@@ -31,6 +45,9 @@ PAYER_TYPES = {
     "external": N_("earlier payer's voucher"),
 }
 LABELS = {
+    "advance_reasons": ADVANCE_REASONS,
+    "receivable_status": RECEIVABLE_STATUS,
+    "liable_kinds": LIABLE_KINDS,
     "payer_types": PAYER_TYPES,
     "reasons": REASONS,
     "offsite": OFFSITE,

@@ -37,7 +37,7 @@ MAX_TEXT = 64_000
 #: The computation's amounts, in the order the page shows them, with their labels.
 AMOUNTS: tuple[tuple[str, str], ...] = (
     ("medical_total", N_("Medical total")),
-    ("excluded", N_("Excluded (not covered)")),
+    ("excluded", N_("Excluded (not paid by the scheme)")),
     ("over_limit", N_("Above the price caps")),
     ("b_self_pay", N_("Class B self-pay")),
     ("in_scope", N_("In scope")),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,6 +31,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app import clock
 from app.db import tables as db
+from app.engine.money import format_money
 from app.db.tx import read_session, write_transaction
 from app.desk import i18n, labels
 from app.principal import Principal
@@ -63,6 +65,8 @@ env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # typ
 env.filters["amount"] = i18n.amount
 env.filters["day"] = i18n.day
 env.filters["quantity"] = i18n.quantity
+env.filters["decimal"] = Decimal
+env.filters["minus"] = lambda a, b: format_money(Decimal(a) - Decimal(b))
 env.globals["field_label"] = labels.field_label
 
 

@@ -37,6 +37,7 @@ def settlement_fields(api: dict[str, Any]) -> dict[str, Decimal]:
         *("benefit_after_cap", "prior_payments", "coordination_reduction", "fund_payment", "patient_responsibility"),
     ]
     out = {n: Decimal(api[n]) for n in names}
+    out.update({n: Decimal(api[n]) for n in ("cap_remaining", "compliant_self_pay", "over_cap") if api[n] is not None})
     out.update({f"band_{i}": Decimal(b["amount"]) for i, b in enumerate(api["bands"])})
     out.update({f"voucher_{e['voucher_no']}": Decimal(e["amount"]) for e in api["external_payments"]})
     return out

@@ -8,18 +8,20 @@ none may leave the service (``tests.desk.browser.Tab``).
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from tests.desk.browser import Tab, open_tab
-from tests.desk.helpers import MA, MA_CLERK, NRCMS, SI, Site
+from tests.desk.helpers import CLERK, MA, MA_CLERK, NRCMS, SI, Site
 from tests.support.api import v2_bill
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
-RETURNED = {"payer": "中国人寿", "voucher_no": "CL-2026-031", "amount": "1000.00"}
+RETURNED = {"payer": "中国人寿", "voucher_no": "CL-2026-000000031", "amount": "1000.00"}
 
 
 def one_stop_bill(site: Site, *schemes: str) -> dict[str, Any]:
@@ -80,4 +82,83 @@ def test_a_stale_preview_is_not_paid(site: Site, browser: Any, tabs: list[Tab]) 
     settled = settlement_of(site, bill["bill_id"], MA)
     assert settled is not None and Decimal(settled["fund_payment"]) == Decimal("30000.00")
     assert [e["voucher_no"] for e in settled["external_payments"]] == [RETURNED["voucher_no"]]
+    page.wait_for_load_state()
     tab.shot("c3-settled")
+    # The tier's computation, as its clerk checks it: the basis is on the page, and the compliant
+    # self-pay and the part toward the threshold lead to the band's base.
+    assert "作为贵机构补充层结算的计算依据" in page.inner_text("#computation-1")
+    assert tab.amounts("#computation-1")["in_scope"][0] == Decimal("99200.00")
+    tier = tab.amounts("#computation-3")
+    assert tier["compliant_self_pay"][0] == Decimal(settled["compliant_self_pay"]) == Decimal("50000.00")
+    assert tier["cap_remaining"][0] == Decimal(settled["cap_remaining"]) == Decimal("0.00")
+    tab.shot("c4-tier-computation")
+
+    # The split sheet, printed: rows numbered 1..n, each with its payer's type, and the voucher
+    # number on one line.
+    page.click(f"a[href='/desk/bills/{bill['bill_id']}/split']")
+    page.wait_for_selector("#payers")
+    assert page.locator("#payers tbody tr td:first-child").all_inner_texts() == ["1", "2", "3"]
+    types = page.locator("#payers tbody tr td:nth-child(2)").all_inner_texts()
+    assert "前序付款方凭证" in types[1] and "earlier payer's voucher" in types[1]
+    pdf_path = site.shots / "c5-split-sheet.pdf"
+    page.emulate_media(media="print")
+    page.pdf(path=str(pdf_path), format="A4", print_background=True)
+    page.emulate_media(media="screen")
+    text = unicodedata.normalize("NFKC", PdfReader(str(pdf_path)).pages[0].extract_text())
+    assert RETURNED["voucher_no"] in text  # not broken over two lines
+    tab.shot("c5-split-sheet")
+
+    # The clerk reverses the assistance settlement: it stays on the page, visibly reversed.
+    tab.go(f"/desk/bills/{bill['bill_id']}/reverse")
+    page.click("#confirm-reverse")
+    page.wait_for_url("**done=reversed**")
+    total = page.locator("#computation-3 tr.total td")
+    assert total.evaluate("e => getComputedStyle(e).fontWeight") == "400"
+    assert "line-through" in page.locator("#computation-3 td .money").first.evaluate(
+        "e => getComputedStyle(e).textDecorationLine"
+    )
+    assert "已冲正" in page.inner_text("#computation-3 caption .badge")
+    active = page.locator("#computation-1 tr.total td")
+    assert active.evaluate("e => getComputedStyle(e).fontWeight") == "700"
+    tab.shot("c6-reversed")
+
+
+def test_pages_a_clerk_reaches_by_mistake_or_by_a_refusal(site: Site, browser: Any, tabs: list[Tab]) -> None:
+    bill = site.bill
+    tab = open_tab(site, browser, tabs)
+    page = tab.page
+    assert tab.sign_in(CLERK).status == 303
+    # An unknown address and a form's address opened directly: pages with the desk's header.
+    for path, status, shot in (
+        ("/desk/no-such-page", 404, "e1-not-found"),
+        (f"/desk/bills/{bill['bill_id']}/preview", 405, "e2-form-address"),
+    ):
+        assert tab.go(path).status == status
+        assert page.locator("header.top nav a[href='/desk/']").is_visible()
+        assert page.locator("header.top form[action='/desk/sign-out'] button").is_visible()
+        assert page.locator("main h1").is_visible()
+        tab.shot(shot)
+    # A refused entry: the problems are at the top, focused, and lead to their fields.
+    tab.go(f"/desk/bills/{bill['bill_id']}")
+    page.fill("#payer_0", "PICC")
+    page.fill("#voucher_no_0", "V1")
+    page.fill("#amount_0", "1e3")
+    page.click("button[name=preview]")
+    page.wait_for_selector("#problem")
+    assert page.evaluate("document.activeElement.id") == "problem"
+    assert page.evaluate("document.querySelector('#problem').getBoundingClientRect().top") < 300
+    tab.shot("e3-problems-at-the-top")
+    page.click("#problem a[href='#amount_0']")
+    assert page.evaluate("document.activeElement.id") == "amount_0"
+    assert page.input_value("#amount_0") == "1e3"
+    # The language switch of the preview (reached by a POST) opens the bill in English.
+    page.fill("#amount_0", "1,000.00")
+    page.click("button[name=preview]")
+    page.wait_for_selector("#confirm")
+    with page.expect_navigation() as nav:
+        page.click("a.lang")
+    assert nav.value.status == 200 and page.get_attribute("html", "lang") == "en"
+    assert page.url.endswith(f"/desk/bills/{bill['bill_id']}")
+    tab.shot("e4-language-after-a-preview")
+    page.click("a.lang")
+    page.wait_for_load_state()

@@ -165,3 +165,190 @@ def test_search_takes_what_clerks_type(desk) -> None:
     assert r.status_code == 422
     r = client.get("/desk/find", params={"hospital_code": "H511623001", "bill_no": "NO-SUCH-BILL"})
     assert r.status_code == 404 and 'id="problem"' in r.text
+
+
+@pytest.fixture
+def full(db_url: str) -> Iterator[tuple[TestClient, dict[str, Any]]]:
+    """v1, v2 and v3's examples and every person (tiers, large amounts, advances)."""
+    from app.main import app
+
+    with TestClient(app, base_url="http://testserver") as client:
+        yield client, seed(client, full=True)
+
+
+def settled(client: TestClient, bill: dict[str, Any], *bodies: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for body in bodies:
+        r = client.post(f"/v1/bills/{bill['bill_id']}/settlements", json=body, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        out.append(r.json())
+    return out
+
+
+def submitted(client: TestClient, bill: dict[str, Any]) -> dict[str, Any]:
+    r = client.post("/v1/bills", json=bill, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def shown_amounts(html: str, table_id: str) -> dict[str, str]:
+    """``data-field`` -> ``data-value`` of one table of a page."""
+    start = html.index(f'id="{table_id}"')
+    table = html[start : html.index("</table>", start)]
+    return dict(re.findall(r'data-field="([^"]+)" data-value="([^"]+)"', table))
+
+
+def table_text(html: str, table_id: str) -> str:
+    start = html.index(f'id="{table_id}"')
+    return re.sub(r"<[^>]+>", " ", html[start : html.index("</table>", start)])
+
+
+def test_a_tiers_computation_can_be_checked_by_its_clerk(full) -> None:
+    from tests.desk.helpers import MA, MA_CLERK, NRCMS, SI, SI_CLERK
+    from tests.support.api import v2_bill
+
+    client, _bill = full
+    bill = submitted(client, v2_bill("bill-3.json"))
+    basic, si, ma = settled(client, bill, {"scheme_code": NRCMS}, {"scheme_code": SI}, {"scheme_code": MA})
+    sign_in(client, MA_CLERK)
+    page = client.get(f"/desk/bills/{bill['bill_id']}").text
+    # The basis the tier was computed from is on the tier clerk's page, with its figures.
+    assert 'id="computation-1"' in page and "作为贵机构补充层结算的计算依据" in page
+    assert shown_amounts(page, "computation-1")["in_scope"] == basic["in_scope"] == "99200.00"
+    assert 'id="computation-2"' not in page  # the other tier's own computation stays its office's
+    # The tier's computation: in scope, paid by the basic scheme and its tiers, compliant
+    # self-pay, the part toward the threshold, the band, the cap left.
+    figures = shown_amounts(page, "computation-3")
+    assert figures["compliant_self_pay"] == ma["compliant_self_pay"] == "27500.00"
+    assert figures["deductible"] == ma["deductible"] == "1000.00"
+    assert figures["fund_payment"] == ma["fund_payment"] == "18550.00"
+    assert figures["cap_remaining"] == ma["cap_remaining"] == "11450.00"
+    text = table_text(page, "computation-3")
+    assert "71,700.00" in text  # 99,200.00 - 49,200.00 - 22,500.00, paid by NRCMS-511623 and SI-511623
+    assert "26,500.00" in text and "计算依据" in text and 'href="#computation-1"' in page
+    # The serious-illness clerk reads the same basis.
+    client.cookies.clear()
+    sign_in(client, SI_CLERK)
+    page = client.get(f"/desk/bills/{bill['bill_id']}").text
+    assert 'id="computation-1"' in page and 'id="computation-3"' not in page
+    assert shown_amounts(page, "computation-2")["compliant_self_pay"] == si["compliant_self_pay"]
+
+
+def test_the_large_amount_tier_shows_its_over_cap_and_every_settlement_its_cap_left(full) -> None:
+    from tests.desk.helpers import ADMIN_PERSON
+    from tests.support.api import ADMIN as _admin  # noqa: F401
+
+    client, _bill = full
+    from tests.api.test_v3_examples import read
+
+    bill = submitted(client, read("bill-6.json"))
+    basic, large = settled(client, bill, {"scheme_code": "UEBMI-511600"}, {"scheme_code": "LA-511600"})
+    sign_in(client, ADMIN_PERSON)
+    page = client.get(f"/desk/bills/{bill['bill_id']}").text
+    assert shown_amounts(page, "computation-1")["cap_remaining"] == basic["cap_remaining"] == "0.00"
+    figures = shown_amounts(page, "computation-2")
+    assert figures["over_cap"] == large["over_cap"] and large["over_cap"] is not None
+    assert figures["cap_remaining"] == large["cap_remaining"]
+    assert "compliant_self_pay" not in figures
+
+
+def test_a_reversed_settlement_looks_reversed(desk) -> None:
+    from tests.desk.helpers import NRCMS
+
+    client, bill = desk
+    (first,) = settled(client, bill, {"scheme_code": NRCMS})
+    assert client.post(f"/v1/settlements/{first['settlement_id']}/reversal", headers=ADMIN).status_code == 200
+    settled(client, bill, {"scheme_code": NRCMS})
+    sign_in(client, CLERK)
+    page = client.get(f"/desk/bills/{bill['bill_id']}").text
+    assert re.search(r'<table class="figures reversed" id="computation-1">', page)
+    assert re.search(r'<table class="figures" id="computation-2">', page)
+    reversed_caption = page[
+        page.index('id="computation-1"') : page.index("</caption>", page.index('id="computation-1"'))
+    ]
+    assert '<span class="badge">已冲正</span>' in reversed_caption and "冲正于" in reversed_caption
+
+
+def test_the_split_sheet_numbers_its_rows_and_names_each_payers_type(desk) -> None:
+    from tests.desk.helpers import NRCMS, UEBMI
+
+    client, bill = desk
+    voucher = {"payer": "PICC", "voucher_no": "PICC-2026-000123456789", "amount": "500.00"}
+    (first,) = settled(client, bill, {"scheme_code": NRCMS})
+    assert client.post(f"/v1/settlements/{first['settlement_id']}/reversal", headers=ADMIN).status_code == 200
+    settled(client, bill, {"scheme_code": NRCMS, "external_payments": [voucher]}, {"scheme_code": UEBMI})
+    api = client.get(f"/v1/bills/{bill['bill_id']}/split", headers=ADMIN).json()
+    assert [p["sequence"] for p in api["payments"]] == [2, 2, 3]  # the ledger's: repeating, skipping
+    sign_in(client, CLERK)
+    for path, table in (
+        (f"/desk/bills/{bill['bill_id']}", "split"),
+        (f"/desk/bills/{bill['bill_id']}/split", "payers"),
+    ):
+        html = client.get(path).text
+        start = html.index(f'id="{table}"')
+        body = html[html.index("<tbody>", start) : html.index("</tbody>", start)]
+        cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+        assert [c[0] for c in cells] == ["1", "2", "3"], path
+        types = [re.sub(r"<[^>]+>", "", c[1]) for c in cells]
+        assert "前序付款方凭证" in types[0] and "医保基金" in types[1] and "医保基金" in types[2], path
+        assert '<td class="voucher">PICC-2026-000123456789</td>' in body, path
+
+
+CJK = "\u3400-\u9fff"
+#: ASCII punctuation ending or splitting Chinese text (after a Chinese character, or a bracket
+#: closing one), or leading into it.
+ASCII_IN_CHINESE = re.compile(rf"[{CJK}][)）]?[.?!:;,]|[.?!:;,] ?[{CJK}]")
+
+
+def visible_text(html: str) -> str:
+    html = re.sub(r"<(style|script)\b.*?</\1>", " ", html, flags=re.S)
+    html = re.sub(r"<[^>]+>", " ", html)
+    import html as html_lib
+
+    return html_lib.unescape(html)
+
+
+def test_chinese_pages_use_chinese_punctuation_and_say_the_right_things(desk) -> None:
+    from tests.desk.helpers import NRCMS
+
+    client, bill = desk
+    (first,) = settled(client, bill, {"scheme_code": NRCMS})
+    assert client.post(f"/v1/settlements/{first['settlement_id']}/reversal", headers=ADMIN).status_code == 200
+    settled(client, bill, {"scheme_code": NRCMS})
+    sign_in(client, CLERK)
+    home = client.get("/desk/")
+    pages = {
+        "home": home.text,
+        "bill": client.get(f"/desk/bills/{bill['bill_id']}").text,
+        "split": client.get(f"/desk/bills/{bill['bill_id']}/split").text,
+        "reverse": client.get(f"/desk/bills/{bill['bill_id']}/reverse").text,
+        "clearing": client.get("/desk/clearing").text,
+        "bad month": client.get("/desk/clearing", params={"period": "2026-13"}).text,
+        "not found": client.get("/desk/nowhere").text,
+        "patient": client.post(
+            "/desk/find-patient", data={"csrf_token": csrf_of(home.text), "id_number": "511623199003071234"}
+        ).text,
+    }
+    for name, html in pages.items():
+        found = ASCII_IN_CHINESE.findall(visible_text(html))
+        assert found == [], (name, found)
+    # A month that is not one is not repeated as a heading.
+    bad = pages["bad month"]
+    assert "2026-13" not in bad[bad.index("<h1>") : bad.index("</h1>")]
+    assert "2026-13" not in bad[: bad.index("</title>")]
+    # Class C lines are in the catalog: only "not in the catalog" says so.
+    computation = table_text(pages["bill"], "computation-2")
+    assert "目录外" not in computation and "不予支付" in computation
+    lines = {
+        int(m[0]): m[1]
+        for m in re.findall(r"<tr><td>(\d+)</td>(.*?)</tr>", table_and_rest(pages["bill"], "lines"), re.S)
+    }
+    assert "丙类" in lines[6] and "目录外" not in lines[6] and "目录外" in lines[7]
+    # A warning is not styled as a success.
+    assert 'class="warning"' in pages["reverse"] and 'class="notice"' not in pages["reverse"]
+
+
+def table_and_rest(html: str, table_id: str) -> str:
+    start = html.index(f'id="{table_id}"')
+    return html[start : html.index("</table>", start)]
