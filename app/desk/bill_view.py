@@ -115,6 +115,7 @@ def bill_page_response(
     bill_id: str,
     *,
     rows: list[dict[str, str]] | None = None,
+    advance: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     refusal: forms.Refusal | None = None,
     status: int = 200,
@@ -129,6 +130,7 @@ def bill_page_response(
         {
             **view,
             "rows": rows or forms.empty_rows(),
+            "advance": advance or dict.fromkeys(forms.ADVANCE_FIELDS, ""),
             "errors": errors or {},
             "refusal": refusal,
             "notice": notice,

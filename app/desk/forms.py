@@ -24,7 +24,7 @@ from app.desk.web import text
 from app.engine.money import MONEY_MAX, is_money
 from app.errors import DomainError
 from app.schemas.common import DECIMAL_FORM
-from app.schemas.settlements import ExternalPaymentIn
+from app.schemas.settlements import AdvanceIn, ExternalPaymentIn, LiableIn
 
 DEFAULT_ROWS = 3
 MAX_ROWS = 10
@@ -112,6 +112,31 @@ def parse(rows: list[dict[str, str]]) -> Vouchers:
     return out
 
 
+#: The settle form's advance: the fund advances what a third party who caused the injury does
+#: not pay, and recovers it (v3.3); ``advance_name`` empty: no advance.
+ADVANCE_FIELDS = ("advance_name", "advance_code")
+
+
+@dataclass(frozen=True)
+class AdvanceEntry:
+    fields: dict[str, str]
+    advance: AdvanceIn | None
+    errors: dict[str, str]
+
+
+def advance_of(form: FormData) -> AdvanceEntry:
+    fields = {f: text(form, f) for f in ADVANCE_FIELDS}
+    name, code = fields["advance_name"], fields["advance_code"]
+    if not name:
+        errors = {"advance_name": _("Enter who is liable, or leave the code empty too.")} if code else {}
+        return AdvanceEntry(fields, None, errors)
+    try:
+        liable = LiableIn(kind="third_party", name=name, code=code or None)
+    except ValidationError:
+        return AdvanceEntry(fields, None, {"advance_name": _("This value is not accepted.")})
+    return AdvanceEntry(fields, AdvanceIn(reason="third_party", liable=liable), {})
+
+
 TITLES = {
     "validation": N_("The entries are not valid."),
     "not-enrolled": N_("The patient is not a member of this scheme."),
@@ -148,9 +173,25 @@ DETAILS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (re.compile(r"this settlement is already reversed"), N_("This settlement is already reversed.")),
     (re.compile(r"there is no such bill"), N_("There is no such bill.")),
+    (re.compile(r"there is no such receivable"), N_("There is no such receivable.")),
+    (
+        re.compile(r"a recovery of (?P<amount>[\d.]+) is more than what is outstanding \((?P<outstanding>[\d.]+)\)"),
+        N_("A recovery of %(amount)s is more than what is outstanding (%(outstanding)s)."),
+    ),
+    (re.compile(r"the receivable is written off: it takes no recovery"), N_("The receivable is written off.")),
+    (re.compile(r"the receivable is cancelled"), N_("The receivable is cancelled: its settlement was reversed.")),
+    (re.compile(r"nothing is outstanding on the receivable"), N_("Nothing is outstanding on the receivable.")),
+    (
+        re.compile(r"(?P<recovered>[\d.]+) was recovered on the settlement's receivable"),
+        N_("%(recovered)s was recovered on this settlement's receivable: it can no longer be reversed."),
+    ),
+    (
+        re.compile(r"unified social credit code .* (must have 18 characters|is not valid)"),
+        N_("A unified social credit code has 18 characters and a valid check character."),
+    ),
 )
 
-_AMOUNTS = ("prior", "total")
+_AMOUNTS = ("prior", "total", "amount", "outstanding", "recovered")
 
 
 def message(detail: str) -> str | None:
@@ -179,6 +220,9 @@ def translate(exc: DomainError, row_of: list[int] | None = None) -> Refusal:
     for e in exc.errors:
         loc = list(e.loc)
         said = message(e.msg) or e.msg
+        if loc[:1] == ["advance"]:
+            fields["advance_code" if "code" in loc else "advance_name"] = said
+            continue
         if "external_payments" in loc:
             at = loc.index("external_payments")
             rest = loc[at + 1 :]

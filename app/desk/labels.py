@@ -66,6 +66,11 @@ FIELDS = {
     "voucher_no": N_("Voucher number"),
     "amount": N_("Amount (yuan)"),
     "vouchers": N_("The worker's vouchers"),
+    "advance_name": N_("Liable third party"),
+    "advance_code": N_("Its unified social credit code"),
+    "received_on": N_("Received on (YYYY-MM-DD)"),
+    "reference": N_("Payment reference"),
+    "reason": N_("Reason"),
 }
 _ROW_FIELD = re.compile(r"(?P<field>[a-z_]+)_(?P<row>[0-9]+)")
 

@@ -12,10 +12,12 @@ to the bill, so a reload there only reads.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -25,7 +27,7 @@ from app.desk import forms
 from app.desk.bill_view import bill_page_response, bill_view, checked_bill_id, own_scheme, page_error
 from app.desk.i18n import _
 from app.desk.labels import LABELS
-from app.desk.previewed import MAX_TEXT, Expect, Figures, Keep, PreviewChanged, SplitAfter, label
+from app.desk.previewed import MAX_TEXT, Change, Expect, Figures, Keep, PreviewChanged, SplitAfter, label
 from app.desk.web import PATH, Desk, PageError, Person, checked_form, redirect, render, text
 from app.errors import DomainError
 from app.metrics import observe_settlement
@@ -70,21 +72,57 @@ def settle_bill(
     return reply.body  # type: ignore[return-value]
 
 
-def _body(desk: Desk, vouchers: forms.Vouchers, *, dry_run: bool) -> SettlementCreate:
-    return SettlementCreate(
-        scheme_code=desk.principal.scheme_code or "", dry_run=dry_run, external_payments=vouchers.payments
-    )
+@dataclass(frozen=True)
+class Entry:
+    """What the settle form holds: its voucher rows and the advance, read and checked."""
+
+    rows: list[dict[str, str]]
+    vouchers: forms.Vouchers
+    advance: forms.AdvanceEntry
+
+    @classmethod
+    def of(cls, form: FormData, *, add: bool = False) -> Entry:
+        rows = forms.rows_of(form, add=add)
+        return cls(rows, forms.parse(rows), forms.advance_of(form))
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return {**self.vouchers.errors, **self.advance.errors}
+
+    def body(self, desk: Desk, *, dry_run: bool) -> SettlementCreate:
+        return SettlementCreate(
+            scheme_code=desk.principal.scheme_code or "",
+            dry_run=dry_run,
+            external_payments=self.vouchers.payments,
+            advance=self.advance.advance,
+        )
+
+    def page(
+        self, request: Request, desk: Desk, bill_id: str, *, refusal: forms.Refusal | None = None, status: int = 200
+    ) -> HTMLResponse:
+        """The bill page with this entry in its form (and its problems)."""
+        errors = {**self.errors, **(refusal.fields if refusal else {})}
+        return bill_page_response(
+            request,
+            desk,
+            bill_id,
+            rows=self.rows,
+            advance=self.advance.fields,
+            errors=errors,
+            refusal=refusal,
+            status=status,
+        )
 
 
 def _preview_page(
     request: Request,
     desk: Desk,
     bill_id: str,
-    rows: list[dict[str, str]],
+    entry: Entry,
     result: SettlementBody,
     split: SplitAfter,
     *,
-    changes: list[object] | None = None,
+    changes: list[Change] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     view = bill_view(desk.principal, bill_id)
@@ -99,7 +137,8 @@ def _preview_page(
             "previewed": figures.encode(),
             "changes": changes,
             "amount_label": label,
-            "rows": rows,
+            "rows": entry.rows,
+            "advance": entry.advance.fields,
             "key": str(uuid.uuid4()),
             "labels": LABELS,
             "back": f"{PATH}/bills/{bill_id}",
@@ -109,22 +148,11 @@ def _preview_page(
     )
 
 
-async def _refused(
-    request: Request, desk: Desk, bill_id: str, rows: list[dict[str, str]], vouchers: forms.Vouchers, exc: DomainError
-) -> Response:
+async def _refused(request: Request, desk: Desk, bill_id: str, entry: Entry, exc: DomainError) -> Response:
     if exc.status == 404:
         raise page_error(exc) from exc
-    refusal = forms.translate(exc, vouchers.row_of)
-    return await run_in_threadpool(
-        bill_page_response,
-        request,
-        desk,
-        bill_id,
-        rows=rows,
-        errors=refusal.fields,
-        refusal=refusal,
-        status=exc.status,
-    )
+    refusal = forms.translate(exc, entry.vouchers.row_of)
+    return await run_in_threadpool(entry.page, request, desk, bill_id, refusal=refusal, status=exc.status)
 
 
 @router.post("/bills/{bill_id}/preview", response_class=HTMLResponse, operation_id="deskPreview")
@@ -132,21 +160,20 @@ async def preview(request: Request, bill_id: str, desk: Person) -> Response:
     form = await checked_form(request, desk.csrf_token)
     own_scheme(desk)
     add = "add_row" in form
-    rows = forms.rows_of(form, add=add)
+    entry = Entry.of(form, add=add)
     if add:
-        return await run_in_threadpool(bill_page_response, request, desk, bill_id, rows=rows)
-    vouchers = forms.parse(rows)
-    if vouchers.errors:
         return await run_in_threadpool(
-            bill_page_response, request, desk, bill_id, rows=rows, errors=vouchers.errors, status=422
+            bill_page_response, request, desk, bill_id, rows=entry.rows, advance=entry.advance.fields
         )
-    body = _body(desk, vouchers, dry_run=True)
+    if entry.errors:
+        return await run_in_threadpool(entry.page, request, desk, bill_id, status=422)
+    body = entry.body(desk, dry_run=True)
     try:
         result, split = await run_in_threadpool(preview_settlement, desk.principal, bill_id, body)
     except DomainError as exc:
-        return await _refused(request, desk, bill_id, rows, vouchers, exc)
+        return await _refused(request, desk, bill_id, entry, exc)
     observe_settlement(body.scheme_code, "preview")
-    return await run_in_threadpool(_preview_page, request, desk, bill_id, rows, result, split)
+    return await run_in_threadpool(_preview_page, request, desk, bill_id, entry, result, split)
 
 
 def _idem(form_key: str, bill_id: str, body: SettlementCreate) -> IdemRequest:
@@ -159,13 +186,10 @@ def _idem(form_key: str, bill_id: str, body: SettlementCreate) -> IdemRequest:
 async def settle(request: Request, bill_id: str, desk: Person) -> Response:
     form = await checked_form(request, desk.csrf_token)
     own_scheme(desk)
-    rows = forms.rows_of(form)
-    vouchers = forms.parse(rows)
-    if vouchers.errors:
-        return await run_in_threadpool(
-            bill_page_response, request, desk, bill_id, rows=rows, errors=vouchers.errors, status=422
-        )
-    body = _body(desk, vouchers, dry_run=False)
+    entry = Entry.of(form)
+    if entry.errors:
+        return await run_in_threadpool(entry.page, request, desk, bill_id, status=422)
+    body = entry.body(desk, dry_run=False)
     idem = _idem(text(form, "idempotency_key", MAX_KEY_LENGTH + 1), bill_id, body)
     expect = Figures.decode(text(form, "previewed", MAX_TEXT + 1))
     if expect is None:
@@ -173,19 +197,12 @@ async def settle(request: Request, bill_id: str, desk: Person) -> Response:
     try:
         result = await run_in_threadpool(settle_bill, request, desk.principal, bill_id, body, idem, expect)
     except PreviewChanged as changed:
+        changes = expect.changes(changed.figures)
         return await run_in_threadpool(
-            _preview_page,
-            request,
-            desk,
-            bill_id,
-            rows,
-            changed.body,
-            changed.split,
-            changes=list(expect.changes(changed.figures)),
-            status=409,
+            _preview_page, request, desk, bill_id, entry, changed.body, changed.split, changes=changes, status=409
         )
     except DomainError as exc:
-        return await _refused(request, desk, bill_id, rows, vouchers, exc)
+        return await _refused(request, desk, bill_id, entry, exc)
     observe_settlement(
         result["scheme_code"], "settled", Decimal(result["fund_payment"]), Decimal(result["coordination_reduction"])
     )

@@ -31,9 +31,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app import clock
 from app.db import tables as db
-from app.engine.money import format_money
 from app.db.tx import read_session, write_transaction
 from app.desk import i18n, labels
+from app.engine.money import format_money
 from app.principal import Principal
 from app.services import users
 from app.settings import get_settings

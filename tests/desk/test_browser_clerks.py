@@ -162,3 +162,44 @@ def test_pages_a_clerk_reaches_by_mistake_or_by_a_refusal(site: Site, browser: A
     tab.shot("e4-language-after-a-preview")
     page.click("a.lang")
     page.wait_for_load_state()
+
+
+def test_receivables(site: Site, browser: Any, tabs: list[Tab]) -> None:
+    from tests.api.test_v3_examples import read
+
+    with site.api() as api:
+        r = api.post("/v1/bills", json=read("bill-12.json"))
+        assert r.status_code == 201, r.text
+        bill = r.json()
+    tab = open_tab(site, browser, tabs)
+    page = tab.page
+    assert tab.sign_in(CLERK).status == 303
+    tab.go(f"/desk/bills/{bill['bill_id']}")
+    page.fill("#advance_name", "Zhang Peng (motorcycle rider, sample)")
+    page.click("button[name=preview]")
+    page.wait_for_selector("#confirm")
+    assert "Zhang Peng" in page.inner_text("#preview-computation-1")
+    page.click("#confirm")
+    page.wait_for_url("**done=settled**")
+    assert tab.amounts("#computation-1")["receivable_outstanding"][0] == Decimal("1312.50")
+    tab.shot("v1-bill-with-an-advance")
+    page.click("#computation-1 a[href^='/desk/receivables/']")
+    page.wait_for_selector("#recovery-form")
+    tab.shot("v2-receivable")
+    page.fill("#amount", "1,000.00")
+    page.fill("#received_on", "2026-09-08")
+    page.fill("#reference", "JQX-2026-511623-0441")
+    page.dblclick("#record-recovery")
+    page.wait_for_url("**done=recovered**")
+    page.wait_for_load_state()
+    assert tab.amounts("#receivable")["outstanding"][0] == Decimal("312.50")
+    assert page.locator("#recoveries tbody tr").count() == 1  # the double click recorded it once
+    page.fill("#reason", "the rider cannot be found")
+    page.click("#write-off")
+    page.wait_for_url("**done=written_off**")
+    assert "已核销" in page.inner_text("#status")
+    tab.shot("v3-written-off")
+    page.click("nav a[href='/desk/receivables']")
+    page.wait_for_selector("#receivables")
+    assert "Zhang Peng" in page.inner_text("#receivables")
+    tab.shot("v4-receivables")
