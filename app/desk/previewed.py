@@ -104,6 +104,9 @@ class Figures:
             items.append((f"split.{i}", f"{p['payer_type']}|{who}|{p.get('voucher_no') or ''}|{p['amount']}"))
         return cls(tuple(items))
 
+    def without(self, keys: frozenset[str]) -> Figures:
+        return Figures(tuple((k, v) for k, v in self.items if k not in keys))
+
     def encode(self) -> str:
         return json.dumps([list(pair) for pair in self.items], ensure_ascii=False, separators=(",", ":"))
 
@@ -180,14 +183,16 @@ class Keep:
 
 
 class Expect:
-    """A confirmation's check: refuses the settlement unless it is exactly what was previewed."""
+    """A confirmation's check: refuses the settlement unless it is exactly what was previewed
+    (but for the figures ``ignore`` names)."""
 
-    def __init__(self, previewed: Figures) -> None:
+    def __init__(self, previewed: Figures, ignore: frozenset[str] = frozenset()) -> None:
         self.previewed = previewed
+        self.ignore = ignore
 
     def __call__(self, work: LedgerWork, record: SettlementRecord) -> None:
         split = split_after(work, record)
         body = settlement_public(record, preview=True)
         now = Figures.of(body, split)
-        if now != self.previewed:
+        if now.without(self.ignore) != self.previewed.without(self.ignore):
             raise PreviewChanged(now, body, split)

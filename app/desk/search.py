@@ -75,6 +75,12 @@ def home(request: Request, desk: Person) -> Response:
     return _home(request, desk)
 
 
+def find_one(principal: Principal, hospital_code: str, bill_no: str) -> str | None:
+    """The id of the bill the person may read with this number at this hospital, or None."""
+    found = _bills(principal, hospital_code=hospital_code, bill_no=bill_no, limit=1)
+    return found.rows[0].id if found.rows else None
+
+
 def registered_code(typed: str) -> str:
     """The registry's spelling of a hospital code typed in any case (``h511623001``), or the code
     as typed when the registry has no such hospital."""
@@ -95,9 +101,8 @@ def find_bill(request: Request, desk: Person, hospital_code: str = "", bill_no: 
         errors["bill_no"] = _("Enter the bill number.")
     if not errors:
         hospital_code = registered_code(hospital_code)
-        found = _bills(desk.principal, hospital_code=hospital_code, bill_no=bill_no, limit=1)
-        if found.rows:
-            bill_id = found.rows[0].id
+        bill_id = find_one(desk.principal, hospital_code, bill_no)
+        if bill_id is not None:
             request.state.audit_object_id = bill_id
             return redirect(f"{PATH}/bills/{bill_id}")
         errors["bill_no"] = _("No bill %(bill_no)s of hospital %(hospital)s is open to you.") % {
