@@ -8,8 +8,14 @@ none may leave the service (``tests.desk.browser.Tab``).
 
 from __future__ import annotations
 
+import csv
+import io
+import os
+import subprocess
+import sys
 import unicodedata
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -203,3 +209,74 @@ def test_receivables(site: Site, browser: Any, tabs: list[Tab]) -> None:
     page.wait_for_selector("#receivables")
     assert "Zhang Peng" in page.inner_text("#receivables")
     tab.shot("v4-receivables")
+
+
+def test_returned_vouchers_in_a_batch(site: Site, browser: Any, tabs: list[Tab], tmp_path: Path) -> None:
+    from app.db import tables as db
+    from tests.desk.browser import rows
+    from tests.support.api import bill_1
+
+    with site.api() as api:
+        for n in range(1, 19):
+            r = api.post("/v1/bills", json={**bill_1(), "bill_no": f"ZY-W-{n:02d}"})
+            assert r.status_code == 201, r.text
+    lines = ["hospital_code,bill_no,vouchers"]
+    lines += [f"H511623001,ZY-W-{n:02d},{'PICC|PW-' + str(n) + '|100.00' if n % 3 == 0 else ''}" for n in range(1, 19)]
+    lines.insert(5, "H511623001,NO-SUCH-BILL,")
+    lines.append("H511623001,ZY-W-99,PICC|PW-99|.5")
+    path = tmp_path / "returned.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = rows(site, db.Settlement)
+
+    tab = open_tab(site, browser, tabs)
+    page = tab.page
+    assert tab.sign_in(CLERK).status == 303
+    page.click("nav a[href='/desk/batches']")
+    page.wait_for_selector("#upload-form")
+    tab.shot("b1-upload")
+    page.set_input_files("#file", str(path))
+    page.click("#upload")
+    page.wait_for_selector("#rows")
+    assert page.locator("#rows input[type=checkbox]").count() == 18
+    assert page.locator("#rows tr.row-refused").count() == 2
+    tab.shot("b2-previewed")
+    assert rows(site, db.Settlement) == before
+
+    # A double click on the confirmation, then a reload while the rows are being settled.
+    page.dblclick("#confirm")
+    page.wait_for_selector("#progress")
+    page.reload()
+    page.wait_for_selector("#progress")
+    tab.shot("b3-progress")
+    page.wait_for_selector("#result", timeout=90_000)  # the page reloads itself until done
+    assert "18 行已结算，0 行被拒绝，0 行等待中" in page.inner_text("#progress-text")
+    assert page.locator("#rows tr.row-settled").count() == 18
+    tab.shot("b4-done")
+    assert rows(site, db.Settlement) == before + 18
+    with page.expect_download() as download:
+        page.click("#result")
+    result = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig"))))
+    assert len(result) == 20
+    assert sum(1 for r in result if r["state"].startswith("settled")) == 18
+
+
+def test_the_batch_command_against_the_service(site: Site, tmp_path: Path) -> None:
+    from tests.support.api import bill_1
+
+    with site.api() as api:
+        for n in (1, 2):
+            assert api.post("/v1/bills", json={**bill_1(), "bill_no": f"ZY-CLI-{n}"}).status_code == 201
+        token = api.post("/v1/clients", json={"name": "batch", "role": "scheme_office", "scheme_code": NRCMS}).json()
+    path = tmp_path / "returned.csv"
+    path.write_text("hospital_code,bill_no,vouchers\nH511623001,ZY-CLI-1,\nH511623001,ZY-CLI-2,PICC|PC-2|100.00\n")
+    env = {**os.environ, "SETTLE_TOKEN": token["token"], "LANG": "C"}
+    command = [sys.executable, "-m", "app", "settle-batch", str(path), "--scheme", NRCMS, "--url", site.base]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert first.returncode == 0, first.stderr
+    assert "2/2" in first.stderr and "#" * 30 in first.stderr
+    settled = list(csv.DictReader(io.StringIO(first.stdout)))
+    assert [r["state"] for r in settled] == ["settled", "settled"]
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert [r["settlement_id"] for r in csv.DictReader(io.StringIO(again.stdout))] == [
+        r["settlement_id"] for r in settled
+    ]
