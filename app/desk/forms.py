@@ -185,6 +185,13 @@ DETAILS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"(?P<recovered>[\d.]+) was recovered on the settlement's receivable"),
         N_("%(recovered)s was recovered on this settlement's receivable: it can no longer be reversed."),
     ),
+    (re.compile(r"a password has \d+ to \d+ characters"), N_("A password has 12 to 200 characters.")),
+    (re.compile(r"the password must not be the username"), N_("The password must not be the username.")),
+    (re.compile(r"there is no such person"), N_("There is no such person.")),
+    (
+        re.compile(r"an administrator cannot disable their own account"),
+        N_("An administrator cannot disable their own account."),
+    ),
     (
         re.compile(r"unified social credit code .* (must have 18 characters|is not valid)"),
         N_("A unified social credit code has 18 characters and a valid check character."),

@@ -71,6 +71,9 @@ FIELDS = {
     "received_on": N_("Received on (YYYY-MM-DD)"),
     "reference": N_("Payment reference"),
     "reason": N_("Reason"),
+    "current_password": N_("Current password"),
+    "new_password": N_("New password (at least 12 characters)"),
+    "new_password_again": N_("The new password again"),
 }
 _ROW_FIELD = re.compile(r"(?P<field>[a-z_]+)_(?P<row>[0-9]+)")
 

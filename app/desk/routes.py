@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from app.desk import batch, bill_pages, errors, i18n, receivable_pages, reports, search, settle_pages, signin
+from app.desk import accounts, batch, bill_pages, errors, i18n, receivable_pages, reports, search, settle_pages, signin
 from app.desk.web import HERE, PATH, SignInRequired, lang_of, redirect, safe_next
 
 
@@ -36,6 +36,7 @@ router.include_router(settle_pages.router)
 router.include_router(reports.router)
 router.include_router(receivable_pages.router)
 router.include_router(batch.router)
+router.include_router(accounts.router)
 
 
 def install(app: FastAPI) -> None:

@@ -280,3 +280,34 @@ def test_the_batch_command_against_the_service(site: Site, tmp_path: Path) -> No
     assert [r["settlement_id"] for r in csv.DictReader(io.StringIO(again.stdout))] == [
         r["settlement_id"] for r in settled
     ]
+
+
+def test_accounts(site: Site, browser: Any, tabs: list[Tab]) -> None:
+    from tests.desk.helpers import ADMIN_PERSON, PASSWORD, UEBMI_CLERK
+
+    clerk = open_tab(site, browser, tabs)
+    for attempt in ("wrong 1", "wrong 2", "wrong 3"):
+        clerk.sign_in(UEBMI_CLERK, attempt)
+    assert clerk.sign_in(UEBMI_CLERK).status == 423
+    admin = open_tab(site, browser, tabs)
+    assert admin.sign_in(ADMIN_PERSON).status == 303
+    admin.page.click("nav a[href='/desk/people']")
+    admin.page.wait_for_selector("#people")
+    assert "锁定至" in admin.page.inner_text(f"#person-{UEBMI_CLERK} .state")
+    admin.shot("a1-people")
+    admin.page.click(f"#person-{UEBMI_CLERK} button.unlock")
+    admin.page.wait_for_url("**done=unlocked**")
+    assert "正常" in admin.page.inner_text(f"#person-{UEBMI_CLERK} .state")
+    admin.shot("a2-unlocked")
+
+    assert clerk.sign_in(UEBMI_CLERK).status == 303
+    clerk.page.click("header a.who")
+    clerk.page.wait_for_selector("#password-form")
+    clerk.shot("a3-account")
+    clerk.page.fill("#current_password", PASSWORD)
+    clerk.page.fill("#new_password", "a much better passphrase")
+    clerk.page.fill("#new_password_again", "a much better passphrase")
+    clerk.page.click("#change-password")
+    clerk.page.wait_for_url("**done=password**")
+    assert "密码已修改" in clerk.page.inner_text("main")
+    clerk.shot("a4-password-changed")
