@@ -311,3 +311,19 @@ def test_accounts(site: Site, browser: Any, tabs: list[Tab]) -> None:
     clerk.page.wait_for_url("**done=password**")
     assert "密码已修改" in clerk.page.inner_text("main")
     clerk.shot("a4-password-changed")
+
+
+def test_the_clearing_chart(site: Site, browser: Any, tabs: list[Tab]) -> None:
+    tab = open_tab(site, browser, tabs)
+    assert tab.sign_in(CLERK).status == 303
+    with site.api() as api:  # at least one settlement this month, whatever ran before
+        r = api.post("/v1/bills", json={**v2_bill("bill-3.json"), "bill_no": "CHART-1"})
+        assert r.status_code == 201, r.text
+        assert api.post(f"/v1/bills/{r.json()['bill_id']}/settlements", json={"scheme_code": NRCMS}).status_code == 201
+    tab.page.click("nav a[href='/desk/clearing']")
+    tab.page.wait_for_selector("#clearing-chart svg rect.bar")
+    table = tab.page.locator("#clearing").bounding_box()
+    figure = tab.page.locator("#clearing-chart").bounding_box()
+    assert figure["x"] > table["x"] + table["width"] - 1  # beside the table
+    assert tab.page.locator("#clearing-chart rect.bar").count() >= 1
+    tab.shot("k1-clearing-chart")
