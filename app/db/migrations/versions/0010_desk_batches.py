@@ -1,6 +1,6 @@
 """The desk's batches of returned vouchers
 
-Revision ID: 0010
+Revision ID: 0010_desk_batches
 Revises: 0008
 Create Date: 2026-12-06 23:30:00
 
@@ -17,7 +17,7 @@ from alembic import op
 
 import app.db.types
 
-revision: str = "0010"
+revision: str = "0010_desk_batches"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
