@@ -1,4 +1,5 @@
-"""Command line: ``python -m app {migrate,load-sample,create-user,sample-users,serve,openapi,example,check-ledger}``."""
+"""Command line: ``python -m app {migrate,load-sample,create-user,sample-users,serve,openapi,example,check-ledger,
+settle-batch}``."""
 
 from __future__ import annotations
 
@@ -223,7 +224,16 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_settle_batch(args: argparse.Namespace) -> int:
+    from app.cli.settle_batch import command
+
+    return command(
+        args.file, url=args.url, scheme=args.scheme, dry_run=args.dry_run, out=args.out, token_file=args.token_file
+    )
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "settle-batch": cmd_settle_batch,
     "migrate": cmd_migrate,
     "load-sample": cmd_load_sample,
     "create-user": cmd_create_user,
@@ -259,6 +269,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("openapi", help="print the OpenAPI document")
     sub.add_parser("check-ledger", help="check the ledger's invariants in the database (exit 1 on a violation)")
     sub.add_parser("example", help="print the split of the sample bill (pure engine, no database)")
+    batch = sub.add_parser(
+        "settle-batch",
+        help="settle a CSV file of returned bills over the API (token: SETTLE_TOKEN or --token-file)",
+        description="Each row is its own settlement with its own Idempotency-Key (from the file's content "
+        "and the row's line): running it again on the same file never pays a row twice.",
+    )
+    batch.add_argument("file", help="CSV: hospital_code,bill_no,vouchers (payer|voucher number|amount;...)")
+    batch.add_argument("--scheme", required=True, help="the scheme to settle under (the token's office's)")
+    batch.add_argument("--url", default="http://127.0.0.1:8000", help="the service (default: %(default)s)")
+    batch.add_argument("--token-file", help="a file holding the client token (else SETTLE_TOKEN)")
+    batch.add_argument("--out", help="write the result CSV here (default: standard output)")
+    batch.add_argument("--dry-run", action="store_true", help="preview every row, pay nothing")
     args = parser.parse_args(argv)
     return COMMANDS[args.command](args)
 

@@ -21,7 +21,7 @@ APP = REPO / "app"
 
 #: Top to bottom; a part may import its own layer's parts and any layer below, never one above.
 LAYERS: list[set[str]] = [
-    {"__main__"},
+    {"__main__", "cli"},
     {"main"},
     {"api", "desk", "fhir", "sample"},
     {"nhsa"},

@@ -7,6 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
+import app.db.batch_tables
 import app.db.receivable_tables
 import app.db.tables
 import app.db.visit_tables  # noqa: F401

@@ -1,8 +1,8 @@
 """The settle form's voucher rows, and refusals put into the clerk's language.
 
 A row is ``payer_i``, ``voucher_no_i``, ``amount_i``; a row left wholly empty is ignored.  The
-amount is read in the page's locale (``1,200.50``); the checks are the API's own
-(``ExternalPaymentIn``) plus a voucher of more than 0.
+amount is read as the API reads money (:func:`amount`), with the locale's thousands separators
+(``1,200.50``); the checks are the API's own (``ExternalPaymentIn``) plus a voucher of more than 0.
 
 The service's refusals carry English details.  :func:`translate` puts the known ones into the
 catalog's words (matching their wording); an unknown one keeps its English detail under a
@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from babel.numbers import NumberFormatError, parse_decimal
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from app.desk import i18n
 from app.desk.i18n import N_, _
 from app.desk.web import text
-from app.engine.money import is_money
+from app.engine.money import MONEY_MAX, is_money
 from app.errors import DomainError
-from app.schemas.settlements import ExternalPaymentIn
+from app.schemas.common import DECIMAL_FORM
+from app.schemas.settlements import AdvanceIn, ExternalPaymentIn, LiableIn
 
 DEFAULT_ROWS = 3
 MAX_ROWS = 10
@@ -54,15 +54,25 @@ def empty_rows(count: int = DEFAULT_ROWS) -> list[dict[str, str]]:
     return [dict.fromkeys(FIELDS, "") for _ in range(count)]
 
 
-def _amount(raw: str) -> Decimal | str:
-    try:
-        value = parse_decimal(raw, locale=i18n.current(), strict=True)
-    except (NumberFormatError, InvalidOperation):
+#: Digits grouped by thousands with the locale's separator (both desk locales write ``,``).
+GROUPED = re.compile(r"[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
+
+
+def amount(raw: str) -> Decimal | str:
+    """An amount as the clerk typed it, read exactly as the API reads a money string
+    (``DECIMAL_FORM``: digits, an optional point and fraction; no exponent, sign, bare point or
+    space), after removing the locale's thousands separators when they group correctly
+    (``1,200.50``); else the message saying why it is refused."""
+    text = raw.replace(",", "") if GROUPED.fullmatch(raw) else raw
+    if DECIMAL_FORM.fullmatch(text) is None:
         return _("Enter an amount in yuan, such as 1,200.50.")
-    if not value.is_finite() or value <= 0:
+    value = Decimal(text)
+    if value <= 0:
         return _("The amount must be more than 0.")
     if not is_money(value):
         return _("An amount has at most two decimals (yuan and fen).")
+    if value > MONEY_MAX:
+        return _("The amount is too large.")
     return value
 
 
@@ -78,15 +88,15 @@ def parse(rows: list[dict[str, str]]) -> Vouchers:
             errors[f"voucher_no_{i}"] = _("Enter the voucher number.")
         elif re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", row["voucher_no"]) is None:
             errors[f"voucher_no_{i}"] = _("A voucher number has letters, digits, '.', '_' and '-' only.")
-        amount = _amount(row["amount"]) if row["amount"] else _("Enter the amount.")
-        if isinstance(amount, str):
-            errors[f"amount_{i}"] = amount
+        value = amount(row["amount"]) if row["amount"] else _("Enter the amount.")
+        if isinstance(value, str):
+            errors[f"amount_{i}"] = value
         if errors:
             out.errors.update(errors)
             continue
-        assert not isinstance(amount, str)  # a refused amount is an error above (request models are typed strictly)
+        assert not isinstance(value, str)  # a refused amount is an error above (request models are typed strictly)
         try:
-            payment = ExternalPaymentIn(payer=row["payer"], voucher_no=row["voucher_no"], amount=amount)
+            payment = ExternalPaymentIn(payer=row["payer"], voucher_no=row["voucher_no"], amount=value)
         except ValidationError as exc:
             for e in exc.errors():
                 name = str(e["loc"][0]) if e["loc"] else "payer"
@@ -100,6 +110,31 @@ def parse(rows: list[dict[str, str]]) -> Vouchers:
             out.errors[f"voucher_no_{i}"] = _("This voucher number is entered twice.")
         seen[payment.voucher_no] = i
     return out
+
+
+#: The settle form's advance: the fund advances what a third party who caused the injury does
+#: not pay, and recovers it (v3.3); ``advance_name`` empty: no advance.
+ADVANCE_FIELDS = ("advance_name", "advance_code")
+
+
+@dataclass(frozen=True)
+class AdvanceEntry:
+    fields: dict[str, str]
+    advance: AdvanceIn | None
+    errors: dict[str, str]
+
+
+def advance_of(form: FormData) -> AdvanceEntry:
+    fields = {f: text(form, f) for f in ADVANCE_FIELDS}
+    name, code = fields["advance_name"], fields["advance_code"]
+    if not name:
+        errors = {"advance_name": _("Enter who is liable, or leave the code empty too.")} if code else {}
+        return AdvanceEntry(fields, None, errors)
+    try:
+        liable = LiableIn(kind="third_party", name=name, code=code or None)
+    except ValidationError:
+        return AdvanceEntry(fields, None, {"advance_name": _("This value is not accepted.")})
+    return AdvanceEntry(fields, AdvanceIn(reason="third_party", liable=liable), {})
 
 
 TITLES = {
@@ -138,9 +173,32 @@ DETAILS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (re.compile(r"this settlement is already reversed"), N_("This settlement is already reversed.")),
     (re.compile(r"there is no such bill"), N_("There is no such bill.")),
+    (re.compile(r"there is no such receivable"), N_("There is no such receivable.")),
+    (
+        re.compile(r"a recovery of (?P<amount>[\d.]+) is more than what is outstanding \((?P<outstanding>[\d.]+)\)"),
+        N_("A recovery of %(amount)s is more than what is outstanding (%(outstanding)s)."),
+    ),
+    (re.compile(r"the receivable is written off: it takes no recovery"), N_("The receivable is written off.")),
+    (re.compile(r"the receivable is cancelled"), N_("The receivable is cancelled: its settlement was reversed.")),
+    (re.compile(r"nothing is outstanding on the receivable"), N_("Nothing is outstanding on the receivable.")),
+    (
+        re.compile(r"(?P<recovered>[\d.]+) was recovered on the settlement's receivable"),
+        N_("%(recovered)s was recovered on this settlement's receivable: it can no longer be reversed."),
+    ),
+    (re.compile(r"a password has \d+ to \d+ characters"), N_("A password has 12 to 200 characters.")),
+    (re.compile(r"the password must not be the username"), N_("The password must not be the username.")),
+    (re.compile(r"there is no such person"), N_("There is no such person.")),
+    (
+        re.compile(r"an administrator cannot disable their own account"),
+        N_("An administrator cannot disable their own account."),
+    ),
+    (
+        re.compile(r"unified social credit code .* (must have 18 characters|is not valid)"),
+        N_("A unified social credit code has 18 characters and a valid check character."),
+    ),
 )
 
-_AMOUNTS = ("prior", "total")
+_AMOUNTS = ("prior", "total", "amount", "outstanding", "recovered")
 
 
 def message(detail: str) -> str | None:
@@ -169,6 +227,9 @@ def translate(exc: DomainError, row_of: list[int] | None = None) -> Refusal:
     for e in exc.errors:
         loc = list(e.loc)
         said = message(e.msg) or e.msg
+        if loc[:1] == ["advance"]:
+            fields["advance_code" if "code" in loc else "advance_name"] = said
+            continue
         if "external_payments" in loc:
             at = loc.index("external_payments")
             rest = loc[at + 1 :]

@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, Response
 
 from app import clock
 from app.db.tx import read_session
+from app.desk import chart
 from app.desk.i18n import _
 from app.desk.web import SECURITY_HEADERS, Desk, PageError, Person, render
 from app.schemas.reports import clearing_csv as clearing_csv_text
@@ -41,15 +42,18 @@ def clearing_page(
 ) -> Response:
     _office(desk)
     month, errors = _period(period)
-    report = None
+    report = picture = None
     if not errors:
+        scheme = reports.clearing_scheme(desk.principal)
         with read_session() as s:
-            statement = reports.clearing(s, period=month, scheme_code=reports.clearing_scheme(desk.principal))
+            statement = reports.clearing(s, period=month, scheme_code=scheme)
+            days = reports.clearing_days(s, period=month, scheme_code=scheme)
         report = clearing_public(statement)
+        picture = chart.draw(month, days)
     return render(
         request,
         "clearing.html",
-        {"period": month, "errors": errors, "report": report},
+        {"period": month, "errors": errors, "report": report, "chart": picture},
         status=422 if errors else 200,
         desk=desk,
     )

@@ -100,7 +100,10 @@ async def sign_in(request: Request) -> Response:
         status = 401
     token = new_pre_token()
     response = render(
-        request, "sign_in.html", {"csrf": token, "next": next_path, "username": username, "error": error}, status=status
+        request,
+        "sign_in.html",
+        {"csrf": token, "next": next_path, "username": username, "error": error, "back": PATH + "/sign-in"},
+        status=status,
     )
     set_cookie(response, PRE_COOKIE, token, max_age=3600)
     return response

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,7 +32,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from app import clock
 from app.db import tables as db
 from app.db.tx import read_session, write_transaction
-from app.desk import i18n
+from app.desk import i18n, labels
+from app.engine.money import format_money
 from app.principal import Principal
 from app.services import users
 from app.settings import get_settings
@@ -63,6 +65,9 @@ env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # typ
 env.filters["amount"] = i18n.amount
 env.filters["day"] = i18n.day
 env.filters["quantity"] = i18n.quantity
+env.filters["decimal"] = Decimal
+env.filters["minus"] = lambda a, b: format_money(Decimal(a) - Decimal(b))
+env.globals["field_label"] = labels.field_label
 
 
 @dataclass(frozen=True)
@@ -105,20 +110,35 @@ def safe_next(value: str | None) -> str:
     return PATH + "/"
 
 
+def here(request: Request, back: str | None = None) -> str:
+    """Where the language switch returns to: this page when it was reached by a GET; else the
+    page the form was posted from (``back``; a POST's own address cannot be opened again)."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return safe_next(back)
+
+
 def render(
-    request: Request, template: str, context: dict[str, Any], *, status: int = 200, desk: Desk | None = None
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    desk: Desk | None = None,
+    headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
+    """A page in the clerk's language.  ``context["back"]``: see :func:`here`."""
     lang = lang_of(request)
     i18n.set_lang(lang)
     page = env.get_template(template).render(
         lang=lang,
         html_lang=i18n.HTML_LANG[lang],
         other_lang="en" if lang == "zh_CN" else "zh_CN",
-        here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        here=here(request, context.get("back")),
         desk=desk,
         **context,
     )
-    return HTMLResponse(page, status_code=status, headers=SECURITY_HEADERS)
+    return HTMLResponse(page, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
 
 
 def redirect(path: str) -> RedirectResponse:
@@ -155,7 +175,9 @@ def current_desk(request: Request) -> Desk:
         )
     principal = users.principal_of(active.user)
     request.state.principal = principal
-    return Desk(active.user, principal, active.csrf_token, active.token_hash)
+    desk = Desk(active.user, principal, active.csrf_token, active.token_hash)
+    request.state.desk = desk  # for the error pages, which keep the signed-in header
+    return desk
 
 
 #: A route's signed-in person (pages that need no one signed in do not take it).

@@ -57,6 +57,12 @@ class Claimed:
     preview: bool
 
 
+#: Called in a settlement's transaction with the new settlement, before it commits (a dry run's:
+#: before its rollback), so it may read the bill as the settlement leaves it; raising refuses the
+#: settlement (nothing is written).  Not called when the request's key replays an earlier answer.
+Check = Callable[[LedgerWork, SettlementRecord], None]
+
+
 @dataclass(frozen=True, slots=True)
 class SettlementRequest:
     """A settlement request in the engine's form."""
@@ -95,12 +101,14 @@ def settle(
     idem: IdemRequest | None,
     render: Callable[[Settled], Reply],
     audit: Audit | None = None,
+    check: Check | None = None,
 ) -> Reply:
-    """Settle a bill under one scheme (a dry run: its preview, rolled back)."""
+    """Settle a bill under one scheme (a dry run: its preview, rolled back); ``check``: see
+    :data:`Check` (the desk's confirmation pays only what its preview showed)."""
     request = SettlementRequest.of(body)
     return run_write(
         "settle",
-        lambda work: _settle(work, principal=principal, bill_id=bill_id, request=request, idem=idem),
+        lambda work: _settle(work, principal=principal, bill_id=bill_id, request=request, idem=idem, check=check),
         render,
         principal=principal,
         idem=idem,
@@ -110,7 +118,13 @@ def settle(
 
 
 def _settle(
-    work: LedgerWork, *, principal: Principal, bill_id: str, request: SettlementRequest, idem: IdemRequest | None
+    work: LedgerWork,
+    *,
+    principal: Principal,
+    bill_id: str,
+    request: SettlementRequest,
+    idem: IdemRequest | None,
+    check: Check | None = None,
 ) -> Settled | Replayed:
     bill = lock_bill_or_404(work, bill_id)
     check_bill(principal, bill, session=work.session)
@@ -127,6 +141,8 @@ def _settle(
         employer=request.employer,
         advance=request.advance,
     )
+    if check is not None:
+        check(work, record)
     return Settled(record, preview=request.dry_run)
 
 

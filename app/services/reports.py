@@ -217,3 +217,51 @@ def reconciliation(session: Session, *, hospital_code: str, day: date) -> Reconc
         lambda row, figures: ReconciliationLine(row.scheme_code, figures),
     )
     return Reconciliation(hospital_code=hospital_code, day=day, rows=rows, totals=totals)
+
+
+@dataclass(frozen=True, slots=True)
+class DayFunds:
+    """One UTC day's net fund payments of a month's clearing in one treatment region."""
+
+    day: date
+    treatment_region: str
+    fund_payment: Decimal
+
+
+def _utc_day(column: Any, dialect: str) -> ColumnElement[str]:
+    """A timestamp's UTC calendar day as ``YYYY-MM-DD`` text (SQLite keeps UTC timestamps as text)."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.substr(column, 1, 10)
+
+
+def clearing_days(session: Session, *, period: str, scheme_code: str | None = None) -> tuple[DayFunds, ...]:
+    """The month's clearing by day and treatment region, with the clearing statement's netting
+    rule (a settlement on the day it was made, a reversal negated on the day it was made; fund
+    payments only), ordered by day then region: the desk's chart of the month.  Aggregated in SQL,
+    as the statement is."""
+    window = month_window(period)
+    dialect = session.get_bind().dialect.name
+    s, r = db.Settlement, db.Reversal
+
+    def movements(table: type[db.Settlement] | type[db.Reversal], sign: int) -> Select[*tuple[Any, ...]]:
+        conditions = [*_in_window(col(table.created_at), window), col(table.payer_type) == "scheme"]
+        if scheme_code is not None:
+            conditions.append(col(table.scheme_code) == scheme_code)
+        amount = col(table.fund_payment) if sign > 0 else -col(table.fund_payment)
+        return select(
+            _utc_day(col(table.created_at), dialect).label("day"),
+            col(table.treatment_region).label("treatment_region"),
+            amount.label("fund_payment"),
+        ).where(*conditions)
+
+    moved = union_all(movements(s, 1), movements(r, -1)).cte("day_movements")
+    query = (
+        select(moved.c.day, moved.c.treatment_region, func.sum(moved.c.fund_payment).label("fund_payment"))
+        .group_by(moved.c.day, moved.c.treatment_region)
+        .order_by(moved.c.day, moved.c.treatment_region)
+    )
+    return tuple(
+        DayFunds(date.fromisoformat(row.day), row.treatment_region, _money(row.fund_payment))
+        for row in session.execute(query)
+    )

@@ -92,6 +92,16 @@ def check_settlement_read(principal: Principal, settlement: SettlementRecord) ->
         raise NotFound("there is no such settlement")
 
 
+def basis_scheme(session: Session, principal: Principal) -> str | None:
+    """The basic scheme a tier's office works from (the one its scheme ``supplements``), else
+    None.  Its fund settlements are the bases the tier's own are computed from (v2.3 step 1):
+    the desk shows them to the tier's clerk beside the tier's computation, so that it can be
+    checked (the API's scope is unchanged: an office reads its own scheme's settlements)."""
+    if principal.role != "scheme_office" or principal.scheme_code is None:
+        return None
+    return session.scalar(select(col(db.Scheme.supplements)).where(col(db.Scheme.code) == principal.scheme_code))
+
+
 def check_submit(principal: Principal, hospital_code: str) -> None:
     """A hospital submits only bills of its own hospital code."""
     if principal.role == "hospital" and principal.hospital_code != hospital_code:

@@ -34,7 +34,7 @@ from sqlmodel import col
 
 from app import clock
 from app.db import tables as db
-from app.errors import Conflict, FieldError, ValidationFailed
+from app.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.principal import Principal, Role
 from app.schemas.users import UserCreate
 
@@ -206,3 +206,119 @@ def sign_out(session: Session, *, token_hash: str, now: datetime) -> None:
         .where(col(db.UserSession.token_hash) == token_hash, col(db.UserSession.ended_at).is_(None))
         .values(ended_at=now)
     )
+
+
+# --- accounts, as a person and an administrator manage them (the desk's account pages) -------
+
+PASSWORD_MIN, PASSWORD_MAX = 12, 200
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A row of the people list: the account, its open sessions and when it was last seen."""
+
+    user: db.AppUser
+    sessions: int
+    last_seen_at: datetime | None
+
+
+def people(session: Session, *, now: datetime, idle_minutes: int) -> list[Person]:
+    """Every account, by username, with its sessions that are still open (not ended, not idle,
+    not too old)."""
+    idle = now - timedelta(minutes=idle_minutes)
+    oldest = now - timedelta(hours=SESSION_MAX_HOURS)
+    rows = session.execute(
+        select(col(db.UserSession.user_id), col(db.UserSession.last_seen_at)).where(
+            col(db.UserSession.ended_at).is_(None),
+            col(db.UserSession.last_seen_at) > idle,
+            col(db.UserSession.created_at) > oldest,
+        )
+    ).all()
+    open_sessions: dict[str, list[datetime]] = {}
+    for user_id, seen in rows:
+        open_sessions.setdefault(user_id, []).append(seen)
+    users = session.scalars(select(db.AppUser).order_by(col(db.AppUser.username))).all()
+    return [
+        Person(u, len(open_sessions.get(u.id, [])), max(open_sessions[u.id]) if u.id in open_sessions else None)
+        for u in users
+    ]
+
+
+def _account(session: Session, username: str) -> db.AppUser:
+    user = session.scalars(
+        select(db.AppUser).where(col(db.AppUser.username) == username).with_for_update()
+    ).one_or_none()
+    if user is None:
+        raise NotFound("there is no such person")
+    return user
+
+
+def verify_password(session: Session, *, user_id: str, password: str) -> bool:
+    """Whether ``password`` is the account's (argon2: checked outside any write transaction)."""
+    user = session.get(db.AppUser, user_id)
+    if user is None:
+        return False
+    try:
+        return HASHER.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _end_sessions(session: Session, user_id: str, now: datetime, *, keep: str | None = None) -> int:
+    stmt = update(db.UserSession).where(col(db.UserSession.user_id) == user_id, col(db.UserSession.ended_at).is_(None))
+    if keep is not None:
+        stmt = stmt.where(col(db.UserSession.token_hash) != keep)
+    return int(session.execute(stmt.values(ended_at=now)).rowcount)  # type: ignore[attr-defined]
+
+
+def change_password(
+    session: Session, *, user_id: str, new_password: str, keep_session: str, now: datetime
+) -> db.AppUser:
+    """A person's new password (the old one was checked); their other sessions end.  Field errors
+    at ``("new_password",)``."""
+    user = session.scalars(select(db.AppUser).where(col(db.AppUser.id) == user_id).with_for_update()).one()
+    loc = ("new_password",)
+    if not PASSWORD_MIN <= len(new_password) <= PASSWORD_MAX:
+        raise ValidationFailed([FieldError(loc, f"a password has {PASSWORD_MIN} to {PASSWORD_MAX} characters")])
+    if new_password.lower() == user.username:
+        raise ValidationFailed([FieldError(loc, "the password must not be the username")])
+    user.password_hash = HASHER.hash(new_password)
+    _end_sessions(session, user.id, now, keep=keep_session)
+    session.flush()
+    return user
+
+
+def unlock(session: Session, *, username: str) -> db.AppUser:
+    """End an account's lock after failed sign-ins (and its count of them)."""
+    user = _account(session, username)
+    user.locked_until = None
+    user.failed_signins = 0
+    session.flush()
+    return user
+
+
+def end_sessions(session: Session, *, username: str, now: datetime) -> db.AppUser:
+    """Sign a person out everywhere: every open session of theirs ends."""
+    user = _account(session, username)
+    _end_sessions(session, user.id, now)
+    return user
+
+
+def disable(session: Session, *, username: str, now: datetime, by: str) -> db.AppUser:
+    """Disable an account (no sign-in, every session ended); an administrator's own refused."""
+    user = _account(session, username)
+    if f"user:{user.username}" == by:
+        raise Conflict("an administrator cannot disable their own account")
+    if user.disabled_at is None:
+        user.disabled_at = now
+    _end_sessions(session, user.id, now)
+    session.flush()
+    return user
+
+
+def enable(session: Session, *, username: str) -> db.AppUser:
+    """Let a disabled account sign in again."""
+    user = _account(session, username)
+    user.disabled_at = None
+    session.flush()
+    return user

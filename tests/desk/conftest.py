@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.desk.browser import Tab
 from tests.desk.helpers import Site, seed
 from tests.support.db import truncate
 
@@ -64,8 +65,18 @@ def site(request: pytest.FixtureRequest, browser: Any, tmp_path_factory: pytest.
     server.start()
     try:
         with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
-            bill = seed(client)
+            bill = seed(client, full=True)
         yield Site(backend, url, server, bill)
         assert server.log_problems() == []
     finally:
         server.stop()
+
+
+@pytest.fixture
+def tabs(site: Site, browser: Any) -> Iterator[list[Tab]]:
+    """The tabs a test opens (``tests.desk.browser.open_tab``); on closing each, no request may
+    have left the service."""
+    opened: list[Tab] = []
+    yield opened
+    for tab in opened:
+        tab.close()

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import httpx
 
+from tests.api.test_v3_examples import load_v3_over_http
 from tests.support.api import ADMIN, bill_1, load_examples_over_http
 from tests.support.paths import REPO
 
@@ -18,7 +19,11 @@ CLERK = "nrcms-clerk"
 UEBMI_CLERK = "uebmi-clerk"
 HOSPITAL_CLERK = "hospital-clerk"
 OTHER_CLERK = "other-clerk"
+SI_CLERK = "si-clerk"
+MA_CLERK = "ma-clerk"
+ADMIN_PERSON = "desk-admin"
 NRCMS, UEBMI = "NRCMS-511623", "UEBMI-321100"
+SI, MA = "SI-511623", "MA-511623"
 #: A scheme the sample patient is not a member of.
 OTHER = "NRCMS-510000"
 PEOPLE: dict[str, dict[str, Any]] = {
@@ -26,12 +31,23 @@ PEOPLE: dict[str, dict[str, Any]] = {
     UEBMI_CLERK: {"name": "Chen Jing", "role": "scheme_office", "scheme_code": UEBMI},
     HOSPITAL_CLERK: {"name": "Zhao Hong", "role": "hospital", "hospital_code": "H511623001"},
     OTHER_CLERK: {"name": "Sun Li", "role": "scheme_office", "scheme_code": OTHER},
+    SI_CLERK: {"name": "Zhou Ping", "role": "scheme_office", "scheme_code": SI},
+    MA_CLERK: {"name": "Wu Fang", "role": "scheme_office", "scheme_code": MA},
+    ADMIN_PERSON: {"name": "Qian Yu", "role": "admin"},
 }
 
 
-def seed(client: httpx.Client) -> dict[str, Any]:
-    """The shared examples, bill 1 (submitted by the admin) and the three people."""
-    load_examples_over_http(cast(Any, client))
+#: The people of v1's sample (the others need v2's schemes).
+V1_PEOPLE = (CLERK, UEBMI_CLERK, HOSPITAL_CLERK, OTHER_CLERK)
+
+
+def seed(client: httpx.Client, *, full: bool = False) -> dict[str, Any]:
+    """The shared examples, bill 1 (submitted by the admin) and the people.  ``full``: v2's and
+    v3's examples over v1's, and every person of ``PEOPLE`` (else v1's and ``V1_PEOPLE``)."""
+    if full:
+        load_v3_over_http(cast(Any, client))
+    else:
+        load_examples_over_http(cast(Any, client))
     other = {
         "name": "Another county's cooperative scheme",
         "kind": "nrcms",
@@ -42,8 +58,9 @@ def seed(client: httpx.Client) -> dict[str, Any]:
     r = client.post("/v1/bills", json=bill_1(), headers=ADMIN)
     assert r.status_code == 201, r.text
     bill: dict[str, Any] = r.json()
-    for username, person in PEOPLE.items():
-        r = client.post("/v1/users", json={"username": username, "password": PASSWORD, **person}, headers=ADMIN)
+    for username in PEOPLE if full else V1_PEOPLE:
+        body = {"username": username, "password": PASSWORD, **PEOPLE[username]}
+        r = client.post("/v1/users", json=body, headers=ADMIN)
         assert r.status_code == 201, r.text
     return bill
 
@@ -79,3 +96,23 @@ class Site:
 
     def api(self) -> httpx.Client:
         return httpx.Client(base_url=self.base, headers=ADMIN, timeout=30.0)
+
+
+def sign_in(client: Any, username: str, password: str = PASSWORD) -> Any:
+    """Sign in through the desk's form (a TestClient keeps the cookie)."""
+    page = client.get("/desk/sign-in")
+    return client.post(
+        "/desk/sign-in",
+        data={"csrf_token": csrf_of(page.text), "username": username, "password": password, "next": "/desk/"},
+        follow_redirects=False,
+    )
+
+
+def hidden_fields(html: str, form_id: str) -> dict[str, str]:
+    """The fields of one form of a page (its inputs' names and values, unescaped)."""
+    import html as html_lib
+
+    start = html.index(f'id="{form_id}"')
+    end = html.index("</form>", start)
+    fields = re.findall(r'<input[^>]*?name="([^"]+)"[^>]*?value="([^"]*)"', html[start:end])
+    return {name: html_lib.unescape(value) for name, value in fields}

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from tests.desk.helpers import CLERK, PASSWORD, csrf_of, seed
+from tests.desk.helpers import CLERK, PASSWORD, csrf_of, hidden_fields, seed
 from tests.support.api import ADMIN
 
 
@@ -57,7 +57,8 @@ def test_a_desk_settlement_and_reversal_carry_their_audit_records_in_their_trans
     form = {"csrf_token": csrf_of(page.text), "username": CLERK, "password": PASSWORD, "next": "/desk/"}
     assert client.post("/desk/sign-in", data=form, follow_redirects=False).status_code == 303
     page = client.get(f"/desk/bills/{bill['bill_id']}")
-    settle = {"csrf_token": csrf_of(page.text), "idempotency_key": "desk-audit-1"}
+    shown = client.post(f"/desk/bills/{bill['bill_id']}/preview", data={"csrf_token": csrf_of(page.text), "rows": "1"})
+    settle = hidden_fields(shown.text, "confirm-form")
     with transactions() as seen:
         done = client.post(f"/desk/bills/{bill['bill_id']}/settle", data=settle, follow_redirects=False)
     assert done.status_code == 303, done.text

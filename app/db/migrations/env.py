@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
+import app.db.batch_tables
 import app.db.receivable_tables
 import app.db.tables
 import app.db.visit_tables  # noqa: F401

@@ -1,0 +1,1 @@
+"""Commands of ``python -m app`` that are clients of the service (over its HTTP API)."""
