@@ -6,20 +6,27 @@ with the sample loaded: each round is one claim (bill 3's lines without the targ
 of them, under NRCMS-511623 and its two tiers) and one visit (2401, the forty lines in one 2301,
 2402, 2304) of the same lines.  The claims and the visits alternate, after a warm-up; the figures
 are the medians of the wall time of a claim and of a whole visit, their ratio, and each message's
-median.  ``python -m bench.nhsa [--rounds N] [--sqlite-only]``.
+median.  ``--cpu`` times with the process's CPU time (``time.process_time``: the client's and
+the app's threads together) instead of the wall time, for a loaded machine; ``--profile N``
+profiles (cProfile, CPU time) the app in process over the rounds, each message and claim apart,
+its thread-pool hops made inline, and prints the hottest functions of each.
+``python -m bench.nhsa [--rounds N] [--sqlite-only] [--cpu] [--profile N]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import statistics
 import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -44,7 +51,53 @@ def _lines() -> list[dict[str, Any]]:
     return [{**i, "quantity": "1", "amount": i["unit_price"]} for i in items]
 
 
-def run(url: str, rounds: int) -> dict[str, Any]:
+def run_inline_call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def call() -> Any:
+        return func(*args, **kwargs)
+
+    return call()
+
+
+@contextmanager
+def _profiled(profiles: dict[str, cProfile.Profile], name: str) -> Iterator[None]:
+    """Profile what the app does while ``name`` is sent (in the event loop's thread, see
+    :func:`_profiling_app`)."""
+    profiles["now"] = profiles.get(name)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        profiles.pop("now", None)
+
+
+def _profiling_app(asgi: Any, profiles: dict[str, cProfile.Profile]) -> Any:
+    async def profiled(scope: Any, receive: Any, send: Any) -> None:
+        prof = profiles.get("now")
+        if prof is None:
+            await asgi(scope, receive, send)
+            return
+        prof.enable()
+        try:
+            await asgi(scope, receive, send)
+        finally:
+            prof.disable()
+
+    return profiled
+
+
+def _report(name: str, prof: cProfile.Profile, top: int = 25) -> None:
+    from bench.profile_settle import where
+
+    stats = pstats.Stats(prof)
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    total = sum(tt for _cc, _nc, tt, _ct, _callers in raw.values())
+    calls = max((v[1] for k, v in raw.items() if k[2] == "call_service" or k[2] == "submit_claim"), default=1)
+    print(f"\n{name}: {total * 1000:.1f} ms profiled over {calls} ({total * 1000 / max(calls, 1):.2f} ms each)")
+    mine = [(k, v[3]) for k, v in raw.items() if "/app/" in k[0]]
+    for key, ct in sorted(mine, key=lambda kv: kv[1], reverse=True)[:top]:
+        print(f"  {ct / total:6.1%}  {ct * 1000 / max(calls, 1):6.2f} ms  {where(key)}")
+
+
+def run(url: str, rounds: int, *, cpu: bool = False, profile: int = 0) -> dict[str, Any]:
     os.environ["SETTLE_DATABASE_URL"] = url
     os.environ["SETTLE_ADMIN_TOKEN"] = TOKEN
     os.environ["SETTLE_LOG_LEVEL"] = "WARNING"
@@ -61,7 +114,16 @@ def run(url: str, rounds: int) -> dict[str, Any]:
     from app.sample.loader import load_sample
 
     load_sample()
-    client = TestClient(create_app())
+    timer = time.process_time if cpu else time.perf_counter
+    profiles: dict[str, cProfile.Profile] = {}
+    if profile:
+        from bench.profile_settle import run_inline
+
+        run_inline()
+        import app.api.routes_nhsa
+
+        app.api.routes_nhsa.run_in_threadpool = run_inline_call  # type: ignore[attr-defined]
+    client = TestClient(_profiling_app(create_app(), profiles) if profile else create_app())
     admin = {"Authorization": f"Bearer {TOKEN}"}
     bill = json.loads((REPO / "app/sample/v2/bill-3.json").read_text())
     items = _lines()
@@ -70,7 +132,8 @@ def run(url: str, rounds: int) -> dict[str, Any]:
 
     def claim() -> None:
         body = {"bill": {**bill, "bill_no": f"B-{uuid.uuid4().hex[:12]}", "items": items}, "schemes": SCHEMES}
-        r = client.post("/v1/claims", json=body, headers={**admin, "Idempotency-Key": uuid.uuid4().hex})
+        with _profiled(profiles, "claim"):
+            r = client.post("/v1/claims", json=body, headers={**admin, "Idempotency-Key": uuid.uuid4().hex})
         assert r.status_code == 201, r.text
 
     def send(infno: str, inp: dict[str, Any]) -> Any:
@@ -81,13 +144,14 @@ def run(url: str, rounds: int) -> dict[str, Any]:
             "fixmedins_code": bill["hospital"]["code"],
             "input": inp,
         }
-        start = time.perf_counter()
-        r = client.post(
-            "/fsi/api/rsfComIfsService/callService",
-            content=_dumps(envelope),
-            headers={**admin, "Content-Type": "application/json"},
-        )
-        per[infno].append(time.perf_counter() - start)
+        start = timer()
+        with _profiled(profiles, infno):
+            r = client.post(
+                "/fsi/api/rsfComIfsService/callService",
+                content=_dumps(envelope),
+                headers={**admin, "Content-Type": "application/json"},
+            )
+        per[infno].append(timer() - start)
         answer = r.json()
         assert answer["infcode"] == 0, answer
         return answer["output"]
@@ -141,12 +205,17 @@ def run(url: str, rounds: int) -> dict[str, Any]:
         claim()
         visit()
     per.clear()
-    for _ in range(rounds):
+    for n in range(rounds):
+        if n == rounds - profile:
+            profiles.update((k, cProfile.Profile(time.thread_time)) for k in ("claim", "2401", "2301", "2402", "2304"))
         for name, fn in work.items():
-            start = time.perf_counter()
+            start = timer()
             fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(timer() - start)
     client.close()
+    for name, prof in profiles.items():
+        if name != "now":
+            _report(name, prof)
     reset_engine()
     claim_ms = statistics.median(times["claim"]) * 1000
     visit_ms = statistics.median(times["visit"]) * 1000
@@ -162,9 +231,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--cpu", action="store_true", help="time with the process's CPU time, not the wall time")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="profile the last N rounds (cProfile)")
     args = parser.parse_args()
+    options = {"cpu": args.cpu, "profile": min(args.profile, args.rounds)}
     with tempfile.TemporaryDirectory() as folder:
-        print("sqlite", run(f"sqlite:///{folder}/bench.db", args.rounds), flush=True)
+        print("sqlite", run(f"sqlite:///{folder}/bench.db", args.rounds, **options), flush=True)
     if args.sqlite_only:
         return
     from sqlalchemy import create_engine, text
@@ -176,7 +248,7 @@ def main() -> None:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         url = make_url(PG_MAINTENANCE).set(database=name).render_as_string(hide_password=False)
-        print("postgresql", run(url, args.rounds), flush=True)
+        print("postgresql", run(url, args.rounds, **options), flush=True)
     finally:
         with maintenance.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

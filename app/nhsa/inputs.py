@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -50,7 +51,9 @@ def _quantity(value: Decimal) -> Decimal:
     return value
 
 
+@lru_cache(maxsize=1024)
 def _time(value: str) -> str:
+    """A time as the platform writes it (the lines of a message mostly share a few)."""
     try:
         datetime.strptime(f"{value} +0800", f"{TIME_FORMAT} %z")  # Beijing time
     except ValueError:

@@ -23,7 +23,7 @@ from app.engine.visit_statements import StatementRow, StatementTotals
 from app.errors import DomainError, FieldError, Forbidden, ValidationFailed, errors_under
 from app.nhsa import inputs as i
 from app.nhsa import render
-from app.nhsa.numbers import canonical
+from app.nhsa.numbers import as_sent
 from app.principal import Principal
 from app.services import visit_reconciliation, visit_settlements, visits
 from app.services.idempotency import IdemRequest, Reply, request_hash
@@ -87,9 +87,9 @@ def answer(
             )
         if envelope.infno == "2401" and envelope.insuplc_admdvs is None:
             raise ValidationFailed([FieldError(("insuplc_admdvs",), "2401 needs the insuring region")])
-        key = {"infno": envelope.infno, "fixmedins_code": envelope.fixmedins_code, "input": canonical(doc["input"])}
+        key = {"infno": envelope.infno, "fixmedins_code": envelope.fixmedins_code, "input": doc["input"]}
         idem = IdemRequest(
-            envelope.msgid, request_hash("POST", PATH, key), OPERATION, exact_numbers=True, named="msgid"
+            envelope.msgid, request_hash("POST", PATH, key, as_sent), OPERATION, exact_numbers=True, named="msgid"
         )
         message = Message(principal, envelope, idem, received, _noting(audit, created))
         with errors_under("input"):

@@ -82,8 +82,9 @@ class Replayed:
 Result = TypeVar("Result")
 
 
-def request_hash(method: str, path: str, body: Any) -> str:
-    canonical = orjson.dumps({"m": method, "p": path, "b": body}, option=orjson.OPT_SORT_KEYS)
+def request_hash(method: str, path: str, body: Any, default: Callable[[Any], Any] | None = None) -> str:
+    """The request's fingerprint; ``default`` writes what orjson cannot (see ``orjson.dumps``)."""
+    canonical = orjson.dumps({"m": method, "p": path, "b": body}, default=default, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
 
 
