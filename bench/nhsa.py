@@ -84,7 +84,7 @@ def _profiling_app(asgi: Any, profiles: dict[str, cProfile.Profile]) -> Any:
     return profiled
 
 
-def _report(name: str, prof: cProfile.Profile, top: int = 25) -> None:
+def _report(name: str, prof: cProfile.Profile, top: int = 40) -> None:
     from bench.profile_settle import where
 
     stats = pstats.Stats(prof)

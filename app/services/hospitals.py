@@ -7,14 +7,15 @@ name it was accepted with.
 from __future__ import annotations
 
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app import clock
 from app.db import tables as db
+from app.db.direct import execute_one
 from app.engine.policy import region_prefix
 from app.errors import NotDesignated, NotFound, UnknownHospital
 from app.principal import Principal
@@ -49,6 +50,26 @@ def get(session: Session, *, code: str) -> db.Hospital:
 def registered(session: Session, code: str) -> db.Hospital:
     """The registry's entry of the hospital a bill names (else ``unknown-hospital``)."""
     row = session.get(db.Hospital, code)
+    if row is None:
+        raise UnknownHospital(f"hospital {code} is not in the designated-hospital registry")
+    return row
+
+
+_HOSPITAL = db.core_table(db.Hospital)
+_ENTRY = select(
+    _HOSPITAL.c.code,
+    _HOSPITAL.c.name,
+    _HOSPITAL.c.level,
+    _HOSPITAL.c.region,
+    _HOSPITAL.c.designated_from,
+    _HOSPITAL.c.designated_to,
+).where(_HOSPITAL.c.code == bindparam("code"))
+
+
+def registry_entry(session: Session, code: str) -> Any:
+    """:func:`registered` as one compiled statement: a row of the entry's columns (``code``,
+    ``name``, ``level``, ``region``, ``designated_from``, ``designated_to``), not the ORM object."""
+    row = execute_one(session, _ENTRY, {"code": code})
     if row is None:
         raise UnknownHospital(f"hospital {code} is not in the designated-hospital registry")
     return row

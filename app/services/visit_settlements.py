@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app import clock
+from app.db.direct import execute
+from app.db.tables import core_table
 from app.db.visit_tables import NhsaFeeLine, NhsaSettlement, NhsaVisit
 from app.engine import types as t
 from app.engine.money import ZERO
@@ -53,6 +56,7 @@ from app.services.visit_state import (
     line_window_bill,
     lock_visit,
     member_of,
+    save_visit,
     visit_lines,
     visit_route,
 )
@@ -183,7 +187,7 @@ def _settle(
                 )
             ]
         )
-    registry = hospitals.registered(session, visit.hospital_code)
+    registry = hospitals.registry_entry(session, visit.hospital_code)
     hospital = t.Hospital(registry.code, registry.name, registry.level, registry.region)
     catalog = catalog_of(work, route, line_window_bill(visit, member, hospital, net))
     ordinal = visit.settlement_count + 1
@@ -219,7 +223,8 @@ def _settle(
         warning=NO_ACCOUNT if ask.acct_used_flag else "",
     )
     if not ask.dry_run:
-        session.add(
+        _insert_settlement(
+            session,
             NhsaSettlement(
                 id=setl_id,
                 visit_id=visit.id,
@@ -237,11 +242,19 @@ def _settle(
                 client_id=principal.client_id,
                 msgid=msgid,
                 created_at=now,
-            )
+            ),
         )
-        visit.settlement_count, visit.active_setl_id, visit.updated_at = ordinal, setl_id, now
-        session.flush()
+        save_visit(session, visit, settlement_count=ordinal, active_setl_id=setl_id, updated_at=now)
     return settled
+
+
+_SETTLEMENT = core_table(NhsaSettlement)
+_INSERT_SETTLEMENT = insert(_SETTLEMENT)
+
+
+def _insert_settlement(session: Session, settlement: NhsaSettlement) -> None:
+    """A visit settlement's row, every column as ``settlement`` has it (one compiled statement)."""
+    execute(session, _INSERT_SETTLEMENT, {c.name: getattr(settlement, c.name) for c in _SETTLEMENT.columns})
 
 
 def _settle_route(work: LedgerWork, route: Route, bill_id: str, created_by: str) -> list[Paid]:
@@ -284,10 +297,11 @@ def _cancel_locked(
         reverse_locked(work, bill_id=settlement.bill_id, settlement_id=record.id, created_by=principal.client_id)
     now = clock.now()
     settlement.status, settlement.cancel_id, settlement.cancelled_at = "cancelled", uuid.uuid4().hex[:30], now
-    if visit.active_setl_id == settlement.id:
-        visit.active_setl_id = None
-    visit.updated_at = now
     work.session.flush()
+    if visit.active_setl_id == settlement.id:
+        save_visit(work.session, visit, active_setl_id=None, updated_at=now)
+    else:
+        save_visit(work.session, visit, updated_at=now)
     paid = tuple(
         Paid(str(p["fund_pay_type"]), str(p.get("fund_pay_type_name", "")), p["setlinfo_field"], r)
         for p, r in zip(settlement.payments, records, strict=True)
@@ -419,6 +433,5 @@ def _reverse_upload_message(work: LedgerWork, principal: Principal, message: Mes
         return Done(visit, warning=f"the lines of message {message.omsgid} were cancelled already: nothing to reverse")
     check_unsettled(visit, "reversing an upload of fee lines")
     delete_lines(work.session, visit.id, [line.feedetl_sn for line in lines])
-    visit.updated_at = clock.now()
-    work.session.flush()
+    save_visit(work.session, visit, updated_at=clock.now())
     return Done(visit)

@@ -12,9 +12,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import bindparam, delete, or_, select
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from app.db import tables as db
 from app.db.direct import execute, execute_one
@@ -111,15 +110,32 @@ class Uploaded:
     lines: tuple[ClassifiedLine, ...]
 
 
+_VISIT = db.core_table(NhsaVisit)
+_LOCK_VISIT = select(_VISIT).where(_VISIT.c.id == bindparam("mdtrt_id")).with_for_update()
+_INSERT_VISIT = insert(_VISIT)
+_SAVE_VISIT = update(_VISIT).where(_VISIT.c.id == bindparam("visit_id"))
+
+
 def lock_visit(work: LedgerWork, ref: VisitRef) -> NhsaVisit:
     """The visit's row, ``FOR UPDATE`` (the first lock of every transaction on it); ``not-found``
-    when there is none, or it is another hospital's."""
-    visit = work.session.scalars(
-        select(NhsaVisit).where(col(NhsaVisit.id) == ref.mdtrt_id).with_for_update()
-    ).one_or_none()
-    if visit is None or visit.hospital_code != ref.hospital_code:
+    when there is none, or it is another hospital's.  The visit is read by one compiled statement
+    and is not in the session: its changes are written by :func:`save_visit`."""
+    row = execute_one(work.session, _LOCK_VISIT, {"mdtrt_id": ref.mdtrt_id})
+    if row is None or row.hospital_code != ref.hospital_code:
         raise NotFound(f"there is no visit {ref.mdtrt_id} of hospital {ref.hospital_code}")
-    return visit
+    return NhsaVisit(**row._asdict())
+
+
+def insert_visit(session: Session, visit: NhsaVisit) -> None:
+    """A new visit's row, every column as ``visit`` has it."""
+    execute(session, _INSERT_VISIT, {c.name: getattr(visit, c.name) for c in _VISIT.columns})
+
+
+def save_visit(session: Session, visit: NhsaVisit, **changes: object) -> None:
+    """Change these columns of a visit read by :func:`lock_visit` (held), in ``visit`` and in its row."""
+    for name, value in changes.items():
+        setattr(visit, name, value)
+    execute(session, _SAVE_VISIT, {"visit_id": visit.id, **changes})
 
 
 def check_person(visit: NhsaVisit, psn_no: str, loc: Loc) -> None:
@@ -254,5 +270,5 @@ def delete_lines(session: Session, visit_id: str, feedetl_sns: Sequence[str]) ->
 
 def hospital_of(session: Session, code: str) -> t.Hospital:
     """The hospital as the registry has it (else ``unknown-hospital``)."""
-    row = hospitals.registered(session, code)
+    row = hospitals.registry_entry(session, code)
     return t.Hospital(row.code, row.name, row.level, row.region)

@@ -44,9 +44,11 @@ from app.services.visit_state import (
     check_unsettled,
     delete_lines,
     hospital_of,
+    insert_visit,
     line_window_bill,
     lock_visit,
     member_of,
+    save_visit,
     visit_lines,
     visit_route,
 )
@@ -91,7 +93,7 @@ def admit(
         route = nhsa_routes.route_for(session, a.insuplc_admdvs, a.insutype)
         member = member_of(session, route, a.psn_no)
         check_certificate(member, a.mdtrt_cert_type, a.mdtrt_cert_no, ("mdtrtinfo",))
-        registry = hospitals.registered(session, a.hospital_code)
+        registry = hospitals.registry_entry(session, a.hospital_code)
         hospitals.check_designated(registry, a.admission_date)
         now = clock.now()
         visit = NhsaVisit(
@@ -114,8 +116,7 @@ def admit(
             created_at=now,
             updated_at=now,
         )
-        session.add(visit)
-        session.flush()
+        insert_visit(session, visit)
         return Done(visit)
 
     return _write("nhsa_admit", use_case, principal=principal, idem=idem, render=render, audit=audit)
@@ -135,8 +136,7 @@ def cancel_admission(
         check_open(visit, "cancelling it again")
         if visit_lines(work.session, visit.id):
             raise Conflict(f"visit {visit.id} has fee lines: cancel them (2302) before the admission")
-        visit.status, visit.updated_at = "cancelled", clock.now()
-        work.session.flush()
+        save_visit(work.session, visit, status="cancelled", updated_at=clock.now())
         return Done(visit)
 
     return _write("nhsa_cancel_admission", use_case, principal=principal, idem=idem, render=render, audit=audit)
@@ -224,8 +224,7 @@ def upload_lines(
                     for line in plan.new
                 ],
             )
-            visit.updated_at = now
-            session.flush()
+            save_visit(session, visit, updated_at=now)
         return Uploaded(visit, classified)
 
     return run_write("nhsa_upload_lines", use_case, render, principal=principal, idem=idem, audit=audit)
@@ -259,8 +258,7 @@ def cancel_lines(
                 )
             sns = [feedetl_sn]
         delete_lines(session, visit.id, sns)
-        visit.updated_at = clock.now()
-        session.flush()
+        save_visit(session, visit, updated_at=clock.now())
         return Done(visit)
 
     return _write("nhsa_cancel_lines", use_case, principal=principal, idem=idem, render=render, audit=audit)
@@ -297,10 +295,15 @@ def discharge(
             raise ValidationFailed(
                 [FieldError((*ref.loc, "endtime"), f"endtime {discharge.endtime} is before begntime {visit.begntime}")]
             )
-        visit.status, visit.endtime, visit.discharge_date = "discharged", discharge.endtime, discharge.discharge_date
-        visit.discharge_diagnoses = [{"diag_code": d.code, "diag_name": d.name} for d in discharge.diagnoses]
-        visit.updated_at = clock.now()
-        work.session.flush()
+        save_visit(
+            work.session,
+            visit,
+            status="discharged",
+            endtime=discharge.endtime,
+            discharge_date=discharge.discharge_date,
+            discharge_diagnoses=[{"diag_code": d.code, "diag_name": d.name} for d in discharge.diagnoses],
+            updated_at=clock.now(),
+        )
         return Done(visit)
 
     return _write("nhsa_discharge", use_case, principal=principal, idem=idem, render=render, audit=audit)
@@ -321,9 +324,15 @@ def cancel_discharge(
         if visit.status != "discharged":
             raise Conflict(f"visit {visit.id} is not discharged")
         check_unsettled(visit, "cancelling its discharge")
-        visit.status, visit.endtime, visit.discharge_date, visit.discharge_diagnoses = "admitted", None, None, None
-        visit.updated_at = clock.now()
-        work.session.flush()
+        save_visit(
+            work.session,
+            visit,
+            status="admitted",
+            endtime=None,
+            discharge_date=None,
+            discharge_diagnoses=None,
+            updated_at=clock.now(),
+        )
         return Done(visit)
 
     return _write("nhsa_cancel_discharge", use_case, principal=principal, idem=idem, render=render, audit=audit)
