@@ -17,13 +17,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app import clock
 from app.db.direct import execute
 from app.db.tables import core_table
-from app.db.visit_tables import NhsaFeeLine, NhsaSettlement, NhsaVisit
+from app.db.visit_tables import NhsaFeeLine, NhsaSettlement
 from app.engine import types as t
 from app.engine.money import ZERO
 from app.engine.routes import Route, RouteScheme, SetlinfoField
@@ -46,6 +45,7 @@ from app.services.idempotency import IdemRequest, Replayed, Reply
 from app.services.visit_state import (
     Done,
     Member,
+    Visit,
     VisitRef,
     catalog_of,
     check_certificate,
@@ -97,7 +97,7 @@ class VisitSettled:
     ``setl_id`` is then the cancellation's own, ``at`` its time, and the amounts are the
     cancelled settlement's, to be negated)."""
 
-    visit: NhsaVisit
+    visit: Visit
     member: Member
     setl_id: str
     at: datetime
@@ -152,6 +152,10 @@ def settle(
         dry_run=ask.dry_run,
         audit=audit,
     )
+
+
+#: A visit settlement's row, every column given (one compiled statement).
+_INSERT_SETTLEMENT = insert(core_table(NhsaSettlement))
 
 
 def _settle(
@@ -223,38 +227,32 @@ def _settle(
         warning=NO_ACCOUNT if ask.acct_used_flag else "",
     )
     if not ask.dry_run:
-        _insert_settlement(
+        execute(
             session,
-            NhsaSettlement(
-                id=setl_id,
-                visit_id=visit.id,
-                bill_id=bill_id,
-                ordinal=ordinal,
-                payments=_payments_doc(paid),
-                hospital_code=visit.hospital_code,
-                insuplc_admdvs=visit.insuplc_admdvs,
-                insutype=visit.insutype,
-                medfee_sumamt=total,
-                fund_pay_sumamt=settled.fund_pay_sumamt,
-                mdtrt_cert_type=ask.mdtrt_cert_type,
-                medins_setl_id=ask.medins_setl_id,
-                status="settled",
-                client_id=principal.client_id,
-                msgid=msgid,
-                created_at=now,
-            ),
+            _INSERT_SETTLEMENT,
+            {
+                "id": setl_id,
+                "visit_id": visit.id,
+                "bill_id": bill_id,
+                "ordinal": ordinal,
+                "payments": _payments_doc(paid),
+                "hospital_code": visit.hospital_code,
+                "insuplc_admdvs": visit.insuplc_admdvs,
+                "insutype": visit.insutype,
+                "medfee_sumamt": total,
+                "fund_pay_sumamt": settled.fund_pay_sumamt,
+                "mdtrt_cert_type": ask.mdtrt_cert_type,
+                "medins_setl_id": ask.medins_setl_id,
+                "status": "settled",
+                "client_id": principal.client_id,
+                "msgid": msgid,
+                "created_at": now,
+                "cancel_id": None,
+                "cancelled_at": None,
+            },
         )
         save_visit(session, visit, settlement_count=ordinal, active_setl_id=setl_id, updated_at=now)
     return settled
-
-
-_SETTLEMENT = core_table(NhsaSettlement)
-_INSERT_SETTLEMENT = insert(_SETTLEMENT)
-
-
-def _insert_settlement(session: Session, settlement: NhsaSettlement) -> None:
-    """A visit settlement's row, every column as ``settlement`` has it (one compiled statement)."""
-    execute(session, _INSERT_SETTLEMENT, {c.name: getattr(settlement, c.name) for c in _SETTLEMENT.columns})
 
 
 def _settle_route(work: LedgerWork, route: Route, bill_id: str, created_by: str) -> list[Paid]:
@@ -281,9 +279,7 @@ def _paid(scheme: RouteScheme, record: SettlementRecord) -> Paid:
 # --- 2305 and 2601 -------------------------------------------------------------------------------------------
 
 
-def _cancel_locked(
-    work: LedgerWork, *, principal: Principal, visit: NhsaVisit, settlement: NhsaSettlement
-) -> VisitSettled:
+def _cancel_locked(work: LedgerWork, *, principal: Principal, visit: Visit, settlement: NhsaSettlement) -> VisitSettled:
     """Reverse every scheme settlement of the visit settlement (the visit held), the last first,
     under its bill's lock; the visit's lines may then change, and the next settlement makes a new
     bill."""

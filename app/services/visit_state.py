@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -96,60 +96,93 @@ class Member:
     name: str
 
 
+@dataclass(slots=True)
+class Visit:
+    """A visit's row (``nhsa_visit``, :class:`app.db.visit_tables.NhsaVisit`) as a plain object,
+    read by :func:`lock_visit` and changed by :func:`save_visit` (the ORM's instances cost more to
+    make than the statement that reads them)."""
+
+    id: str
+    hospital_code: str
+    insuplc_admdvs: str
+    insutype: str
+    mdtrtarea_admvs: str | None
+    psn_no: str
+    patient_id_number: str
+    patient_name: str
+    med_type: str
+    mdtrt_cert_type: str
+    ipt_no: str
+    begntime: str
+    admission_date: date
+    endtime: str | None
+    discharge_date: date | None
+    admission_diagnoses: list[dict[str, str]]
+    discharge_diagnoses: list[dict[str, str]] | None
+    status: str
+    settlement_count: int
+    active_setl_id: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class Done:
     """A transaction carried out that answers no figures: the visit it was on (None: none)."""
 
-    visit: NhsaVisit | None
+    visit: Visit | None
     warning: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Uploaded:
-    visit: NhsaVisit
+    visit: Visit
     lines: tuple[ClassifiedLine, ...]
 
 
 _VISIT = db.core_table(NhsaVisit)
 _LOCK_VISIT = select(_VISIT).where(_VISIT.c.id == bindparam("mdtrt_id")).with_for_update()
+_VISIT_COLUMNS = tuple(c.name for c in _VISIT.columns)
+assert set(_VISIT_COLUMNS) == set(Visit.__dataclass_fields__), "Visit is the row of nhsa_visit"
 _INSERT_VISIT = insert(_VISIT)
 _SAVE_VISIT = update(_VISIT).where(_VISIT.c.id == bindparam("visit_id"))
 
 
-def lock_visit(work: LedgerWork, ref: VisitRef) -> NhsaVisit:
+def lock_visit(work: LedgerWork, ref: VisitRef) -> Visit:
     """The visit's row, ``FOR UPDATE`` (the first lock of every transaction on it); ``not-found``
     when there is none, or it is another hospital's.  The visit is read by one compiled statement
     and is not in the session: its changes are written by :func:`save_visit`."""
     row = execute_one(work.session, _LOCK_VISIT, {"mdtrt_id": ref.mdtrt_id})
     if row is None or row.hospital_code != ref.hospital_code:
         raise NotFound(f"there is no visit {ref.mdtrt_id} of hospital {ref.hospital_code}")
-    return NhsaVisit(**row._asdict())
+    return Visit(**row._asdict())
 
 
-def insert_visit(session: Session, visit: NhsaVisit) -> None:
+def insert_visit(session: Session, visit: Visit) -> None:
     """A new visit's row, every column as ``visit`` has it."""
-    execute(session, _INSERT_VISIT, {c.name: getattr(visit, c.name) for c in _VISIT.columns})
+    execute(session, _INSERT_VISIT, {name: getattr(visit, name) for name in _VISIT_COLUMNS})
 
 
-def save_visit(session: Session, visit: NhsaVisit, **changes: object) -> None:
+def save_visit(session: Session, visit: Visit, **changes: object) -> None:
     """Change these columns of a visit read by :func:`lock_visit` (held), in ``visit`` and in its row."""
     for name, value in changes.items():
         setattr(visit, name, value)
     execute(session, _SAVE_VISIT, {"visit_id": visit.id, **changes})
 
 
-def check_person(visit: NhsaVisit, psn_no: str, loc: Loc) -> None:
+def check_person(visit: Visit, psn_no: str, loc: Loc) -> None:
     if psn_no != visit.psn_no:
         raise ValidationFailed([FieldError((*loc, "psn_no"), f"visit {visit.id} is not person {psn_no}'s")])
 
 
-def check_open(visit: NhsaVisit, what: str) -> None:
+def check_open(visit: Visit, what: str) -> None:
     """A cancelled admission takes nothing more."""
     if visit.status == "cancelled":
         raise Conflict(f"the admission of visit {visit.id} was cancelled (2404): {what} refused")
 
 
-def check_unsettled(visit: NhsaVisit, what: str) -> None:
+def check_unsettled(visit: Visit, what: str) -> None:
     if visit.active_setl_id is not None:
         raise Conflict(
             f"visit {visit.id} is settled ({visit.active_setl_id}): {what} refused; cancel the settlement (2305) first"
@@ -183,7 +216,7 @@ def check_certificate(member: Member, cert_type: str, cert_no: str, loc: Loc) ->
         )
 
 
-def visit_route(session: Session, visit: NhsaVisit) -> Route:
+def visit_route(session: Session, visit: Visit) -> Route:
     return nhsa_routes.route_for(session, visit.insuplc_admdvs, visit.insutype)
 
 
@@ -222,7 +255,7 @@ class Priced(Protocol):
     def amount(self) -> Decimal: ...
 
 
-def line_window_bill(visit: NhsaVisit, member: Member, hospital: t.Hospital, lines: Sequence[Priced]) -> t.Bill:
+def line_window_bill(visit: Visit, member: Member, hospital: t.Hospital, lines: Sequence[Priced]) -> t.Bill:
     """The visit as a bill of these lines, for reading the reference rows over their days (a
     refund is served on its line's day, which ``lines`` give as its own)."""
     last = visit.discharge_date or max([visit.admission_date, *(line.day for line in lines)])

@@ -21,7 +21,7 @@ from sqlalchemy import insert
 
 from app import clock
 from app.db import tables as db
-from app.db.visit_tables import NhsaFeeLine, NhsaVisit
+from app.db.visit_tables import NhsaFeeLine
 from app.engine.visit_lines import classify_fee_line, content_hash, plan_upload, setting_of
 from app.errors import Conflict, FieldError, ValidationFailed
 from app.ledger.work import LedgerWork
@@ -36,6 +36,7 @@ from app.services.visit_state import (
     Member,
     SentLine,
     Uploaded,
+    Visit,
     VisitRef,
     catalog_of,
     check_certificate,
@@ -96,7 +97,7 @@ def admit(
         registry = hospitals.registry_entry(session, a.hospital_code)
         hospitals.check_designated(registry, a.admission_date)
         now = clock.now()
-        visit = NhsaVisit(
+        visit = Visit(
             id=uuid.uuid4().hex[:30],
             hospital_code=a.hospital_code,
             insuplc_admdvs=a.insuplc_admdvs,
@@ -110,8 +111,13 @@ def admit(
             ipt_no=a.ipt_no,
             begntime=a.begntime,
             admission_date=a.admission_date,
+            endtime=None,
+            discharge_date=None,
             admission_diagnoses=[{"diag_code": d.code, "diag_name": d.name} for d in a.diagnoses],
+            discharge_diagnoses=None,
             status="admitted",
+            settlement_count=0,
+            active_setl_id=None,
             created_by=principal.client_id,
             created_at=now,
             updated_at=now,
