@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.types import TypeDecorator
 
 from app.db import tables as db
-from app.db.direct import direct, execute, execute_one
+from app.db.direct import direct, execute, execute_many, execute_one
 from app.db.session import LOST_CONNECTION, get_engine, unavailable_reason
 from app.db.tx import retry_reason
 
@@ -202,6 +202,36 @@ def test_statements_fire_the_connections_events_and_errors_are_wrapped_as_before
     assert retry_reason(raised.value) in {"23505", "unique_constraint_failed"}
     with engine.begin() as conn:  # the connection (and a new cursor) serves the next statement
         assert execute_one(conn, BY_ID, {"id": "b1"}).bill_no == "N1"
+
+
+def test_many_rows_in_one_executemany_read_back_as_sqlalchemy_writes_them(db_url: str) -> None:
+    engine = get_engine()
+    seen: list[str] = []
+
+    def on_statement(_conn: Any, _cur: Any, statement: str, _params: Any, _context: Any, many: bool) -> None:
+        seen.append(f"{statement.split(maxsplit=1)[0]} many={many}")
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        with engine.begin() as conn:
+            execute_many(conn, insert(BILL), [bill_row("b1", "N1"), {**bill_row("b2", "N2"), "paid_total": 3}])
+            execute_many(conn, insert(BILL), [])
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+    assert [s for s in seen if not s.startswith("BEGIN")] == ["INSERT many=True"]
+    with engine.begin() as conn:
+        conn.execute(insert(BILL), [bill_row("b3", "N3")])
+    with engine.connect() as conn:
+        mine = execute_one(conn, BY_ID, {"id": "b1"})
+        theirs = conn.execute(BY_ID, {"id": "b3"}).one()
+        assert {k: v for k, v in mine._asdict().items() if k not in ("id", "bill_no")} == {
+            k: v for k, v in theirs._mapping.items() if k not in ("id", "bill_no")
+        }
+        assert str(execute_one(conn, BY_ID, {"id": "b2"}).paid_total) == "3.00"
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        execute_many(conn, insert(BILL), [bill_row("b4", "N4"), bill_row("b1", "N1")])
+    with engine.connect() as conn:
+        assert execute_one(conn, BY_ID, {"id": "b4"}) is None  # rolled back with the failure
 
 
 def test_a_statement_that_needs_sqlalchemys_execution_goes_through_it(db_url: str) -> None:

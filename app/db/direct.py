@@ -30,6 +30,9 @@ parses a ``%(name)s`` query at every execution once it is longer than 4,096 byte
 50 parameters (it caches the parse only below those), and a settlement's combined statement has 57;
 that parse cost the statement about four times its execution (``bench/README.md``).
 
+:func:`execute_many` sends one statement for many sets of parameters the same way (the
+``do_executemany`` event, the driver's ``executemany``), an upload's lines in one call.
+
 A statement this module cannot run as compiled (expanding ``IN`` parameters, Python-side column
 defaults or ``onupdate`` values to compute, parameters computed at execution, a positional
 paramstyle, bind names the dialect escapes) goes through ``Connection.execute`` unchanged;
@@ -134,6 +137,15 @@ def _send(cursor: Any, statement: str, parameters: Any, context: ExecutionContex
     return True
 
 
+def _send_many(cursor: Any, statement: str, parameters: Any, context: ExecutionContext | None) -> bool:
+    """``do_executemany``: as :func:`_send`, one statement for many sets of parameters."""
+    kept = context.execution_options.get(_SEND) if context is not None else None
+    if kept is None:
+        return False
+    kept.executemany(statement, parameters)
+    return True
+
+
 def _columns_of(statement: Executable) -> tuple[tuple[str, ...], tuple[Any, ...]] | None:
     """The names and types of the statement's result columns (as SQLAlchemy's rows name them), or
     None: no rows."""
@@ -171,6 +183,7 @@ def _compile(conn: Connection, statement: Executable, keys: tuple[str, ...] | No
     columns = _columns_of(statement)
     if dialect not in _listening:
         event.listen(conn.engine, "do_execute", _send)
+        event.listen(conn.engine, "do_executemany", _send_many)
         _listening.add(dialect)
     psycopg_driver = dialect.driver == "psycopg"
     sql, order = _numbered(compiled.string, binds) if psycopg_driver else (compiled.string, tuple(binds.values()))
@@ -273,6 +286,26 @@ def execute(on: Session | Connection, statement: Executable, params: Mapping[str
     elif c.psycopg:
         return cursor.fetchall()  # type: ignore[no-any-return]  # made by the row factory
     return [make(r) for r in cursor.fetchall()]
+
+
+def execute_many(on: Session | Connection, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Run a statement that returns no rows (an ``INSERT`` of many rows) once per set of
+    parameters, all of the same names, in one ``executemany`` of the driver (compiled as
+    :func:`execute` compiles it)."""
+    if not rows:
+        return
+    conn = connection_of(on) if isinstance(on, Session) else on
+    c = direct(conn, statement, rows[0])
+    if c is None or c.keys is not None:
+        conn.execute(statement, [dict(r) for r in rows])
+        return
+    parameters = [_parameters(c, r) for r in rows]
+    cursor, kept = _kept_cursor(conn)
+    try:
+        conn.exec_driver_sql(c.sql, parameters, execution_options={_SEND: cursor})
+    except BaseException:
+        kept.pop(_CURSOR, None)
+        raise
 
 
 def execute_one(on: Session | Connection, statement: Executable, params: Mapping[str, Any] | None = None) -> Any:

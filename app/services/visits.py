@@ -21,6 +21,7 @@ from sqlalchemy import insert
 
 from app import clock
 from app.db import tables as db
+from app.db.direct import execute_many
 from app.db.visit_tables import NhsaFeeLine
 from app.engine.visit_lines import classify_fee_line, content_hash, plan_upload, setting_of
 from app.errors import Conflict, FieldError, ValidationFailed
@@ -54,6 +55,8 @@ from app.services.visit_state import (
     visit_route,
 )
 from app.services.writes import Audit, run_write
+
+_INSERT_LINE = insert(db.core_table(NhsaFeeLine))
 
 
 def _write(
@@ -208,8 +211,9 @@ def upload_lines(
         )
         now = clock.now()
         if plan.new:
-            work.connection.execute(
-                insert(db.core_table(NhsaFeeLine)),
+            execute_many(
+                work.connection,
+                _INSERT_LINE,
                 [
                     {
                         "visit_id": visit.id,
