@@ -69,6 +69,9 @@ def create_app() -> FastAPI:
         telemetry=None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
+    # First: hospitals' systems send every message of the national platform's interface to its one
+    # URL, and a request is matched against the routers in this order.
+    app.include_router(nhsa_router)
     app.include_router(reference_router)
     app.include_router(hospitals_router)
     app.include_router(bills_router)
@@ -77,7 +80,6 @@ def create_app() -> FastAPI:
     app.include_router(reports_router)
     app.include_router(reconciliation_router)
     app.include_router(receivables_router)
-    app.include_router(nhsa_router)
     desk.install(app)
     docs.install(app)
     # The FHIR interface: its own application (OperationOutcome errors, no OpenAPI document).
