@@ -33,6 +33,10 @@ and each starts once the server under test is idle (its CPU use below a tenth of
   4. open loop at 250 and 500 claims/s offered: latency from each claim's scheduled send time
      (no coordinated omission), achieved rate, errors (a claim unanswered after the timeout is an
      error; the phase waits at most the timeout + 2 s after its last send).
+  5. **visit** (``--no-visit`` to leave it out): the sample's routes and tiers loaded, the server
+     restarted, then at 2 concurrent the server's CPU per claim of bill 3's forty lines under
+     NRCMS-511623 and its two tiers, and per visit of the same lines through the national
+     platform's interface (2401, one 2301, 2402, 2304), and their ratio (:mod:`bench.visit`).
 
 The echo app (same uvicorn setup) runs once, for the ceiling of the stack.
 """
@@ -72,6 +76,8 @@ TWO_POOL_RATE = 1000
 PLACEHOLDERS = (b"@BILL_NO@", b"@ID_NUMBER@", b"@NAME@")
 #: First resident-ID serial of the HTTP phases' patients (the probe uses 100,000 on).
 FIRST_PATIENT = 200_000
+#: The visit phase's claims (and visits) a second its patients are enough for, each side.
+VISIT_POOL_RATE = 150
 
 
 def claim_body(n: int, id_number: str) -> dict[str, Any]:
@@ -451,10 +457,13 @@ def fresh_database(backend: str, code: Checkout) -> Iterator[str]:
 MEMBER_COLUMNS = {"id", "scheme_code", "member_no", "id_number", "name", "coverage", "offsite_registrations"}
 
 
-def copy_members(url: str, template_member_no: str, id_numbers: list[str]) -> list[str]:
-    """Members for the patients of claims ``1 ..`` (claim 0's was put over HTTP), each a copy of
-    the template's row with its own member number, ID number and name; the columns of the table
-    the bench does not know (copied as they are) are returned."""
+def copy_members(
+    url: str, template_member_no: str, id_numbers: list[str], *, prefix: str = "CB", first: int = 1
+) -> list[str]:
+    """Members for the patients of claims ``first ..`` (by default claim 0's was put over HTTP),
+    each a copy of the template's row (its scheme's) with its own member number
+    (``<prefix><position>``), ID number and name; the columns of the table the bench does not know
+    (copied as they are) are returned."""
     from sqlalchemy import MetaData, Table, create_engine, insert, select
 
     engine = create_engine(url)
@@ -465,12 +474,12 @@ def copy_members(url: str, template_member_no: str, id_numbers: list[str]) -> li
             row = conn.execute(select(member).where(member.c.member_no == template_member_no)).mappings().one()
             base = {k: v for k, v in row.items() if k not in keys}
             rows = []
-            for position in range(1, len(id_numbers)):
+            for position in range(first, len(id_numbers)):
                 id_number = id_numbers[position]
                 rows.append(
                     {
                         **base,
-                        "member_no": f"CB{position:08d}",
+                        "member_no": f"{prefix}{position:08d}",
                         "id_number": id_number,
                         "name": f"Patient {id_number[-6:]}",
                     }
@@ -528,6 +537,13 @@ class Plan:
     rates: tuple[int, ...] = (250, 500)
     #: Per request; an open-loop phase waits at most this + 2 s after its last send.
     timeout: float = 10.0
+    #: The ``visit`` phase (after the others): NHSA visits against the same claims, 2 concurrent.
+    visit: bool = True
+
+    @property
+    def visit_pool(self) -> int:
+        """Patients of the visit phase, claims' and visits' together: enough for 150 of each a second."""
+        return 2 * (int(VISIT_POOL_RATE * self.seconds) + 5)
 
     @property
     def cold_seconds(self) -> float:
@@ -567,6 +583,9 @@ class BackendRun:
     setup_s: float = 0.0
     elapsed_s: float = 0.0
     error: str | None = None
+    #: The visit phase's figures (:class:`bench.visit.VisitFigures`), or why it failed.
+    visit: Any = None
+    visit_error: str | None = None
 
 
 def run_backend(code: Checkout, backend: str, gens: Any, plan: Plan) -> BackendRun:
@@ -664,6 +683,12 @@ def run_backend(code: Checkout, backend: str, gens: Any, plan: Plan) -> BackendR
                 )
                 first_position += spec.pool
             server.wait_idle()
+            if plan.visit:
+                try:
+                    run.visit = visit_phase(code, url, server, plan, name)
+                except Exception as exc:
+                    traceback.print_exc()
+                    run.visit_error = f"{exc!r}"[:600]
         finally:
             problems = server.log_problems()
             run.server_problems = len(problems)
@@ -673,6 +698,70 @@ def run_backend(code: Checkout, backend: str, gens: Any, plan: Plan) -> BackendR
         run.settlements_in_db = count_settlements(url)
     run.elapsed_s = time.perf_counter() - started
     return run
+
+
+def visit_phase(code: Checkout, url: str, server: Any, plan: Plan, name: str) -> Any:
+    """The sample's routes, tiers and members (``python -m app load-sample`` of the checkout), the
+    patients copied from the sample's member of the route's schemes, the server restarted (its
+    workers see the new reference data), then :func:`bench.visit.run_visit_phase`."""
+    import httpx
+
+    from bench.http_load import ADMIN, log
+    from bench.visit import TEMPLATE_MEMBER, patients, run_visit_phase
+
+    done = subprocess.run(
+        [code.python, "-m", "app", "load-sample"],
+        cwd=code.path,
+        env={**code.env, "SETTLE_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        raise RuntimeError(f"python -m app load-sample failed in {code.path}:\n{done.stdout}{done.stderr}")
+    people = patients(plan.visit_pool)
+    ids = [p.id_number for p in people]
+    copy_members(url, TEMPLATE_MEMBER, ids, prefix="VB", first=0)
+    copy_members(url, "MA5116230001", ids, prefix="VM", first=0)
+    if url.startswith("postgresql"):
+        settle_database(url)
+    server.stop()
+    server.start()
+    hospital = visit_hospital()
+    with httpx.Client(base_url=server.base_url, timeout=60.0) as client:
+        body = {"name": "bench visits", "role": "hospital", "hospital_code": hospital}
+        created = client.post("/v1/clients", json=body, headers=ADMIN)
+        if created.status_code != 201:
+            raise RuntimeError(f"POST /v1/clients: {created.status_code} {created.text[:300]}")
+        token = str(created.json()["token"])
+    log(f"{name}: visit phase, {len(people):,} patients, {plan.seconds:.0f} s of claims then of visits, 2 concurrent")
+    figures = run_visit_phase(
+        server.base_url,
+        token,
+        hospital,
+        people,
+        seconds=plan.seconds,
+        cpu=lambda: server_cpu(server),
+        wait_idle=server.wait_idle,
+    )
+    log(
+        f"{name}: server CPU {figures.claim.cpu_ms or float('nan'):.2f} ms a claim ({figures.claim.done}),"
+        f" {figures.visit.cpu_ms or float('nan'):.2f} ms a visit ({figures.visit.done})"
+    )
+    return figures
+
+
+def visit_hospital() -> str:
+    from bench.visit import bill
+
+    return str(bill()["hospital"]["code"])
+
+
+def server_cpu(server: Any) -> float | None:
+    from bench.cpu import process_group_cpu
+
+    pgid = server.pgid
+    return None if pgid is None else process_group_cpu(pgid)
 
 
 # --- the run and its report ------------------------------------------------------------------------
@@ -782,6 +871,45 @@ HOW_TO_READ = (
     " claim's statements: claims/s as a share of it says how much of the database's capacity the service"
     " turns into claims."
 )
+
+
+VISIT_HOW_TO_READ = (
+    "The visit phase runs after the others, on the same server and database: the sample's routes, tiers and"
+    " members loaded (`python -m app load-sample`), the server restarted, 5 claims and 5 visits to warm up,"
+    " then claims for the phase's seconds, then visits for as long, each at 2 concurrent clients (the"
+    " bench's threads). The claim is bill 3 with forty lines (its lines without the targeted drug, as"
+    " `bench/nhsa.py`) under NRCMS-511623 and its two tiers; the visit is the same forty lines in one 2301"
+    " under the route of 511623/390 (the same three schemes). Every claim and every visit is a different"
+    " patient's first of the year (members copied from the sample's), so no cap or accumulator makes one"
+    " differ from another. Server CPU as above (the uvicorn processes', from /proc, over the measured"
+    " window): per claim and per whole visit of four messages. The issue's target: visit / claim at most 2."
+)
+
+
+def _visit_cpu(run: BackendRun, side: str) -> str:
+    if run.visit is None:
+        return f"failed: `{run.visit_error}`" if run.visit_error else "-"
+    driven = getattr(run.visit, side)
+    return f"{driven.cpu_ms:.2f} ({driven.done:,})" if driven.cpu_ms is not None else "-"
+
+
+def _visit_ratio(run: BackendRun) -> str:
+    ratio = run.visit.ratio if run.visit is not None else None
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
+def _visit_p50(run: BackendRun) -> str:
+    c, v = run.visit.claim.p50_ms, run.visit.visit.p50_ms
+    return f"{c:,.1f} / {v:,.1f}" if c is not None and v is not None else "-"
+
+
+def _visit_failed(run: BackendRun) -> str:
+    figures = run.visit
+    out = f"{figures.claim.failed:,} / {figures.visit.failed:,}"
+    if figures.ran_out:
+        out += f" (ran out: {', '.join(figures.ran_out)})"
+    failures = figures.claim.failures[:1] + figures.visit.failures[:1]
+    return out + "".join(f"; `{f[:200]}`" for f in failures)
 
 
 def render(
@@ -938,6 +1066,33 @@ def render(
                     f" member as they are: {', '.join(run.unknown_member_columns)}."
                 )
                 out.append("")
+    visit_rows: list[tuple[str, Any]] = []
+    for backend in backends if http and plan.visit else ():
+        if not any(backend in figures[c.label]["http"] for c in codes):
+            continue
+        label = BACKENDS[backend]
+        visit_rows += [
+            (
+                f"{label}: **server CPU ms per claim** (`POST /v1/claims`, claims measured)",
+                lambda f, b=backend: _visit_cpu(run_of(f, b), "claim"),
+            ),
+            (
+                f"{label}: **server CPU ms per visit** (2401, one 2301, 2402, 2304; visits measured)",
+                lambda f, b=backend: _visit_cpu(run_of(f, b), "visit"),
+            ),
+            (f"{label}: **visit / claim**, server CPU", lambda f, b=backend: _visit_ratio(run_of(f, b))),
+            (
+                f"{label}: p50 ms of a claim / of a whole visit",
+                lambda f, b=backend: _visit_p50(run_of(f, b)),
+            ),
+            (f"{label}: failed claims / visits", lambda f, b=backend: _visit_failed(run_of(f, b))),
+        ]
+    if visit_rows:
+        table(
+            f"A {LINES}-line visit through the national interface against the same claim (2 concurrent)",
+            visit_rows,
+        )
+        out += [VISIT_HOW_TO_READ, ""]
     if echo is not None:
         out += [
             f"Echo ceiling (bench/echo_app.py, same uvicorn setup, {echo.concurrency} concurrent): "
@@ -989,6 +1144,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="probe: write the figures here")
     parser.add_argument("--no-http", action="store_true", help="the probe and pgbench only")
+    parser.add_argument(
+        "--no-visit", action="store_true", help="without the visit phase (NHSA visits against the same claims)"
+    )
     parser.add_argument("--out", type=Path, help="write the markdown here too")
     args = parser.parse_args(argv)
     n = args.n if args.n is not None else (50 if args.quick else 200)
@@ -1010,6 +1168,7 @@ def main(argv: list[str] | None = None) -> int:
         concurrencies=tuple(int(c) for c in args.concurrency.split(",") if c.strip()),
         rates=tuple(int(r) for r in args.rates.split(",") if r.strip()),
         timeout=5.0 if args.quick else 10.0,
+        visit=not args.no_visit,
     )
     text = run_text(
         args.code or [],

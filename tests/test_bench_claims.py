@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
 import pytest
 
-from bench import claims
+from bench import claims, visit
 from bench.common import Latency, resident_id
 from bench.http_load import Phase, _summarize
 from bench.loadgen import Job, JobResult, _request
@@ -166,3 +167,98 @@ def test_a_checkout_may_be_measured_twice_with_settings_of_its_own() -> None:
     assert plain.path == four.path
     with pytest.raises(SystemExit, match=r"only SETTLE_\* settings"):
         claims.checkouts(["x=.,PATH=/tmp"])
+
+
+def test_a_visit_sends_the_claims_forty_lines_in_one_2301() -> None:
+    alice, bob = visit.patients(2)
+    assert alice.member_no != bob.member_no and alice.id_number != bob.id_number
+    claim = visit.claim_body(3, alice)["bill"]
+    assert visit.claim_body(3, alice)["schemes"] == ["NRCMS-511623", "SI-511623", "MA-511623"]
+    assert claim["patient"]["id_number"] == alice.id_number
+    fees = visit.fee_lines("M1", alice)["feedetail"]
+    assert len(fees) == len(claim["items"]) == claims.LINES
+    assert [(f["med_list_codg"], Decimal(f["det_item_fee_sumamt"])) for f in fees] == [
+        (i["code"], Decimal(i["amount"])) for i in claim["items"]
+    ]
+    assert {(f["mdtrt_id"], f["psn_no"]) for f in fees} == {("M1", alice.member_no)}
+    settled = visit.settlement("M1", alice)["data"]
+    assert Decimal(settled["medfee_sumamt"]) == sum(Decimal(i["amount"]) for i in claim["items"])
+    assert (settled["psn_no"], settled["mdtrt_cert_no"]) == (alice.member_no, alice.id_number)
+    info = visit.admission(alice)["mdtrtinfo"]
+    assert (info["psn_no"], info["mdtrt_cert_no"]) == (alice.member_no, alice.id_number)
+    assert visit.envelope("2401", claims.visit_hospital(), {})["fixmedins_code"] == claim["hospital"]["code"]
+
+
+def test_drive_counts_each_unit_once_and_the_servers_cpu_over_the_window() -> None:
+    seen: list[int] = []
+    readings = iter([10.0, 12.5])
+
+    def one(unit: int, _client: int) -> None:
+        seen.append(unit)
+        if unit == 3:
+            raise RuntimeError("2304: 500")
+
+    driven = visit.drive(one, 10, clients=2, seconds=30.0, cpu=lambda: next(readings))
+    assert sorted(seen) == list(range(10))
+    assert (driven.done, driven.failed, len(driven.times)) == (9, 1, 9)
+    assert driven.failures == ["RuntimeError('2304: 500')"]
+    assert driven.server_cpu_s == 2.5
+    assert driven.cpu_ms is not None and round(driven.cpu_ms, 3) == round(2500 / 9, 3)
+
+
+def test_members_are_copied_with_the_prefix_from_the_first_position(tmp_path: Path) -> None:
+    from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert, select
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    engine = create_engine(url)
+    member = Table(
+        "member",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        *(Column(name, String) for name in ("scheme_code", "member_no", "id_number", "name", "coverage")),
+    )
+    member.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(member), [{"scheme_code": "MA", "member_no": "T1", "id_number": "X", "coverage": "c"}])
+    assert claims.copy_members(url, "T1", ["A1", "B2"], prefix="VM", first=0) == []
+    with engine.connect() as conn:
+        rows = conn.execute(select(member.c.scheme_code, member.c.member_no, member.c.id_number, member.c.coverage))
+        copies = [("MA", "VM00000000", "A1", "c"), ("MA", "VM00000001", "B2", "c")]
+        assert sorted(rows) == [("MA", "T1", "X", "c"), *copies]
+    engine.dispose()
+
+
+def _backend_with_visit(claim_cpu: float, visit_cpu: float) -> claims.BackendRun:
+    run = claims.BackendRun("sqlite")
+    claimed = visit.Driven(done=100, server_cpu_s=claim_cpu, times=[0.02] * 100)
+    visited = visit.Driven(done=50, failed=1, server_cpu_s=visit_cpu, times=[0.05] * 50)
+    run.visit = visit.VisitFigures(claimed, visited, 2)
+    return run
+
+
+def test_the_report_puts_the_visit_beside_the_same_claim(tmp_path: Path) -> None:
+    code = claims.Checkout(tmp_path, "now", "python", "ccccccc x")
+    failed = claims.BackendRun("postgresql", visit_error="RuntimeError('load-sample')")
+    figures = {"now": {"http": {"sqlite": _backend_with_visit(1.0, 0.9), "postgresql": failed}}}
+    machine = {
+        "date": "today",
+        "cores (os.cpu_count)": "2",
+        "load average at start (1/5/15 min)": "1 / 1 / 1",
+        "PostgreSQL server": "15",
+        "SQLite": "3",
+    }
+
+    def text(plan: claims.Plan) -> list[str]:
+        return claims.render([code], figures, None, machine, plan=plan, notes=[], elapsed_s=1.0).splitlines()
+
+    lines = text(claims.Plan(seconds=3.0, concurrencies=(), rates=()))
+    assert "| SQLite: **server CPU ms per claim** (`POST /v1/claims`, claims measured) | 10.00 (100) |" in lines
+    visit_row = "| SQLite: **server CPU ms per visit** (2401, one 2301, 2402, 2304; visits measured) | 18.00 (50) |"
+    assert visit_row in lines
+    assert "| SQLite: **visit / claim**, server CPU | 1.80x |" in lines
+    assert "| SQLite: p50 ms of a claim / of a whole visit | 20.0 / 50.0 |" in lines
+    assert "| SQLite: failed claims / visits | 0 / 1 |" in lines
+    assert any(line.startswith("| PostgreSQL: **server CPU ms per claim**") and "load-sample" in line for line in lines)
+    assert "| PostgreSQL: **visit / claim**, server CPU | - |" in lines
+    assert not any("visit / claim" in line for line in text(claims.Plan(seconds=3.0, visit=False)))
+    assert claims.Plan(seconds=3.0).visit_pool == 2 * (claims.VISIT_POOL_RATE * 3 + 5)
