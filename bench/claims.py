@@ -734,6 +734,7 @@ def visit_phase(code: Checkout, url: str, server: Any, plan: Plan, name: str) ->
         if created.status_code != 201:
             raise RuntimeError(f"POST /v1/clients: {created.status_code} {created.text[:300]}")
         token = str(created.json()["token"])
+    before = settlements_by_scheme(url)
     log(f"{name}: visit phase, {len(people):,} patients, {plan.seconds:.0f} s of claims then of visits, 2 concurrent")
     figures = run_visit_phase(
         server.base_url,
@@ -744,11 +745,25 @@ def visit_phase(code: Checkout, url: str, server: Any, plan: Plan, name: str) ->
         cpu=lambda: server_cpu(server),
         wait_idle=server.wait_idle,
     )
+    after = settlements_by_scheme(url)
+    figures.settled = {k: v - before.get(k, 0) for k, v in sorted(after.items()) if v != before.get(k, 0)}
     log(
         f"{name}: server CPU {figures.claim.cpu_ms or float('nan'):.2f} ms a claim ({figures.claim.done}),"
         f" {figures.visit.cpu_ms or float('nan'):.2f} ms a visit ({figures.visit.done})"
     )
     return figures
+
+
+def settlements_by_scheme(url: str) -> dict[str, int]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT scheme_code, count(*) FROM settlement GROUP BY scheme_code"))
+            return {str(code): int(n) for code, n in rows}
+    finally:
+        engine.dispose()
 
 
 def visit_hospital() -> str:
@@ -1086,6 +1101,10 @@ def render(
                 lambda f, b=backend: _visit_p50(run_of(f, b)),
             ),
             (f"{label}: failed claims / visits", lambda f, b=backend: _visit_failed(run_of(f, b))),
+            (
+                f"{label}: settlements the phase added (warm-up included), by scheme",
+                lambda f, b=backend: ", ".join(f"{k} {v:,}" for k, v in run_of(f, b).visit.settled.items()) or "-",
+            ),
         ]
     if visit_rows:
         table(

@@ -206,6 +206,8 @@ class VisitFigures:
     visit: Driven
     clients: int
     ran_out: list[str] = field(default_factory=list)
+    #: Settlements the phase added to the database, by scheme (claims' and visits' together).
+    settled: dict[str, int] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float | None:

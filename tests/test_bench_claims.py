@@ -232,7 +232,7 @@ def _backend_with_visit(claim_cpu: float, visit_cpu: float) -> claims.BackendRun
     run = claims.BackendRun("sqlite")
     claimed = visit.Driven(done=100, server_cpu_s=claim_cpu, times=[0.02] * 100)
     visited = visit.Driven(done=50, failed=1, server_cpu_s=visit_cpu, times=[0.05] * 50)
-    run.visit = visit.VisitFigures(claimed, visited, 2)
+    run.visit = visit.VisitFigures(claimed, visited, 2, settled={"MA-511623": 160, "NRCMS-511623": 160})
     return run
 
 
@@ -258,6 +258,10 @@ def test_the_report_puts_the_visit_beside_the_same_claim(tmp_path: Path) -> None
     assert "| SQLite: **visit / claim**, server CPU | 1.80x |" in lines
     assert "| SQLite: p50 ms of a claim / of a whole visit | 20.0 / 50.0 |" in lines
     assert "| SQLite: failed claims / visits | 0 / 1 |" in lines
+    assert (
+        "| SQLite: settlements the phase added (warm-up included), by scheme | MA-511623 160, NRCMS-511623 160 |"
+        in lines
+    )
     assert any(line.startswith("| PostgreSQL: **server CPU ms per claim**") and "load-sample" in line for line in lines)
     assert "| PostgreSQL: **visit / claim**, server CPU | - |" in lines
     assert not any("visit / claim" in line for line in text(claims.Plan(seconds=3.0, visit=False)))
