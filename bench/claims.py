@@ -891,7 +891,7 @@ HOW_TO_READ = (
 VISIT_HOW_TO_READ = (
     "The visit phase runs after the others, on the same server and database: the sample's routes, tiers and"
     " members loaded (`python -m app load-sample`), the server restarted, 5 claims and 5 visits to warm up,"
-    " then claims for the phase's seconds, then visits for as long, each at 2 concurrent clients (the"
+    " then three rounds of claims for a third of the phase's seconds and visits for as long (alternating, so a drift of the machine's load falls on both), each at 2 concurrent clients (the"
     " bench's threads). The claim is bill 3 with forty lines (its lines without the targeted drug, as"
     " `bench/nhsa.py`) under NRCMS-511623 and its two tiers; the visit is the same forty lines in one 2301"
     " under the route of 511623/390 (the same three schemes). Every claim and every visit is a different"

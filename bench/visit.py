@@ -147,6 +147,16 @@ class Driven:
     times: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
+    def add(self, other: Driven) -> None:
+        """``other``'s units and CPU added to these (a window of another round)."""
+        self.done += other.done
+        self.failed += other.failed
+        cpus = (self.server_cpu_s, other.server_cpu_s)
+        self.server_cpu_s = None if other.server_cpu_s is None else sum(c or 0.0 for c in cpus)
+        self.wall_s += other.wall_s
+        self.times += other.times
+        self.failures += other.failures[: max(0, 3 - len(self.failures))]
+
     @property
     def cpu_ms(self) -> float | None:
         return None if self.server_cpu_s is None or not self.done else self.server_cpu_s / self.done * 1000
@@ -225,9 +235,12 @@ def run_visit_phase(
     cpu: Callable[[], float | None],
     wait_idle: Callable[[], object],
     clients: int = 2,
+    rounds: int = 3,
 ) -> VisitFigures:
-    """``WARM`` claims and visits first (not measured), then the claims for ``seconds``, then the
-    visits for ``seconds``; the patients are shared out: the claims' first, the visits' after."""
+    """``WARM`` claims and visits first (not measured), then ``rounds`` rounds of claims for
+    ``seconds / rounds`` and visits for as long (alternating, so a change of the machine's load
+    falls on both sides), the figures summed over the rounds; the patients are shared out: the
+    claims' first, the visits' after, each used once."""
     import httpx
     import orjson
 
@@ -261,10 +274,26 @@ def run_visit_phase(
             claim(len(claimers) - 1 - n, 0)
             visit(len(visitors) - 1 - n, 0)
         claims, visits = len(claimers) - WARM, len(visitors) - WARM
-        wait_idle()
-        claimed = drive(claim, claims, clients=clients, seconds=seconds, cpu=cpu)
-        wait_idle()
-        visited = drive(visit, visits, clients=clients, seconds=seconds, cpu=cpu)
+        claimed, visited = Driven(), Driven()
+        for _ in range(rounds):
+            wait_idle()
+            part = drive(
+                lambda u, c: claim(claimed.done + claimed.failed + u, c),
+                claims - claimed.done - claimed.failed,
+                clients=clients,
+                seconds=seconds / rounds,
+                cpu=cpu,
+            )
+            claimed.add(part)
+            wait_idle()
+            part = drive(
+                lambda u, c: visit(visited.done + visited.failed + u, c),
+                visits - visited.done - visited.failed,
+                clients=clients,
+                seconds=seconds / rounds,
+                cpu=cpu,
+            )
+            visited.add(part)
     finally:
         for s in sessions:
             s.close()

@@ -266,3 +266,13 @@ def test_the_report_puts_the_visit_beside_the_same_claim(tmp_path: Path) -> None
     assert "| PostgreSQL: **visit / claim**, server CPU | - |" in lines
     assert not any("visit / claim" in line for line in text(claims.Plan(seconds=3.0, visit=False)))
     assert claims.Plan(seconds=3.0).visit_pool == 2 * (claims.VISIT_POOL_RATE * 3 + 5)
+
+
+def test_rounds_add_up_to_one_window() -> None:
+    total = visit.Driven()
+    total.add(visit.Driven(done=3, server_cpu_s=0.03, times=[0.01] * 3, failures=["a"]))
+    total.add(visit.Driven(done=1, failed=1, server_cpu_s=0.05, times=[0.02], failures=["b"]))
+    assert (total.done, total.failed, total.times, total.failures) == (4, 1, [0.01] * 3 + [0.02], ["a", "b"])
+    assert total.cpu_ms is not None and round(total.cpu_ms, 6) == 20.0
+    total.add(visit.Driven(done=1, server_cpu_s=None))
+    assert total.cpu_ms is None
