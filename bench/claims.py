@@ -735,7 +735,7 @@ def visit_phase(code: Checkout, url: str, server: Any, plan: Plan, name: str) ->
             raise RuntimeError(f"POST /v1/clients: {created.status_code} {created.text[:300]}")
         token = str(created.json()["token"])
     before = settlements_by_scheme(url)
-    log(f"{name}: visit phase, {len(people):,} patients, {plan.seconds:.0f} s of claims then of visits, 2 concurrent")
+    log(f"{name}: visit phase, {len(people):,} patients, {plan.seconds:.0f} s each of claims and visits, 3 rounds")
     figures = run_visit_phase(
         server.base_url,
         token,
@@ -889,15 +889,17 @@ HOW_TO_READ = (
 
 
 VISIT_HOW_TO_READ = (
-    "The visit phase runs after the others, on the same server and database: the sample's routes, tiers and"
-    " members loaded (`python -m app load-sample`), the server restarted, 5 claims and 5 visits to warm up,"
-    " then three rounds of claims for a third of the phase's seconds and visits for as long (alternating, so a drift of the machine's load falls on both), each at 2 concurrent clients (the"
-    " bench's threads). The claim is bill 3 with forty lines (its lines without the targeted drug, as"
-    " `bench/nhsa.py`) under NRCMS-511623 and its two tiers; the visit is the same forty lines in one 2301"
-    " under the route of 511623/390 (the same three schemes). Every claim and every visit is a different"
-    " patient's first of the year (members copied from the sample's), so no cap or accumulator makes one"
-    " differ from another. Server CPU as above (the uvicorn processes', from /proc, over the measured"
-    " window): per claim and per whole visit of four messages. The issue's target: visit / claim at most 2."
+    "The visit phase runs after the others, on the same server and database: the sample's routes, tiers "
+    "and members loaded (`python -m app load-sample`), the server restarted, 5 claims and 5 visits to "
+    "warm up, then three rounds of claims for a third of the phase's seconds and visits for as long "
+    "(alternating, so a drift of the machine's load falls on both), each at 2 concurrent clients (the "
+    "bench's threads). The claim is bill 3 with forty lines (its lines without the targeted drug, as "
+    "`bench/nhsa.py`) under NRCMS-511623 and its two tiers; the visit is the same forty lines in one 2301"
+    " under the route of 511623/390 (the same three schemes). Every claim and every visit is a different "
+    "patient's first of the year (members copied from the sample's), so no cap or accumulator makes one "
+    "differ from another. Server CPU as above (the uvicorn processes', from /proc, over the measured "
+    "window): per claim and per whole visit of four messages. The issue's target: visit / claim at most "
+    "2."
 )
 
 
