@@ -55,6 +55,7 @@ from app.services.visit_state import (
     delete_lines,
     line_window_bill,
     lock_visit,
+    locked_visit,
     member_of,
     save_visit,
     visit_lines,
@@ -162,11 +163,9 @@ def _settle(
     work: LedgerWork, *, principal: Principal, ask: SettlementAsk, msgid: str, idem: IdemRequest
 ) -> VisitSettled | Replayed:
     ref = ask.ref
-    visit = lock_visit(work, ref)
-    replay = idempotency.lookup(work, principal, idem)
-    if replay is not None:
-        return replay
-    check_person(visit, ref.psn_no, ref.loc)
+    visit = locked_visit(work, principal, ref, idem)
+    if isinstance(visit, Replayed):
+        return visit
     if ask.insutype != visit.insutype:
         raise ValidationFailed([FieldError((*ref.loc, "insutype"), f"visit {visit.id} has insutype {visit.insutype}")])
     check_open(visit, "a settlement")
@@ -336,11 +335,9 @@ def cancel(
     """2305: cancel a visit settlement in force; answers the cancellation."""
 
     def use_case(work: LedgerWork) -> VisitSettled | Replayed:
-        visit = lock_visit(work, ref)
-        replay = idempotency.lookup(work, principal, idem)
-        if replay is not None:
-            return replay
-        check_person(visit, ref.psn_no, ref.loc)
+        visit = locked_visit(work, principal, ref, idem)
+        if isinstance(visit, Replayed):
+            return visit
         settlement = _settlement_of(work, visit.id, setl_id)
         if settlement is None:
             raise NotFound(f"visit {visit.id} has no settlement {setl_id}")

@@ -26,8 +26,10 @@ from app.errors import Conflict, FieldError, Loc, NoCatalog, NotEnrolled, NotFou
 from app.ledger.inputs import catalogs_for
 from app.ledger.references import read_references
 from app.ledger.work import LedgerWork
+from app.principal import Principal
 from app.privacy import mask_id
-from app.services import hospitals, nhsa_routes
+from app.services import hospitals, idempotency, nhsa_routes
+from app.services.idempotency import IdemRequest, Replayed
 
 #: The ``feedetl_sn`` of a 2302 that cancels every line of the visit.
 ALL_LINES = "0000"
@@ -157,6 +159,22 @@ def lock_visit(work: LedgerWork, ref: VisitRef) -> Visit:
     if row is None or row.hospital_code != ref.hospital_code:
         raise NotFound(f"there is no visit {ref.mdtrt_id} of hospital {ref.hospital_code}")
     return Visit(**row._asdict())
+
+
+def locked_visit(
+    work: LedgerWork, principal: Principal, ref: VisitRef, idem: IdemRequest, *, person: bool = True
+) -> Visit | Replayed:
+    """How a message on a visit starts: the visit locked (:func:`lock_visit`), then the answer
+    already given to this ``msgid`` if there is one (looked up under the visit's lock, so a
+    resend waits for the first message's transaction), then, with ``person``, the person checked
+    against the visit."""
+    visit = lock_visit(work, ref)
+    replay = idempotency.lookup(work, principal, idem)
+    if replay is not None:
+        return replay
+    if person:
+        check_person(visit, ref.psn_no, ref.loc)
+    return visit
 
 
 def insert_visit(session: Session, visit: Visit) -> None:

@@ -42,13 +42,12 @@ from app.services.visit_state import (
     catalog_of,
     check_certificate,
     check_open,
-    check_person,
     check_unsettled,
     delete_lines,
     hospital_of,
     insert_visit,
     line_window_bill,
-    lock_visit,
+    locked_visit,
     member_of,
     save_visit,
     visit_lines,
@@ -137,11 +136,9 @@ def cancel_admission(
     """2404: cancel an admission that has no lines."""
 
     def use_case(work: LedgerWork) -> Done | Replayed:
-        visit = lock_visit(work, ref)
-        replay = idempotency.lookup(work, principal, idem)
-        if replay is not None:
-            return replay
-        check_person(visit, ref.psn_no, ref.loc)
+        visit = locked_visit(work, principal, ref, idem)
+        if isinstance(visit, Replayed):
+            return visit
         check_open(visit, "cancelling it again")
         if visit_lines(work.session, visit.id):
             raise Conflict(f"visit {visit.id} has fee lines: cancel them (2302) before the admission")
@@ -177,10 +174,9 @@ def upload_lines(
         raise ValidationFailed(mixed)
 
     def use_case(work: LedgerWork) -> Uploaded | Replayed:
-        visit = lock_visit(work, ref)
-        replay = idempotency.lookup(work, principal, idem)
-        if replay is not None:
-            return replay
+        visit = locked_visit(work, principal, ref, idem, person=False)
+        if isinstance(visit, Replayed):
+            return visit
         errors = [
             FieldError(("feedetail", i, field), f"visit {visit.id} has {field} {getattr(visit, field)}")
             for i, s in enumerate(sent)
@@ -252,11 +248,9 @@ def cancel_lines(
     """2302: cancel one line (with its refunds), or every line (``0000``), of an unsettled visit."""
 
     def use_case(work: LedgerWork) -> Done | Replayed:
-        visit = lock_visit(work, ref)
-        replay = idempotency.lookup(work, principal, idem)
-        if replay is not None:
-            return replay
-        check_person(visit, ref.psn_no, ref.loc)
+        visit = locked_visit(work, principal, ref, idem)
+        if isinstance(visit, Replayed):
+            return visit
         check_open(visit, "cancelling fee lines")
         check_unsettled(visit, "cancelling fee lines")
         session = work.session
@@ -289,11 +283,9 @@ def discharge(
     ref = discharge.visit
 
     def use_case(work: LedgerWork) -> Done | Replayed:
-        visit = lock_visit(work, ref)
-        replay = idempotency.lookup(work, principal, idem)
-        if replay is not None:
-            return replay
-        check_person(visit, ref.psn_no, ref.loc)
+        visit = locked_visit(work, principal, ref, idem)
+        if isinstance(visit, Replayed):
+            return visit
         if discharge.insutype != visit.insutype:
             raise ValidationFailed(
                 [FieldError((*ref.loc, "insutype"), f"visit {visit.id} has insutype {visit.insutype}")]
@@ -325,11 +317,9 @@ def cancel_discharge(
     """2405: cancel the discharge of a visit not settled."""
 
     def use_case(work: LedgerWork) -> Done | Replayed:
-        visit = lock_visit(work, ref)
-        replay = idempotency.lookup(work, principal, idem)
-        if replay is not None:
-            return replay
-        check_person(visit, ref.psn_no, ref.loc)
+        visit = locked_visit(work, principal, ref, idem)
+        if isinstance(visit, Replayed):
+            return visit
         check_open(visit, "cancelling its discharge")
         if visit.status != "discharged":
             raise Conflict(f"visit {visit.id} is not discharged")
