@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -61,13 +63,30 @@ def put(session: Session, *, insuplc_admdvs: str, insutype: str, body: RouteCrea
     else:
         row.schemes, row.updated_at = stored, now
     session.flush()
-    return Put(_route(row, found), created)
+    return Put(_route(row.insuplc_admdvs, row.insutype, row.schemes, row.updated_at, found), created)
 
 
-def _route(row: NhsaRoute, schemes: dict[str, db.Scheme]) -> Route:
+class _Named(Protocol):
+    """What a route takes of a scheme: its kind and name as they are now."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+def _route(
+    insuplc_admdvs: str,
+    insutype: str,
+    stored: Sequence[Mapping[str, Any]],
+    updated_at: datetime,
+    schemes: Mapping[str, _Named],
+) -> Route:
+    """A route from its stored schemes (code, fund pay type, setlinfo field) and each scheme's
+    kind and name."""
     return Route(
-        row.insuplc_admdvs,
-        row.insutype,
+        insuplc_admdvs,
+        insutype,
         tuple(
             RouteScheme(
                 s["scheme_code"],
@@ -76,9 +95,9 @@ def _route(row: NhsaRoute, schemes: dict[str, db.Scheme]) -> Route:
                 s["fund_pay_type"],
                 s["setlinfo_field"],
             )
-            for s in row.schemes
+            for s in stored
         ),
-        row.updated_at,
+        updated_at,
     )
 
 
@@ -98,21 +117,7 @@ def find(session: Session, insuplc_admdvs: str, insutype: str) -> Route | None:
     if row is None:
         return None
     schemes = {r.code: r for r in execute(session, _KINDS, {"codes": [s["scheme_code"] for s in row.schemes]})}
-    return Route(
-        row.insuplc_admdvs,
-        row.insutype,
-        tuple(
-            RouteScheme(
-                s["scheme_code"],
-                schemes[s["scheme_code"]].kind,
-                schemes[s["scheme_code"]].name,
-                s["fund_pay_type"],
-                s["setlinfo_field"],
-            )
-            for s in row.schemes
-        ),
-        row.updated_at,
-    )
+    return _route(row.insuplc_admdvs, row.insutype, row.schemes, row.updated_at, schemes)
 
 
 def get(session: Session, *, insuplc_admdvs: str, insutype: str) -> Route:
