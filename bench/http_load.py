@@ -451,7 +451,6 @@ def insert_bills(url: str, created_by: str, patients: Sequence[str], count: int,
     """``count`` copies of the sample bill (bill ``i`` for patient ``i mod len(patients)``), as
     ``app.services.bills.submit`` would store them, in a few multi-row inserts."""
     from app.db import tables as db
-    from app.ledger.rows import BillValues
     from app.schemas.bills import BillCreate
     from app.services.bills import bill_row, canonical_items, validated
 
@@ -459,7 +458,7 @@ def insert_bills(url: str, created_by: str, patients: Sequence[str], count: int,
     items = canonical_items(template)
     now = datetime.now(UTC)
     ids: list[str] = []
-    rows: list[BillValues] = []
+    rows: list[dict[str, object]] = []
     for i in range(count):
         id_number = patients[i % len(patients)]
         bill = dataclasses.replace(
@@ -467,7 +466,7 @@ def insert_bills(url: str, created_by: str, patients: Sequence[str], count: int,
         )
         bill_id = str(uuid.uuid4())
         ids.append(bill_id)
-        rows.append(bill_row(bill, bill_id=bill_id, created_by=created_by, created_at=now, items=items))
+        rows.append(bill_row(bill, bill_id=bill_id, created_by=created_by, created_at=now, items=items).values())
     engine = create_engine(url)
     try:
         with engine.begin() as conn:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TypedDict
 
 from sqlalchemy import Table
 
@@ -123,36 +122,9 @@ class BillRow:
     created_by: str
     created_at: datetime
 
-    @classmethod
-    def of(cls, values: BillValues) -> BillRow:
-        """The row of a bill's column values (an insert's parameters)."""
-        return cls(**values)
+    def values(self) -> dict[str, object]:
+        """The row's column values by name: a new bill's insert parameters."""
+        return {name: getattr(self, name) for name in BILL_COLUMNS}
 
 
 BILL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(BillRow))
-
-
-class BillValues(TypedDict):
-    """A new bill's column values: the insert's parameters and its :class:`BillRow`
-    (:func:`app.services.bills.bill_row`); the same names as :data:`BILL_COLUMNS`."""
-
-    id: str
-    hospital_code: str
-    bill_no: str
-    hospital_name: str
-    hospital_level: int
-    hospital_region: str
-    patient_id_number: str
-    patient_name: str
-    setting: str
-    admission_date: date
-    discharge_date: date
-    diagnoses: list[str]
-    items: list[StoredLine]
-    work_injury: WorkInjuryDoc | None
-    medical_total: Decimal
-    content_hash: str
-    paid_total: Decimal
-    last_sequence: int
-    created_by: str
-    created_at: datetime

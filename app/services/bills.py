@@ -23,7 +23,7 @@ from app.engine.validate import bill_errors, plain
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.ledger.bill_state import bill_by_number, hold_new_bill
 from app.ledger.conversions import work_injury_document
-from app.ledger.rows import BillRow, BillValues
+from app.ledger.rows import BillRow
 from app.ledger.stored import StoredLine
 from app.ledger.work import LedgerWork
 from app.principal import Principal
@@ -107,32 +107,32 @@ def _content_hash(bill: t.Bill, items: list[StoredLine]) -> str:
 
 def bill_row(
     bill: t.Bill, *, bill_id: str, created_by: str, created_at: datetime, items: list[StoredLine] | None = None
-) -> BillValues:
+) -> BillRow:
     """The new row of ``bill`` (in its :func:`stored_form`) in the bill table: nothing paid yet.
     ``items``: its :func:`canonical_items`, when the caller has them already."""
     items = canonical_items(bill) if items is None else items
-    return {
-        "id": bill_id,
-        "hospital_code": bill.hospital.code,
-        "bill_no": bill.bill_no,
-        "hospital_name": bill.hospital.name,
-        "hospital_level": bill.hospital.level,
-        "hospital_region": bill.hospital.region,
-        "patient_id_number": bill.patient_id_number,
-        "patient_name": bill.patient_name,
-        "setting": bill.setting,
-        "admission_date": bill.admission_date,
-        "discharge_date": bill.discharge_date,
-        "diagnoses": list(bill.diagnoses),
-        "items": items,
-        "work_injury": work_injury_document(bill.work_injury),
-        "medical_total": bill.medical_total,
-        "content_hash": _content_hash(bill, items),
-        "paid_total": ZERO,
-        "last_sequence": 0,
-        "created_by": created_by,
-        "created_at": created_at,
-    }
+    return BillRow(
+        id=bill_id,
+        hospital_code=bill.hospital.code,
+        bill_no=bill.bill_no,
+        hospital_name=bill.hospital.name,
+        hospital_level=bill.hospital.level,
+        hospital_region=bill.hospital.region,
+        patient_id_number=bill.patient_id_number,
+        patient_name=bill.patient_name,
+        setting=bill.setting,
+        admission_date=bill.admission_date,
+        discharge_date=bill.discharge_date,
+        diagnoses=list(bill.diagnoses),
+        items=items,
+        work_injury=work_injury_document(bill.work_injury),
+        medical_total=bill.medical_total,
+        content_hash=_content_hash(bill, items),
+        paid_total=ZERO,
+        last_sequence=0,
+        created_by=created_by,
+        created_at=created_at,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,10 +233,9 @@ def submit(work: LedgerWork, *, form: BillForm, created_by: str) -> Submitted:
     mismatches = _hospital_mismatches(form.given, accepted, "the registry")
     bill = stored_form(checked(form.at(accepted), mismatches))
     hospitals.check_designated(registry, bill.admission_date)
-    values = bill_row(bill, bill_id=str(uuid.uuid4()), created_by=created_by, created_at=clock.now())
+    row = bill_row(bill, bill_id=str(uuid.uuid4()), created_by=created_by, created_at=clock.now())
     # A Core insert (no ORM unit of work): the row is the ledger's value, not the session's.
-    execute(work.connection, _INSERT_BILL, values)
-    row = BillRow.of(values)
+    execute(work.connection, _INSERT_BILL, row.values())
     hold_new_bill(work, row, bill)  # what bill_to_engine would build again from the row
     return Submitted(row, created=True)
 
