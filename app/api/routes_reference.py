@@ -29,14 +29,12 @@ from app.schemas.public import (
     policy_public,
 )
 from app.schemas.reference import (
+    AnyPolicyCreate,
     CatalogCreate,
     CatalogPublic,
-    LargeAmountPolicyCreate,
     MemberCreate,
-    PolicyCreate,
     SchemeCreate,
     SchemePublic,
-    TierPolicyCreate,
     catalog_public,
     scheme_public,
 )
@@ -270,7 +268,7 @@ def put_policy(
     scheme_code: SchemeCode,
     year: Year,
     body: Annotated[
-        PolicyCreate | TierPolicyCreate | LargeAmountPolicyCreate,
+        AnyPolicyCreate,
         Body(openapi_examples=example("The sample's first scheme's policy", _POLICY)),
     ],
     principal: Admin,

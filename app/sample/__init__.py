@@ -19,6 +19,7 @@ from app.schemas.bills import BillCreate
 from app.schemas.hospitals import HospitalCreate
 from app.schemas.nhsa_routes import RouteCreate
 from app.schemas.reference import (
+    AnyPolicyCreate,
     CatalogCreate,
     LargeAmountPolicyCreate,
     MemberCreate,
@@ -26,8 +27,6 @@ from app.schemas.reference import (
     SchemeCreate,
     TierPolicyCreate,
 )
-
-AnyPolicyCreate = PolicyCreate | TierPolicyCreate | LargeAmountPolicyCreate
 
 SAMPLE_DIR = Path(__file__).parent
 #: The layers, loaded in this order: an entry of a later one replaces the earlier one's.

@@ -325,6 +325,10 @@ class LargeAmountPolicyCreate(In):
         return large_amount_policy_from_document(self.model_dump(by_alias=True), year)
 
 
+#: A policy of any kind of scheme: a basic scheme's, a tier's (v2.3) or a large-amount tier's (v3.2).
+AnyPolicyCreate = PolicyCreate | TierPolicyCreate | LargeAmountPolicyCreate
+
+
 # --- members ----------------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from app.engine.eligibility import supplements_problem
 from app.engine.validate import id_number_errors
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.schemas.reference import (
+    AnyPolicyCreate,
     CatalogCreate,
     LargeAmountPolicyCreate,
     MemberCreate,
@@ -37,8 +38,6 @@ from app.schemas.reference import (
     SchemeCreate,
     TierPolicyCreate,
 )
-
-AnyPolicyCreate = PolicyCreate | TierPolicyCreate | LargeAmountPolicyCreate
 
 Row = TypeVar("Row")
 
