@@ -17,6 +17,7 @@ from sqlmodel import col
 
 from app.db import tables as db
 from app.db.visit_tables import NhsaFeeLine, NhsaSettlement
+from tests.support import nhsa
 from tests.support.api import ADMIN, ledger_state, v2_dir
 from tests.support.nhsa import (
     HOSPITAL,
@@ -154,21 +155,7 @@ def admission(body: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def settlement_input(mdtrt_id: str, total: Decimal, **more: Any) -> dict[str, Any]:
-    return {
-        "data": {
-            "psn_no": PSN_NO,
-            "mdtrt_cert_type": "02",
-            "mdtrt_cert_no": ID_NUMBER,
-            "medfee_sumamt": total,
-            "psn_setlway": "01",
-            "mdtrt_id": mdtrt_id,
-            "insutype": INSUTYPE,
-            "acct_used_flag": "0",
-            "mid_setl_flag": "0",
-            "medins_setl_id": "MS2026092801",
-            **more,
-        }
-    }
+    return nhsa.settlement_input(mdtrt_id, total, medins_setl_id="MS2026092801", **more)
 
 
 def policies() -> dict[str, Any]:

@@ -21,7 +21,17 @@ from app.ledger import invariants
 from app.nhsa import transactions
 from app.principal import ADMIN as ADMIN_PRINCIPAL
 from tests.support.api import ADMIN, ledger_state
-from tests.support.nhsa import ID_NUMBER, INSUTYPE, PSN_NO, HospitalSystem, bill_3, exact, ok, setup_bill_3
+from tests.support.nhsa import (
+    ID_NUMBER,
+    INSUTYPE,
+    PSN_NO,
+    HospitalSystem,
+    bill_3,
+    exact,
+    ok,
+    settlement_input,
+    setup_bill_3,
+)
 from tests.support.nhsa import dumps as dumps_exact
 
 D = Decimal
@@ -69,21 +79,6 @@ def open_visit(his: HospitalSystem, lines: list[dict[str, Any]] | None = None) -
 def discharge(his: HospitalSystem, mdtrt_id: str) -> None:
     info = {"mdtrt_id": mdtrt_id, "psn_no": PSN_NO, "insutype": INSUTYPE, "endtime": "2026-09-20 10:00:00"}
     ok(his.send("2402", {"dscginfo": info}))
-
-
-def settlement(mdtrt_id: str, total: Decimal) -> dict[str, Any]:
-    data = {
-        "psn_no": PSN_NO,
-        "mdtrt_cert_type": "02",
-        "mdtrt_cert_no": ID_NUMBER,
-        "medfee_sumamt": total,
-        "psn_setlway": "01",
-        "mdtrt_id": mdtrt_id,
-        "insutype": INSUTYPE,
-        "acct_used_flag": "0",
-        "mid_setl_flag": "0",
-    }
-    return {"data": data}
 
 
 def call(his: HospitalSystem, infno: str, body: dict[str, Any]) -> Callable[[], dict[str, Any]]:
@@ -147,7 +142,7 @@ def test_two_uploads_of_one_visit_at_once(pg_url: str, round_: int) -> None:
         for winner in (first, second):
             others = [x for u in (winner, third, fourth) for x in u]
             totals.append(sum((x["det_item_fee_sumamt"] for x in others), D("0.00")))
-        answers = [call(his, "2304", settlement(mdtrt_id, t))() for t in totals]
+        answers = [call(his, "2304", settlement_input(mdtrt_id, t))() for t in totals]
         assert sorted(a["infcode"] for a in answers) == [-1, 0]
         assert ledger_state(pg_url)["active"] >= 1
 
@@ -164,7 +159,7 @@ def test_an_upload_racing_its_settlement(pg_url: str, round_: int) -> None:
         total = sum((x["det_item_fee_sumamt"] for x in lines), D("0.00"))
         more = [line(mdtrt_id, "7", 3, 1)]
         refund = [{**line(mdtrt_id, "8", 2, -50), "init_feedetl_sn": "2"}]
-        settle = call(his, "2304", settlement(mdtrt_id, total))
+        settle = call(his, "2304", settlement_input(mdtrt_id, total))
         results = race(settle, call(his, "2301", {"feedetail": more if round_ % 2 else refund}))
         # The settlement first: the upload is refused; the upload first: the settlement's total no
         # longer matches the lines, and it is refused.  Never both.
@@ -179,7 +174,7 @@ def test_an_upload_racing_its_settlement(pg_url: str, round_: int) -> None:
             assert call(his, "2301", {"feedetail": more if round_ % 2 else refund})()["infcode"] == 0
         # Settled at the new total, on a bill of its own.
         change = more[0]["det_item_fee_sumamt"] if round_ % 2 else refund[0]["det_item_fee_sumamt"]
-        again = call(his, "2304", settlement(mdtrt_id, total + change))()
+        again = call(his, "2304", settlement_input(mdtrt_id, total + change))()
         assert again["infcode"] == 0, again
         assert ledger_state(pg_url)["active"] == 3
 
@@ -194,7 +189,7 @@ def test_a_bill_that_differs_from_its_lines_is_reported(db_url: str) -> None:
         lines = [line("", "1", 3, 6)]
         mdtrt_id = open_visit(his, lines)
         discharge(his, mdtrt_id)
-        info = ok(his.send("2304", settlement(mdtrt_id, D("1800.00"))))["setlinfo"]
+        info = ok(his.send("2304", settlement_input(mdtrt_id, D("1800.00"))))["setlinfo"]
     engine = create_engine(db_url)
     with Session(engine) as s, s.begin():
         assert invariants.check(s).violations == []

@@ -23,6 +23,7 @@ from tests.support.nhsa import (
     bill_3,
     ok,
     refused,
+    settlement_input,
     setup_bill_3,
 )
 
@@ -83,20 +84,7 @@ CT_TOTAL = D("1800.00")
 
 
 def settlement(mdtrt_id: str, total: Decimal = CT_TOTAL, **more: Any) -> dict[str, Any]:
-    return {
-        "data": {
-            "psn_no": PSN_NO,
-            "mdtrt_cert_type": "02",
-            "mdtrt_cert_no": ID_NUMBER,
-            "medfee_sumamt": total,
-            "psn_setlway": "01",
-            "mdtrt_id": mdtrt_id,
-            "insutype": INSUTYPE,
-            "acct_used_flag": "0",
-            "mid_setl_flag": "0",
-            **more,
-        }
-    }
+    return settlement_input(mdtrt_id, total, **more)
 
 
 def counts(db_url: str) -> tuple[int, int]:

@@ -103,6 +103,25 @@ def dumps(doc: Any) -> bytes:
     return orjson.dumps(doc, default=number)
 
 
+def settlement_input(mdtrt_id: str, total: Decimal, **more: Any) -> dict[str, Any]:
+    """A 2303 or 2304 input for the sample person's visit: ``total`` as ``medfee_sumamt``, ``more``
+    over the other fields."""
+    return {
+        "data": {
+            "psn_no": PSN_NO,
+            "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": ID_NUMBER,
+            "medfee_sumamt": total,
+            "psn_setlway": "01",
+            "mdtrt_id": mdtrt_id,
+            "insutype": INSUTYPE,
+            "acct_used_flag": "0",
+            "mid_setl_flag": "0",
+            **more,
+        }
+    }
+
+
 def ok(answer: dict[str, Any]) -> dict[str, Any]:
     assert answer["infcode"] == 0, answer
     assert answer["err_msg"] == "", answer
