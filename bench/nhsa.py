@@ -27,7 +27,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +126,6 @@ def run(url: str, rounds: int, *, cpu: bool = False, profile: int = 0) -> dict[s
     admin = {"Authorization": f"Bearer {TOKEN}"}
     bill = json.loads((REPO / "app/sample/v2/bill-3.json").read_text())
     items = _lines()
-    total = sum((Decimal(i["amount"]) for i in items), Decimal("0.00"))
     per: dict[str, list[float]] = defaultdict(list)
 
     def claim() -> None:
@@ -157,47 +155,14 @@ def run(url: str, rounds: int, *, cpu: bool = False, profile: int = 0) -> dict[s
         return answer["output"]
 
     def visit() -> None:
-        info = {
-            "psn_no": PSN_NO,
-            "insutype": "390",
-            "begntime": "2026-09-01 08:30:00",
-            "mdtrt_cert_type": "02",
-            "mdtrt_cert_no": ID_NUMBER,
-            "med_type": "21",
-            "ipt_no": "ZY",
-        }
-        m = send("2401", {"mdtrtinfo": info, "diseinfo": [{"diag_code": "C34.1", "diag_name": "lung"}]})["result"][
-            "mdtrt_id"
-        ]
-        common = {"mdtrt_id": m, "psn_no": PSN_NO, "med_type": "21", "fee_ocur_time": "2026-09-02 10:00:00"}
-        feedetail = [
-            {
-                **common,
-                "feedetl_sn": str(i["line_no"]),
-                "med_list_codg": i["code"],
-                "medins_list_codg": "H",
-                "det_item_fee_sumamt": Decimal(i["amount"]),
-                "cnt": Decimal(1),
-                "pric": Decimal(i["unit_price"]),
-            }
-            for i in items
-        ]
-        send("2301", {"feedetail": feedetail})
-        send(
-            "2402", {"dscginfo": {"mdtrt_id": m, "psn_no": PSN_NO, "insutype": "390", "endtime": "2026-09-28 16:00:00"}}
-        )
-        data = {
-            "psn_no": PSN_NO,
-            "mdtrt_cert_type": "02",
-            "mdtrt_cert_no": ID_NUMBER,
-            "medfee_sumamt": total,
-            "psn_setlway": "01",
-            "mdtrt_id": m,
-            "insutype": "390",
-            "acct_used_flag": "0",
-            "mid_setl_flag": "0",
-        }
-        send("2304", {"data": data})
+        # The messages of the claims bench's visit phase, for the sample person.
+        from bench.visit import Patient, admission, discharge, fee_lines, settlement
+
+        person = Patient(PSN_NO, ID_NUMBER)
+        m = send("2401", admission(person))["result"]["mdtrt_id"]
+        send("2301", fee_lines(m, person))
+        send("2402", discharge(m, person))
+        send("2304", settlement(m, person))
 
     times: dict[str, list[float]] = defaultdict(list)
     work: dict[str, Callable[[], None]] = {"claim": claim, "visit": visit}
