@@ -6,8 +6,9 @@ another transaction (a retried attempt gets a new one):
 
 - the ORM session and its connection, fixed when the transaction began (asking a session for its
   connection again costs a few state-machine calls per statement on the hot path);
-- the deferred inserts (:meth:`UnitOfWork.defer_insert`): records nothing in the transaction
-  reads back (the idempotency record, the audit record), sent together just before the commit;
+- the deferred writes (:meth:`UnitOfWork.defer_insert`, :meth:`UnitOfWork.defer_update`): rows
+  nothing in the transaction reads back (the idempotency record, the audit record, a visit's row
+  as a message leaves it), sent together just before the commit;
 - what to run just before the commit (:meth:`UnitOfWork.before_commit`: a request's audit record,
   added by whoever serves the request) and once it committed (:meth:`UnitOfWork.after_commit`).
 
@@ -20,10 +21,10 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Select, Table, insert
+from sqlalchemy import Column, Connection, Insert, Select, Table, Update, bindparam, insert, update
 from sqlalchemy.orm import Session
 
-from app.db.combined import combined, insert_named, named
+from app.db.combined import combined, insert_named, named, update_named
 from app.db.direct import execute
 from app.db.params import Params
 
@@ -37,7 +38,8 @@ class UnitOfWork:
         self.session = session
         self.connection = connection
         self.postgresql = connection.dialect.name == "postgresql"
-        self._deferred: list[tuple[Table, Mapping[str, object]]] = []
+        #: Per deferred write: the table (an insert) or the key column (an update), and its values.
+        self._deferred: list[tuple[Table | Column[Any], Mapping[str, object]]] = []
         self._before: list[Callable[[], None]] = []
         self._after: list[Callable[[], None]] = []
 
@@ -50,6 +52,12 @@ class UnitOfWork:
         the transaction: a unique-key race still fails (and retries) the transaction, a lost
         connection still counts as lost before the commit.  A dry run discards them with the rest."""
         self._deferred.append((table, row))
+
+    def defer_update(self, key: Column[Any], value: object, changes: Mapping[str, object]) -> None:
+        """Set ``changes`` on the row whose ``key`` is ``value`` at the end of this transaction, with
+        the deferred inserts (see :meth:`defer_insert`): for a row the transaction holds locked and
+        reads no more, so that its last change costs no round trip of its own."""
+        self._deferred.append((key, {**changes, _KEY: value}))
 
     def before_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the transaction's body is done, before the deferred inserts are
@@ -76,22 +84,36 @@ class UnitOfWork:
         if not pending:
             return
         if not self.postgresql or len(pending) == 1:
-            for table, row in pending:
-                execute(self.connection, _insert(table), row)
+            for target, row in pending:
+                execute(self.connection, _alone(target, tuple(row)), row)
             return
-        shape = tuple((table, tuple(row)) for table, row in pending)
+        shape = tuple((target, tuple(row)) for target, row in pending)
         params: Params = {}
-        for i, (_table, row) in enumerate(pending):
+        for i, (_target, row) in enumerate(pending):
             params.update(named(f"d{i}", row))
         execute(self.connection, _deferred_statement(shape), params)
 
 
-@cache
-def _insert(table: Table) -> Insert:
-    return insert(table)
+#: The parameter that carries a deferred update's key value.
+_KEY = "where_key"
 
 
 @cache
-def _deferred_statement(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Select[Any]:
-    """One statement for the deferred inserts of this shape (tables and columns, in order)."""
-    return combined(*((f"deferred_{i}", insert_named(table, f"d{i}", keys)) for i, (table, keys) in enumerate(shape)))
+def _alone(target: Table | Column[Any], columns: tuple[str, ...]) -> Insert | Update:
+    """A deferred write as a statement of its own: the table's insert, or the update by ``target``."""
+    if isinstance(target, Table):
+        return insert(target)
+    changed = {name: bindparam(name, type_=target.table.c[name].type) for name in columns if name != _KEY}
+    return update(target.table).where(target == bindparam(_KEY)).values(changed)
+
+
+@cache
+def _deferred_statement(shape: tuple[tuple[Table | Column[Any], tuple[str, ...]], ...]) -> Select[Any]:
+    """One statement for the deferred writes of this shape (tables or keys, and columns, in order)."""
+    return combined(*((f"deferred_{i}", _part(target, f"d{i}", keys)) for i, (target, keys) in enumerate(shape)))
+
+
+def _part(target: Table | Column[Any], prefix: str, columns: tuple[str, ...]) -> Insert | Update:
+    if isinstance(target, Table):
+        return insert_named(target, prefix, columns)
+    return update_named(target, f"{prefix}_{_KEY}", prefix, *(c for c in columns if c != _KEY))

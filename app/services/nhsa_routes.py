@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import BindParameter, Select, bindparam, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -106,9 +107,14 @@ _SCHEME = db.core_table(db.Scheme)
 _FIND = select(_ROUTE.c.insuplc_admdvs, _ROUTE.c.insutype, _ROUTE.c.schemes, _ROUTE.c.updated_at).where(
     _ROUTE.c.insuplc_admdvs == bindparam("insuplc"), _ROUTE.c.insutype == bindparam("insutype")
 )
-_KINDS = select(_SCHEME.c.code, _SCHEME.c.kind, _SCHEME.c.name).where(
-    _SCHEME.c.code.in_(bindparam("codes", expanding=True))
-)
+
+
+@cache
+def _kinds(count: int) -> Select[Any]:
+    """The kind and name of ``count`` schemes (``code_0`` ...): one statement compiled per count,
+    not an expanding ``IN``, which would be compiled again at every execution."""
+    codes: list[BindParameter[Any]] = [bindparam(f"code_{i}") for i in range(count)]
+    return select(_SCHEME.c.code, _SCHEME.c.kind, _SCHEME.c.name).where(_SCHEME.c.code.in_(codes))
 
 
 def find(session: Session, insuplc_admdvs: str, insutype: str) -> Route | None:
@@ -116,7 +122,8 @@ def find(session: Session, insuplc_admdvs: str, insutype: str) -> Route | None:
     row = execute_one(session, _FIND, {"insuplc": insuplc_admdvs, "insutype": insutype})
     if row is None:
         return None
-    schemes = {r.code: r for r in execute(session, _KINDS, {"codes": [s["scheme_code"] for s in row.schemes]})}
+    codes = {f"code_{i}": s["scheme_code"] for i, s in enumerate(row.schemes)}
+    schemes = {r.code: r for r in execute(session, _kinds(len(codes)), codes)}
     return _route(row.insuplc_admdvs, row.insutype, row.schemes, row.updated_at, schemes)
 
 

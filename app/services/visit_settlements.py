@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlmodel import col
 
 from app import clock
-from app.db.direct import execute
 from app.db.tables import core_table
 from app.db.visit_tables import NhsaFeeLine, NhsaSettlement
 from app.engine import types as t
@@ -155,8 +154,7 @@ def settle(
     )
 
 
-#: A visit settlement's row, every column given (one compiled statement).
-_INSERT_SETTLEMENT = insert(core_table(NhsaSettlement))
+_SETTLEMENT = core_table(NhsaSettlement)
 
 
 def _settle(
@@ -192,7 +190,7 @@ def _settle(
         )
     registry = hospitals.registry_entry(session, visit.hospital_code)
     hospital = t.Hospital(registry.code, registry.name, registry.level, registry.region)
-    catalog = catalog_of(work, route, line_window_bill(visit, member, hospital, net))
+    catalog = catalog_of(work, route, line_window_bill(visit, member, hospital, net), every_scheme=True)
     ordinal = visit.settlement_count + 1
     diagnoses = visit.discharge_diagnoses or visit.admission_diagnoses
     bill = t.Bill(
@@ -226,9 +224,9 @@ def _settle(
         warning=NO_ACCOUNT if ask.acct_used_flag else "",
     )
     if not ask.dry_run:
-        execute(
-            session,
-            _INSERT_SETTLEMENT,
+        # With the transaction's last writes: nothing in it reads the row back.
+        work.defer_insert(
+            _SETTLEMENT,
             {
                 "id": setl_id,
                 "visit_id": visit.id,
@@ -250,7 +248,7 @@ def _settle(
                 "cancelled_at": None,
             },
         )
-        save_visit(session, visit, settlement_count=ordinal, active_setl_id=setl_id, updated_at=now)
+        save_visit(work, visit, settlement_count=ordinal, active_setl_id=setl_id, updated_at=now)
     return settled
 
 
@@ -294,9 +292,9 @@ def _cancel_locked(work: LedgerWork, *, principal: Principal, visit: Visit, sett
     settlement.status, settlement.cancel_id, settlement.cancelled_at = "cancelled", uuid.uuid4().hex[:30], now
     work.session.flush()
     if visit.active_setl_id == settlement.id:
-        save_visit(work.session, visit, active_setl_id=None, updated_at=now)
+        save_visit(work, visit, active_setl_id=None, updated_at=now)
     else:
-        save_visit(work.session, visit, updated_at=now)
+        save_visit(work, visit, updated_at=now)
     paid = tuple(
         Paid(str(p["fund_pay_type"]), str(p.get("fund_pay_type_name", "")), p["setlinfo_field"], r)
         for p, r in zip(settlement.payments, records, strict=True)
@@ -426,5 +424,5 @@ def _reverse_upload_message(work: LedgerWork, principal: Principal, message: Mes
         return Done(visit, warning=f"the lines of message {message.omsgid} were cancelled already: nothing to reverse")
     check_unsettled(visit, "reversing an upload of fee lines")
     delete_lines(work.session, visit.id, [line.feedetl_sn for line in lines])
-    save_visit(work.session, visit, updated_at=clock.now())
+    save_visit(work, visit, updated_at=clock.now())
     return Done(visit)

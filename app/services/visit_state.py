@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.orm import Session
 
 from app.db import tables as db
@@ -147,8 +147,6 @@ _VISIT = db.core_table(NhsaVisit)
 _LOCK_VISIT = select(_VISIT).where(_VISIT.c.id == bindparam("mdtrt_id")).with_for_update()
 _VISIT_COLUMNS = tuple(c.name for c in _VISIT.columns)
 assert set(_VISIT_COLUMNS) == set(Visit.__dataclass_fields__), "Visit is the row of nhsa_visit"
-_INSERT_VISIT = insert(_VISIT)
-_SAVE_VISIT = update(_VISIT).where(_VISIT.c.id == bindparam("visit_id"))
 
 
 def lock_visit(work: LedgerWork, ref: VisitRef) -> Visit:
@@ -177,16 +175,19 @@ def locked_visit(
     return visit
 
 
-def insert_visit(session: Session, visit: Visit) -> None:
-    """A new visit's row, every column as ``visit`` has it."""
-    execute(session, _INSERT_VISIT, {name: getattr(visit, name) for name in _VISIT_COLUMNS})
+def insert_visit(work: LedgerWork, visit: Visit) -> None:
+    """A new visit's row, every column as ``visit`` has it, inserted with the transaction's last
+    writes (nothing in a 2401 reads it back)."""
+    work.defer_insert(_VISIT, {name: getattr(visit, name) for name in _VISIT_COLUMNS})
 
 
-def save_visit(session: Session, visit: Visit, **changes: object) -> None:
-    """Change these columns of a visit read by :func:`lock_visit` (held), in ``visit`` and in its row."""
+def save_visit(work: LedgerWork, visit: Visit, **changes: object) -> None:
+    """Change these columns of a visit read by :func:`lock_visit` (held), in ``visit`` at once and
+    in its row with the transaction's last writes: every message saves its visit as its last
+    step, and nothing reads the row again in that transaction."""
     for name, value in changes.items():
         setattr(visit, name, value)
-    execute(session, _SAVE_VISIT, {"visit_id": visit.id, **changes})
+    work.defer_update(_VISIT.c.id, visit.id, changes)
 
 
 def check_person(visit: Visit, psn_no: str, loc: Loc) -> None:
@@ -286,13 +287,15 @@ def line_window_bill(visit: Visit, member: Member, hospital: t.Hospital, lines: 
 
 
 def catalog_of(
-    work: LedgerWork, route: Route, bill: t.Bill
+    work: LedgerWork, route: Route, bill: t.Bill, *, every_scheme: bool = False
 ) -> Callable[[str, date], tuple[t.CatalogVersion, t.CatalogEntry | None]]:
     """The basic scheme's catalog over the bill's days (its reference rows read, and locked while
     unused, as a settlement reads them): for a code and a day, the version in effect (else
-    ``no-catalog``) and the code's entry in it."""
+    ``no-catalog``) and the code's entry in it.  With ``every_scheme`` the reference rows of the
+    route's other schemes are read in the same statement (a settlement of these days then finds
+    them held)."""
     code = route.basic.scheme_code
-    read_references(work, bill, [code])
+    read_references(work, bill, [s.scheme_code for s in route.schemes] if every_scheme else [code])
     _, versions = catalogs_for(work, code, bill)
 
     def lookup(item_code: str, day: date) -> tuple[t.CatalogVersion, t.CatalogEntry | None]:

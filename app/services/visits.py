@@ -17,11 +17,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import insert
-
 from app import clock
 from app.db import tables as db
-from app.db.direct import execute_many
+from app.db.direct import insert_many
 from app.db.visit_tables import NhsaFeeLine
 from app.engine.visit_lines import classify_fee_line, content_hash, plan_upload, setting_of
 from app.errors import Conflict, FieldError, ValidationFailed
@@ -55,7 +53,7 @@ from app.services.visit_state import (
 )
 from app.services.writes import Audit, run_write
 
-_INSERT_LINE = insert(db.core_table(NhsaFeeLine))
+_LINE = db.core_table(NhsaFeeLine)
 
 
 def _write(
@@ -124,7 +122,7 @@ def admit(
             created_at=now,
             updated_at=now,
         )
-        insert_visit(session, visit)
+        insert_visit(work, visit)
         return Done(visit)
 
     return _write("nhsa_admit", use_case, principal=principal, idem=idem, render=render, audit=audit)
@@ -142,7 +140,7 @@ def cancel_admission(
         check_open(visit, "cancelling it again")
         if visit_lines(work.session, visit.id):
             raise Conflict(f"visit {visit.id} has fee lines: cancel them (2302) before the admission")
-        save_visit(work.session, visit, status="cancelled", updated_at=clock.now())
+        save_visit(work, visit, status="cancelled", updated_at=clock.now())
         return Done(visit)
 
     return _write("nhsa_cancel_admission", use_case, principal=principal, idem=idem, render=render, audit=audit)
@@ -207,9 +205,9 @@ def upload_lines(
         )
         now = clock.now()
         if plan.new:
-            execute_many(
+            insert_many(
                 work.connection,
-                _INSERT_LINE,
+                _LINE,
                 [
                     {
                         "visit_id": visit.id,
@@ -230,7 +228,7 @@ def upload_lines(
                     for line in plan.new
                 ],
             )
-            save_visit(session, visit, updated_at=now)
+            save_visit(work, visit, updated_at=now)
         return Uploaded(visit, classified)
 
     return run_write("nhsa_upload_lines", use_case, render, principal=principal, idem=idem, audit=audit)
@@ -262,7 +260,7 @@ def cancel_lines(
                 )
             sns = [feedetl_sn]
         delete_lines(session, visit.id, sns)
-        save_visit(session, visit, updated_at=clock.now())
+        save_visit(work, visit, updated_at=clock.now())
         return Done(visit)
 
     return _write("nhsa_cancel_lines", use_case, principal=principal, idem=idem, render=render, audit=audit)
@@ -298,7 +296,7 @@ def discharge(
                 [FieldError((*ref.loc, "endtime"), f"endtime {discharge.endtime} is before begntime {visit.begntime}")]
             )
         save_visit(
-            work.session,
+            work,
             visit,
             status="discharged",
             endtime=discharge.endtime,
@@ -325,7 +323,7 @@ def cancel_discharge(
             raise Conflict(f"visit {visit.id} is not discharged")
         check_unsettled(visit, "cancelling its discharge")
         save_visit(
-            work.session,
+            work,
             visit,
             status="admitted",
             endtime=None,
