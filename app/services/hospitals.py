@@ -51,7 +51,7 @@ def registered(session: Session, code: str) -> db.Hospital:
     """The registry's entry of the hospital a bill names (else ``unknown-hospital``)."""
     row = session.get(db.Hospital, code)
     if row is None:
-        raise UnknownHospital(f"hospital {code} is not in the designated-hospital registry")
+        raise unknown_hospital(code)
     return row
 
 
@@ -71,8 +71,12 @@ def registry_entry(session: Session, code: str) -> Any:
     ``name``, ``level``, ``region``, ``designated_from``, ``designated_to``), not the ORM object."""
     row = execute_one(session, _ENTRY, {"code": code})
     if row is None:
-        raise UnknownHospital(f"hospital {code} is not in the designated-hospital registry")
+        raise unknown_hospital(code)
     return row
+
+
+def unknown_hospital(code: str) -> UnknownHospital:
+    return UnknownHospital(f"hospital {code} is not in the designated-hospital registry")
 
 
 class Designation(Protocol):

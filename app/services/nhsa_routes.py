@@ -122,9 +122,24 @@ def find(session: Session, insuplc_admdvs: str, insutype: str) -> Route | None:
     row = execute_one(session, _FIND, {"insuplc": insuplc_admdvs, "insutype": insutype})
     if row is None:
         return None
-    codes = {f"code_{i}": s["scheme_code"] for i, s in enumerate(row.schemes)}
+    return of_row(session, row.insuplc_admdvs, row.insutype, row.schemes, row.updated_at)
+
+
+def of_row(
+    session: Session, insuplc_admdvs: str, insutype: str, stored: Sequence[Mapping[str, Any]], updated_at: datetime
+) -> Route:
+    """The route whose row has these values (read with another row, :mod:`app.services.visit_state`),
+    with each scheme's kind and name as they are now (one statement)."""
+    codes: dict[str, object] = {f"code_{i}": s["scheme_code"] for i, s in enumerate(stored)}
     schemes = {r.code: r for r in execute(session, _kinds(len(codes)), codes)}
-    return _route(row.insuplc_admdvs, row.insutype, row.schemes, row.updated_at, schemes)
+    return _route(insuplc_admdvs, insutype, stored, updated_at, schemes)
+
+
+def unknown_route(insuplc_admdvs: str, insutype: str) -> UnknownRoute:
+    return UnknownRoute(
+        f"no route says which schemes settle insurance type {insutype} insured in {insuplc_admdvs}; "
+        f"an administrator puts it at /v1/nhsa/routes/{insuplc_admdvs}/{insutype}"
+    )
 
 
 def get(session: Session, *, insuplc_admdvs: str, insutype: str) -> Route:
@@ -138,8 +153,5 @@ def route_for(session: Session, insuplc_admdvs: str, insutype: str) -> Route:
     """The route of a visit (or a reconciliation), else ``unknown-route``."""
     route = find(session, insuplc_admdvs, insutype)
     if route is None:
-        raise UnknownRoute(
-            f"no route says which schemes settle insurance type {insutype} insured in {insuplc_admdvs}; "
-            f"an administrator puts it at /v1/nhsa/routes/{insuplc_admdvs}/{insutype}"
-        )
+        raise unknown_route(insuplc_admdvs, insutype)
     return route

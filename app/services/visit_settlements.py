@@ -38,7 +38,7 @@ from app.ledger.settle import settle_locked_bill
 from app.ledger.work import LedgerWork
 from app.principal import Principal
 from app.schemas.bills import HospitalIn
-from app.services import bills, hospitals, idempotency
+from app.services import bills, idempotency
 from app.services.bills import BillForm
 from app.services.idempotency import IdemRequest, Replayed, Reply
 from app.services.visit_state import (
@@ -55,10 +55,9 @@ from app.services.visit_state import (
     line_window_bill,
     lock_visit,
     locked_visit,
-    member_of,
+    locked_visit_with,
     save_visit,
     visit_lines,
-    visit_route,
 )
 from app.services.writes import Audit, run_write
 
@@ -161,9 +160,10 @@ def _settle(
     work: LedgerWork, *, principal: Principal, ask: SettlementAsk, msgid: str, idem: IdemRequest
 ) -> VisitSettled | Replayed:
     ref = ask.ref
-    visit = locked_visit(work, principal, ref, idem)
-    if isinstance(visit, Replayed):
-        return visit
+    held = locked_visit_with(work, principal, ref, idem)
+    if isinstance(held, Replayed):
+        return held
+    visit = held.visit
     if ask.insutype != visit.insutype:
         raise ValidationFailed([FieldError((*ref.loc, "insutype"), f"visit {visit.id} has insutype {visit.insutype}")])
     check_open(visit, "a settlement")
@@ -171,8 +171,8 @@ def _settle(
         raise Conflict(f"visit {visit.id} is not discharged: its discharge (2402) comes before a settlement")
     check_unsettled(visit, "a second settlement")
     session = work.session
-    route = visit_route(session, visit)
-    member = member_of(session, route, visit.psn_no)
+    route = held.route(session)
+    member = held.member(route)
     check_certificate(member, ask.mdtrt_cert_type, ask.mdtrt_cert_no, ref.loc)
     net = net_lines([line for line, _ in visit_lines(session, visit.id).values()])
     total = net_total(net)
@@ -188,8 +188,7 @@ def _settle(
                 )
             ]
         )
-    registry = hospitals.registry_entry(session, visit.hospital_code)
-    hospital = t.Hospital(registry.code, registry.name, registry.level, registry.region)
+    hospital = held.hospital()
     catalog = catalog_of(work, route, line_window_bill(visit, member, hospital, net), every_scheme=True)
     ordinal = visit.settlement_count + 1
     diagnoses = visit.discharge_diagnoses or visit.admission_diagnoses

@@ -10,14 +10,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, or_, select
+from sqlalchemy import and_, bindparam, delete, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from app.db import tables as db
 from app.db.direct import execute, execute_one
-from app.db.visit_tables import NhsaFeeLine, NhsaVisit
+from app.db.visit_tables import NhsaFeeLine, NhsaRoute, NhsaVisit
 from app.engine import types as t
 from app.engine.catalog import version_in_effect
 from app.engine.routes import Route
@@ -209,17 +209,155 @@ def check_unsettled(visit: Visit, what: str) -> None:
 
 
 _MEMBER_TABLE = db.core_table(db.Member)
-_MEMBER = select(_MEMBER_TABLE.c.member_no, _MEMBER_TABLE.c.id_number, _MEMBER_TABLE.c.name).where(
-    _MEMBER_TABLE.c.scheme_code == bindparam("scheme_code"), _MEMBER_TABLE.c.member_no == bindparam("member_no")
+
+
+def _not_enrolled(route: Route, psn_no: str) -> NotEnrolled:
+    return NotEnrolled(f"person {psn_no} is no member of {route.basic.scheme_code}, the route's basic scheme")
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A visit locked with what a settlement or an upload reads of it in the same statement
+    (:func:`locked_visit_with`): its route's row, its hospital's registry entry and its person's
+    row in the route's basic scheme.  Each raises as its own read would (``unknown-route``,
+    ``unknown-hospital``, ``not-enrolled``) where it is used, so the refusals keep their order."""
+
+    visit: Visit
+    row: Any
+
+    def route(self, session: Session) -> Route:
+        """The route (each scheme's kind and name read now: one statement)."""
+        r, v = self.row, self.visit
+        if r.route_schemes is None:
+            raise nhsa_routes.unknown_route(v.insuplc_admdvs, v.insutype)
+        return nhsa_routes.of_row(session, v.insuplc_admdvs, v.insutype, r.route_schemes, r.route_updated_at)
+
+    def hospital(self) -> t.Hospital:
+        r = self.row
+        if r.hospital_level is None:
+            raise hospitals.unknown_hospital(self.visit.hospital_code)
+        return t.Hospital(self.visit.hospital_code, r.hospital_name, r.hospital_level, r.hospital_region)
+
+    def member(self, route: Route) -> Member:
+        """The person in the route's basic scheme (the first of the route's row read with it)."""
+        r = self.row
+        if r.member_no is None:
+            raise _not_enrolled(route, self.visit.psn_no)
+        return Member(r.member_no, r.member_id_number, r.member_name)
+
+
+_ROUTE = db.core_table(NhsaRoute)
+_HOSPITAL = db.core_table(db.Hospital)
+_HELD = (
+    select(
+        _VISIT,
+        _ROUTE.c.schemes.label("route_schemes"),
+        _ROUTE.c.updated_at.label("route_updated_at"),
+        _HOSPITAL.c.name.label("hospital_name"),
+        _HOSPITAL.c.level.label("hospital_level"),
+        _HOSPITAL.c.region.label("hospital_region"),
+        _MEMBER_TABLE.c.member_no,
+        _MEMBER_TABLE.c.id_number.label("member_id_number"),
+        _MEMBER_TABLE.c.name.label("member_name"),
+    )
+    .select_from(
+        _VISIT.outerjoin(
+            _ROUTE, and_(_ROUTE.c.insuplc_admdvs == _VISIT.c.insuplc_admdvs, _ROUTE.c.insutype == _VISIT.c.insutype)
+        )
+        .outerjoin(_HOSPITAL, _HOSPITAL.c.code == _VISIT.c.hospital_code)
+        .outerjoin(
+            _MEMBER_TABLE,
+            and_(
+                _MEMBER_TABLE.c.scheme_code == _ROUTE.c.schemes[(0, "scheme_code")].as_string(),
+                _MEMBER_TABLE.c.member_no == _VISIT.c.psn_no,
+            ),
+        )
+    )
+    .where(_VISIT.c.id == bindparam("mdtrt_id"))
+    .with_for_update(of=_VISIT)
 )
 
 
-def member_of(session: Session, route: Route, psn_no: str) -> Member:
-    """``psn_no`` is the member number in the route's basic scheme (else ``not-enrolled``)."""
-    row = execute_one(session, _MEMBER, {"scheme_code": route.basic.scheme_code, "member_no": psn_no})
-    if row is None:
-        raise NotEnrolled(f"person {psn_no} is no member of {route.basic.scheme_code}, the route's basic scheme")
-    return Member(row.member_no, row.id_number, row.name)
+@dataclass(frozen=True, slots=True)
+class Admitting:
+    """What a 2401 reads, in one statement (:func:`admitting`): the route's row, the person's row
+    in the route's basic scheme and the hospital's registry entry, each raising as its own read
+    would where it is used."""
+
+    admission: Admission
+    row: Any
+
+    def route(self, session: Session) -> Route:
+        """The route (each scheme's kind and name read now: one statement)."""
+        r, a = self.row, self.admission
+        if r.route_schemes is None:
+            raise nhsa_routes.unknown_route(a.insuplc_admdvs, a.insutype)
+        return nhsa_routes.of_row(session, a.insuplc_admdvs, a.insutype, r.route_schemes, r.route_updated_at)
+
+    def member(self, route: Route) -> Member:
+        r = self.row
+        if r.member_no is None:
+            raise _not_enrolled(route, self.admission.psn_no)
+        return Member(r.member_no, r.member_id_number, r.member_name)
+
+    def registry(self) -> Any:
+        """The registry entry: ``code``, ``name``, ``level``, ``region``, ``designated_from``, ``designated_to``."""
+        if self.row.code is None:
+            raise hospitals.unknown_hospital(self.admission.hospital_code)
+        return self.row
+
+
+_ONE = select(literal_column("1").label("one")).subquery("one")
+_ADMITTING = select(
+    _ROUTE.c.schemes.label("route_schemes"),
+    _ROUTE.c.updated_at.label("route_updated_at"),
+    _MEMBER_TABLE.c.member_no,
+    _MEMBER_TABLE.c.id_number.label("member_id_number"),
+    _MEMBER_TABLE.c.name.label("member_name"),
+    _HOSPITAL.c.code,
+    _HOSPITAL.c.name,
+    _HOSPITAL.c.level,
+    _HOSPITAL.c.region,
+    _HOSPITAL.c.designated_from,
+    _HOSPITAL.c.designated_to,
+).select_from(
+    _ONE.outerjoin(
+        _ROUTE, and_(_ROUTE.c.insuplc_admdvs == bindparam("insuplc"), _ROUTE.c.insutype == bindparam("insutype"))
+    )
+    .outerjoin(
+        _MEMBER_TABLE,
+        and_(
+            _MEMBER_TABLE.c.scheme_code == _ROUTE.c.schemes[(0, "scheme_code")].as_string(),
+            _MEMBER_TABLE.c.member_no == bindparam("psn_no"),
+        ),
+    )
+    .outerjoin(_HOSPITAL, _HOSPITAL.c.code == bindparam("hospital_code"))
+)
+
+
+def admitting(session: Session, admission: Admission) -> Admitting:
+    """The route, member and registry entry of an admission, read in one statement."""
+    a = admission
+    params = {"insuplc": a.insuplc_admdvs, "insutype": a.insutype, "psn_no": a.psn_no, "hospital_code": a.hospital_code}
+    return Admitting(a, execute_one(session, _ADMITTING, params))
+
+
+def locked_visit_with(
+    work: LedgerWork, principal: Principal, ref: VisitRef, idem: IdemRequest, *, person: bool = True
+) -> Held | Replayed:
+    """:func:`locked_visit` (the person checked), with the visit's route, hospital and member read
+    in the statement that locks it (a lock waited for re-reads the visit's row; the others are as
+    they were when the statement began, as a read of their own just before it would have them)."""
+    row = execute_one(work.session, _HELD, {"mdtrt_id": ref.mdtrt_id})
+    if row is None or row.hospital_code != ref.hospital_code:
+        raise NotFound(f"there is no visit {ref.mdtrt_id} of hospital {ref.hospital_code}")
+    visit = Visit(*row[: len(_VISIT_COLUMNS)])
+    replay = idempotency.lookup(work, principal, idem)
+    if replay is not None:
+        return replay
+    if person:
+        check_person(visit, ref.psn_no, ref.loc)
+    return Held(visit, row)
 
 
 def check_certificate(member: Member, cert_type: str, cert_no: str, loc: Loc) -> None:
@@ -233,10 +371,6 @@ def check_certificate(member: Member, cert_type: str, cert_no: str, loc: Loc) ->
                 )
             ]
         )
-
-
-def visit_route(session: Session, visit: Visit) -> Route:
-    return nhsa_routes.route_for(session, visit.insuplc_admdvs, visit.insutype)
 
 
 _LINE = db.core_table(NhsaFeeLine)
@@ -320,9 +454,3 @@ def delete_lines(session: Session, visit_id: str, feedetl_sns: Sequence[str]) ->
         )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def hospital_of(session: Session, code: str) -> t.Hospital:
-    """The hospital as the registry has it (else ``unknown-hospital``)."""
-    row = hospitals.registry_entry(session, code)
-    return t.Hospital(row.code, row.name, row.level, row.region)

@@ -25,7 +25,7 @@ from app.engine.visit_lines import classify_fee_line, content_hash, plan_upload,
 from app.errors import Conflict, FieldError, ValidationFailed
 from app.ledger.work import LedgerWork
 from app.principal import Principal
-from app.services import hospitals, idempotency, nhsa_routes
+from app.services import hospitals, idempotency
 from app.services.idempotency import IdemRequest, Replayed, Reply
 from app.services.visit_state import (
     ALL_LINES,
@@ -37,19 +37,18 @@ from app.services.visit_state import (
     Uploaded,
     Visit,
     VisitRef,
+    admitting,
     catalog_of,
     check_certificate,
     check_open,
     check_unsettled,
     delete_lines,
-    hospital_of,
     insert_visit,
     line_window_bill,
     locked_visit,
-    member_of,
+    locked_visit_with,
     save_visit,
     visit_lines,
-    visit_route,
 )
 from app.services.writes import Audit, run_write
 
@@ -91,11 +90,11 @@ def admit(
             raise ValidationFailed(
                 [FieldError(("mdtrtinfo", "med_type"), f"med_type {a.med_type!r} is neither 1x (outpatient) nor 2x")]
             )
-        route = nhsa_routes.route_for(session, a.insuplc_admdvs, a.insutype)
-        member = member_of(session, route, a.psn_no)
+        read = admitting(session, a)
+        route = read.route(session)
+        member = read.member(route)
         check_certificate(member, a.mdtrt_cert_type, a.mdtrt_cert_no, ("mdtrtinfo",))
-        registry = hospitals.registry_entry(session, a.hospital_code)
-        hospitals.check_designated(registry, a.admission_date)
+        hospitals.check_designated(read.registry(), a.admission_date)
         now = clock.now()
         visit = Visit(
             id=uuid.uuid4().hex[:30],
@@ -172,9 +171,10 @@ def upload_lines(
         raise ValidationFailed(mixed)
 
     def use_case(work: LedgerWork) -> Uploaded | Replayed:
-        visit = locked_visit(work, principal, ref, idem, person=False)
-        if isinstance(visit, Replayed):
-            return visit
+        held = locked_visit_with(work, principal, ref, idem, person=False)
+        if isinstance(held, Replayed):
+            return held
+        visit = held.visit
         errors = [
             FieldError(("feedetail", i, field), f"visit {visit.id} has {field} {getattr(visit, field)}")
             for i, s in enumerate(sent)
@@ -187,9 +187,9 @@ def upload_lines(
         check_unsettled(visit, "an upload of fee lines")
         session = work.session
         plan = plan_upload(visit_lines(session, visit.id), [s.line for s in sent])
-        route = visit_route(session, visit)
+        route = held.route(session)
         member = Member(visit.psn_no, visit.patient_id_number, visit.patient_name)
-        hospital = hospital_of(session, visit.hospital_code)
+        hospital = held.hospital()
         originals = [original for _, original in plan.answered]
         catalog = catalog_of(work, route, line_window_bill(visit, member, hospital, originals))
         setting = setting_of(visit.med_type) or "inpatient"
