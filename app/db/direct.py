@@ -49,6 +49,7 @@ from functools import cache
 from typing import Any
 from weakref import WeakSet
 
+import orjson
 import psycopg
 from psycopg.rows import tuple_row
 from sqlalchemy import Connection, Dialect, Table, TextClause, event, insert, text
@@ -311,9 +312,11 @@ def execute_many(on: Session | Connection, statement: Executable, rows: Sequence
 
 def insert_many(on: Session | Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert ``rows`` (all with the same columns) into ``table``.  On PostgreSQL: one
-    ``INSERT ... SELECT * FROM unnest(...)`` with one array per column, each value converted by
-    its column type's bind processor (the driver sends forty lines' values as fourteen arrays,
-    where an ``executemany`` binds and sends each line's fourteen values apart); elsewhere
+    ``INSERT ... SELECT ... FROM json_populate_recordset(...)`` of the rows as one JSON document,
+    each value converted by its column type's bind processor first (orjson writes forty lines in
+    microseconds; an ``executemany`` binds and sends each line's values apart, and arrays of them
+    go through psycopg's per-element text dumpers).  Decimals are written as JSON strings of their
+    exact digits, which PostgreSQL reads into the ``NUMERIC`` columns as typed.  Elsewhere
     :func:`execute_many`."""
     if not rows:
         return
@@ -322,21 +325,27 @@ def insert_many(on: Session | Connection, table: Table, rows: Sequence[Mapping[s
         execute_many(conn, insert(table), rows)
         return
     columns = tuple(rows[0])
-    statement, processors = _unnest_insert(table, columns, conn.dialect)
-    params: dict[str, list[Any]] = {}
-    for i, (name, processor) in enumerate(zip(columns, processors, strict=True)):
-        values = [row[name] for row in rows]
-        params[f"a{i}"] = values if processor is None else [None if v is None else processor(v) for v in values]
-    execute(conn, statement, params)
+    statement, processors = _recordset_insert(table, columns, conn.dialect)
+    converted = [
+        {
+            name: value if processor is None or value is None else processor(value)
+            for (name, value), processor in zip(row.items(), processors, strict=True)
+        }
+        for row in rows
+    ]
+    execute(conn, statement, {"rows": orjson.dumps(converted, default=str).decode()})
 
 
 @cache
-def _unnest_insert(
+def _recordset_insert(
     table: Table, columns: tuple[str, ...], dialect: Dialect
 ) -> tuple[TextClause, tuple[Processor, ...]]:
+    names = ", ".join(columns)
+    sql = (
+        f"INSERT INTO {table.name} ({names}) SELECT {names} "  # noqa: S608  # the model's names, no input
+        f"FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json))"
+    )
     types = [table.c[name].type for name in columns]
-    arrays = ", ".join(f"CAST(:a{i} AS {t.compile(dialect=dialect)}[])" for i, t in enumerate(types))
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"  # noqa: S608  # names of the model, no input
     return text(sql), tuple(t.dialect_impl(dialect).bind_processor(dialect) for t in types)
 
 
