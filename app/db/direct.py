@@ -324,29 +324,28 @@ def insert_many(on: Session | Connection, table: Table, rows: Sequence[Mapping[s
     if conn.dialect.name != "postgresql":
         execute_many(conn, insert(table), rows)
         return
-    columns = tuple(rows[0])
-    statement, processors = _recordset_insert(table, columns, conn.dialect)
-    converted = [
-        {
-            name: value if processor is None or value is None else processor(value)
-            for (name, value), processor in zip(row.items(), processors, strict=True)
-        }
-        for row in rows
-    ]
+    statement, processors = _recordset_insert(table, tuple(rows[0]), conn.dialect)
+    converted = [dict(row) for row in rows] if processors else rows
+    for name, processor in processors:
+        for row in converted:
+            value = row[name]
+            if value is not None:
+                row[name] = processor(value)  # type: ignore[index]  # the copies made above
     execute(conn, statement, {"rows": orjson.dumps(converted, default=str).decode()})
 
 
 @cache
 def _recordset_insert(
     table: Table, columns: tuple[str, ...], dialect: Dialect
-) -> tuple[TextClause, tuple[Processor, ...]]:
+) -> tuple[TextClause, tuple[tuple[str, Callable[[Any], Any]], ...]]:
+    """The statement, and the columns whose values a bind processor converts, with it."""
     names = ", ".join(columns)
     sql = (
         f"INSERT INTO {table.name} ({names}) SELECT {names} "  # noqa: S608  # the model's names, no input
         f"FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json))"
     )
-    types = [table.c[name].type for name in columns]
-    return text(sql), tuple(t.dialect_impl(dialect).bind_processor(dialect) for t in types)
+    processors = ((name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns)
+    return text(sql), tuple((name, p) for name, p in processors if p is not None)
 
 
 def execute_one(on: Session | Connection, statement: Executable, params: Mapping[str, Any] | None = None) -> Any:
