@@ -351,3 +351,51 @@ def test_app_uses_no_private_name_of_sqlalchemy() -> None:
         for line, name in _private_uses(path.read_text(encoding="utf-8"))
     ]
     assert found == []
+
+
+def test_insert_many_writes_each_value_as_sqlalchemy_writes_it(db_url: str) -> None:
+    """One statement for all the rows (on PostgreSQL a JSON document of them): every type the bill
+    has (money, dates, a timestamp with its microseconds, JSON, text with quotes and CJK, None)
+    reads back as a row SQLAlchemy wrote."""
+    from app.db.direct import insert_many
+
+    engine = get_engine()
+    odd = {**bill_row("b2", "N2"), "patient_name": 'O\'Brien "\\ 张", ', "work_injury": None, "paid_total": 3}
+    with transactions_of(engine) as seen, engine.begin() as conn:
+        insert_many(conn, BILL, [bill_row("b1", "N1"), odd])
+        insert_many(conn, BILL, [])
+    assert len([s for s in seen if not s.startswith("BEGIN")]) == 1
+    with engine.begin() as conn:
+        conn.execute(insert(BILL), [bill_row("b3", "N3"), {**odd, "id": "b4", "bill_no": "N4"}])
+    with engine.connect() as conn:
+        for mine, theirs in (("b1", "b3"), ("b2", "b4")):
+            got = execute_one(conn, BY_ID, {"id": mine})._asdict()
+            want = conn.execute(BY_ID, {"id": theirs}).one()._asdict()
+            assert {k: v for k, v in got.items() if k not in ("id", "bill_no")} == {
+                k: v for k, v in want.items() if k not in ("id", "bill_no")
+            }
+        assert str(execute_one(conn, BY_ID, {"id": "b2"}).paid_total) == "3.00"
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        insert_many(conn, BILL, [bill_row("b5", "N5"), bill_row("b1", "N1")])
+    with engine.connect() as conn:
+        assert execute_one(conn, BY_ID, {"id": "b5"}) is None  # rolled back with the failure
+
+
+def transactions_of(engine: Any) -> Any:
+    """The statements sent while in the block (a list filled as they go)."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def watching() -> Any:
+        seen: list[str] = []
+
+        def on_statement(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
+            seen.append(statement.split(maxsplit=1)[0])
+
+        event.listen(engine, "before_cursor_execute", on_statement)
+        try:
+            yield seen
+        finally:
+            event.remove(engine, "before_cursor_execute", on_statement)
+
+    return watching()

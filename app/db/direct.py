@@ -45,6 +45,7 @@ import re
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from typing import Any
 from weakref import WeakSet
@@ -52,7 +53,7 @@ from weakref import WeakSet
 import orjson
 import psycopg
 from psycopg.rows import tuple_row
-from sqlalchemy import Connection, Dialect, Table, TextClause, event, insert, text
+from sqlalchemy import JSON, Connection, Dialect, Table, TextClause, event, insert, text
 from sqlalchemy.engine.interfaces import ExecutionContext
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import Executable
@@ -331,7 +332,7 @@ def insert_many(on: Session | Connection, table: Table, rows: Sequence[Mapping[s
             value = row[name]
             if value is not None:
                 row[name] = processor(value)  # type: ignore[index]  # the copies made above
-    execute(conn, statement, {"rows": orjson.dumps(converted, default=str).decode()})
+    execute(conn, statement, {"rows": orjson.dumps(converted, default=_exact).decode()})
 
 
 @cache
@@ -344,8 +345,20 @@ def _recordset_insert(
         f"INSERT INTO {table.name} ({names}) SELECT {names} "  # noqa: S608  # the model's names, no input
         f"FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json))"
     )
-    processors = ((name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns)
+    # A JSON column's value goes into the document as it is (its processor would write it as text).
+    processors = (
+        (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+        for name in columns
+        if not isinstance(table.c[name].type, JSON)
+    )
     return text(sql), tuple((name, p) for name, p in processors if p is not None)
+
+
+def _exact(value: Any) -> str:
+    """orjson's ``default``: a decimal as its exact digits (PostgreSQL reads them as ``NUMERIC``)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not written into a JSON document of rows")
 
 
 def execute_one(on: Session | Connection, statement: Executable, params: Mapping[str, Any] | None = None) -> Any:
