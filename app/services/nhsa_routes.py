@@ -64,10 +64,10 @@ def put(session: Session, *, insuplc_admdvs: str, insutype: str, body: RouteCrea
     else:
         row.schemes, row.updated_at = stored, now
     session.flush()
-    return Put(_route(row.insuplc_admdvs, row.insutype, row.schemes, row.updated_at, found), created)
+    return Put(route_of(row.insuplc_admdvs, row.insutype, row.schemes, row.updated_at, found), created)
 
 
-class _Named(Protocol):
+class Named(Protocol):
     """What a route takes of a scheme: its kind and name as they are now."""
 
     @property
@@ -76,12 +76,12 @@ class _Named(Protocol):
     def name(self) -> str: ...
 
 
-def _route(
+def route_of(
     insuplc_admdvs: str,
     insutype: str,
     stored: Sequence[Mapping[str, Any]],
     updated_at: datetime,
-    schemes: Mapping[str, _Named],
+    schemes: Mapping[str, Named],
 ) -> Route:
     """A route from its stored schemes (code, fund pay type, setlinfo field) and each scheme's
     kind and name."""
@@ -132,7 +132,7 @@ def of_row(
     with each scheme's kind and name as they are now (one statement)."""
     codes: dict[str, object] = {f"code_{i}": s["scheme_code"] for i, s in enumerate(stored)}
     schemes = {r.code: r for r in execute(session, _kinds(len(codes)), codes)}
-    return _route(insuplc_admdvs, insutype, stored, updated_at, schemes)
+    return route_of(insuplc_admdvs, insutype, stored, updated_at, schemes)
 
 
 def unknown_route(insuplc_admdvs: str, insutype: str) -> UnknownRoute:

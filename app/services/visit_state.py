@@ -215,6 +215,52 @@ def _not_enrolled(route: Route, psn_no: str) -> NotEnrolled:
     return NotEnrolled(f"person {psn_no} is no member of {route.basic.scheme_code}, the route's basic scheme")
 
 
+#: A route's first schemes are joined to the statement that reads its row, by position in its
+#: stored list; a longer route reads the rest of its schemes in a statement of its own.
+JOINED_SCHEMES = 4
+_ROUTE = db.core_table(NhsaRoute)
+_ROUTE_SCHEMES = [db.core_table(db.Scheme).alias(f"route_scheme_{i}") for i in range(JOINED_SCHEMES)]
+#: The route's row and its first schemes' codes, kinds and names (``scheme_<i>_code`` ...).
+_ROUTE_COLUMNS = [
+    _ROUTE.c.schemes.label("route_schemes"),
+    _ROUTE.c.updated_at.label("route_updated_at"),
+    *(
+        column.label(f"scheme_{i}_{column.name}")
+        for i, scheme in enumerate(_ROUTE_SCHEMES)
+        for column in (scheme.c.code, scheme.c.kind, scheme.c.name)
+    ),
+]
+
+
+def _joined_route_schemes(joined: Any) -> Any:
+    """``joined`` (which has the route's row) with the route's first schemes joined to it."""
+    for i, scheme in enumerate(_ROUTE_SCHEMES):
+        joined = joined.outerjoin(scheme, scheme.c.code == _ROUTE.c.schemes[(i, "scheme_code")].as_string())
+    return joined
+
+
+@dataclass(frozen=True, slots=True)
+class _Named:
+    kind: str
+    name: str
+
+
+def _route_read(session: Session, insuplc_admdvs: str, insutype: str, row: Any) -> Route:
+    """The route from its row read with :data:`_ROUTE_COLUMNS` (else ``unknown-route``), each
+    scheme's kind and name as that statement read them."""
+    stored = row.route_schemes
+    if stored is None:
+        raise nhsa_routes.unknown_route(insuplc_admdvs, insutype)
+    named = {
+        code: _Named(getattr(row, f"scheme_{i}_kind"), getattr(row, f"scheme_{i}_name"))
+        for i in range(min(len(stored), JOINED_SCHEMES))
+        if (code := getattr(row, f"scheme_{i}_code")) is not None
+    }
+    if len(stored) > JOINED_SCHEMES or any(s["scheme_code"] not in named for s in stored):
+        return nhsa_routes.of_row(session, insuplc_admdvs, insutype, stored, row.route_updated_at)
+    return nhsa_routes.route_of(insuplc_admdvs, insutype, stored, row.route_updated_at, named)
+
+
 @dataclass(frozen=True, slots=True)
 class Held:
     """A visit locked with what a settlement or an upload reads of it in the same statement
@@ -226,11 +272,7 @@ class Held:
     row: Any
 
     def route(self, session: Session) -> Route:
-        """The route (each scheme's kind and name read now: one statement)."""
-        r, v = self.row, self.visit
-        if r.route_schemes is None:
-            raise nhsa_routes.unknown_route(v.insuplc_admdvs, v.insutype)
-        return nhsa_routes.of_row(session, v.insuplc_admdvs, v.insutype, r.route_schemes, r.route_updated_at)
+        return _route_read(session, self.visit.insuplc_admdvs, self.visit.insutype, self.row)
 
     def hospital(self) -> t.Hospital:
         r = self.row
@@ -246,13 +288,11 @@ class Held:
         return Member(r.member_no, r.member_id_number, r.member_name)
 
 
-_ROUTE = db.core_table(NhsaRoute)
 _HOSPITAL = db.core_table(db.Hospital)
 _HELD = (
     select(
         _VISIT,
-        _ROUTE.c.schemes.label("route_schemes"),
-        _ROUTE.c.updated_at.label("route_updated_at"),
+        *_ROUTE_COLUMNS,
         _HOSPITAL.c.name.label("hospital_name"),
         _HOSPITAL.c.level.label("hospital_level"),
         _HOSPITAL.c.region.label("hospital_region"),
@@ -261,8 +301,11 @@ _HELD = (
         _MEMBER_TABLE.c.name.label("member_name"),
     )
     .select_from(
-        _VISIT.outerjoin(
-            _ROUTE, and_(_ROUTE.c.insuplc_admdvs == _VISIT.c.insuplc_admdvs, _ROUTE.c.insutype == _VISIT.c.insutype)
+        _joined_route_schemes(
+            _VISIT.outerjoin(
+                _ROUTE,
+                and_(_ROUTE.c.insuplc_admdvs == _VISIT.c.insuplc_admdvs, _ROUTE.c.insutype == _VISIT.c.insutype),
+            )
         )
         .outerjoin(_HOSPITAL, _HOSPITAL.c.code == _VISIT.c.hospital_code)
         .outerjoin(
@@ -288,11 +331,7 @@ class Admitting:
     row: Any
 
     def route(self, session: Session) -> Route:
-        """The route (each scheme's kind and name read now: one statement)."""
-        r, a = self.row, self.admission
-        if r.route_schemes is None:
-            raise nhsa_routes.unknown_route(a.insuplc_admdvs, a.insutype)
-        return nhsa_routes.of_row(session, a.insuplc_admdvs, a.insutype, r.route_schemes, r.route_updated_at)
+        return _route_read(session, self.admission.insuplc_admdvs, self.admission.insutype, self.row)
 
     def member(self, route: Route) -> Member:
         r = self.row
@@ -309,8 +348,7 @@ class Admitting:
 
 _ONE = select(literal_column("1").label("one")).subquery("one")
 _ADMITTING = select(
-    _ROUTE.c.schemes.label("route_schemes"),
-    _ROUTE.c.updated_at.label("route_updated_at"),
+    *_ROUTE_COLUMNS,
     _MEMBER_TABLE.c.member_no,
     _MEMBER_TABLE.c.id_number.label("member_id_number"),
     _MEMBER_TABLE.c.name.label("member_name"),
@@ -321,8 +359,10 @@ _ADMITTING = select(
     _HOSPITAL.c.designated_from,
     _HOSPITAL.c.designated_to,
 ).select_from(
-    _ONE.outerjoin(
-        _ROUTE, and_(_ROUTE.c.insuplc_admdvs == bindparam("insuplc"), _ROUTE.c.insutype == bindparam("insutype"))
+    _joined_route_schemes(
+        _ONE.outerjoin(
+            _ROUTE, and_(_ROUTE.c.insuplc_admdvs == bindparam("insuplc"), _ROUTE.c.insutype == bindparam("insutype"))
+        )
     )
     .outerjoin(
         _MEMBER_TABLE,

@@ -69,12 +69,12 @@ def visit(his: HospitalSystem) -> dict[str, int]:
 def test_a_visit_is_four_transactions_of_few_statements(his: HospitalSystem) -> None:
     for _ in range(2):  # the first use marks the reference rows used; the second caches them anew
         visit(his)
-    # 2401: the msgid looked up; the route, member and hospital in one read; the route's schemes;
-    # the visit inserted with the answer and the audit record.
-    # 2301: the visit locked with its route, hospital and member; the msgid; the lines; the route's
-    # schemes; the basic scheme's reference rows; the lines inserted; the visit's change with the records.
+    # 2401: the msgid looked up; the route (with its schemes), member and hospital in one read; the
+    # visit inserted with the answer and the audit record.
+    # 2301: the visit locked with its route, hospital and member; the msgid; the lines; the basic
+    # scheme's reference rows; the lines inserted; the visit's change with the records.
     # 2402: the lock; the msgid; the discharge with the records.
-    # 2304: the lock (as 2301); the msgid; the route's schemes; the lines; the three schemes' reference
-    # rows; the bill (checked, then inserted); three accumulators; three settlements; the visit's
-    # settlement and change with the records.
-    assert visit(his) == {"2401": 4, "2301": 7, "2402": 3, "2304": 14}
+    # 2304: the lock (as 2301); the msgid; the lines; the three schemes' reference rows; the bill
+    # (checked, then inserted); three accumulators; three settlements; the visit's settlement and
+    # change with the records.
+    assert visit(his) == {"2401": 3, "2301": 6, "2402": 3, "2304": 13}
