@@ -56,14 +56,16 @@ def registered(session: Session, code: str) -> db.Hospital:
 
 
 _HOSPITAL = db.core_table(db.Hospital)
-_ENTRY = select(
+#: A registry entry's columns as :func:`registry_entry` reads them (and a read that joins the entry).
+ENTRY_COLUMNS = (
     _HOSPITAL.c.code,
     _HOSPITAL.c.name,
     _HOSPITAL.c.level,
     _HOSPITAL.c.region,
     _HOSPITAL.c.designated_from,
     _HOSPITAL.c.designated_to,
-).where(_HOSPITAL.c.code == bindparam("code"))
+)
+_ENTRY = select(*ENTRY_COLUMNS).where(_HOSPITAL.c.code == bindparam("code"))
 
 
 def registry_entry(session: Session, code: str) -> Any:

@@ -289,6 +289,12 @@ class Held:
 
 
 _HOSPITAL = db.core_table(db.Hospital)
+#: The person's member row, as :meth:`Held.member` and :meth:`Admitting.member` read it.
+_MEMBER_COLUMNS = (
+    _MEMBER_TABLE.c.member_no,
+    _MEMBER_TABLE.c.id_number.label("member_id_number"),
+    _MEMBER_TABLE.c.name.label("member_name"),
+)
 _HELD = (
     select(
         _VISIT,
@@ -296,9 +302,7 @@ _HELD = (
         _HOSPITAL.c.name.label("hospital_name"),
         _HOSPITAL.c.level.label("hospital_level"),
         _HOSPITAL.c.region.label("hospital_region"),
-        _MEMBER_TABLE.c.member_no,
-        _MEMBER_TABLE.c.id_number.label("member_id_number"),
-        _MEMBER_TABLE.c.name.label("member_name"),
+        *_MEMBER_COLUMNS,
     )
     .select_from(
         _joined_route_schemes(
@@ -347,18 +351,7 @@ class Admitting:
 
 
 _ONE = select(literal_column("1").label("one")).subquery("one")
-_ADMITTING = select(
-    *_ROUTE_COLUMNS,
-    _MEMBER_TABLE.c.member_no,
-    _MEMBER_TABLE.c.id_number.label("member_id_number"),
-    _MEMBER_TABLE.c.name.label("member_name"),
-    _HOSPITAL.c.code,
-    _HOSPITAL.c.name,
-    _HOSPITAL.c.level,
-    _HOSPITAL.c.region,
-    _HOSPITAL.c.designated_from,
-    _HOSPITAL.c.designated_to,
-).select_from(
+_ADMITTING = select(*_ROUTE_COLUMNS, *_MEMBER_COLUMNS, *hospitals.ENTRY_COLUMNS).select_from(
     _joined_route_schemes(
         _ONE.outerjoin(
             _ROUTE, and_(_ROUTE.c.insuplc_admdvs == bindparam("insuplc"), _ROUTE.c.insutype == bindparam("insutype"))
