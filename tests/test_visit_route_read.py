@@ -1,4 +1,4 @@
-"""A route read with the visit's row (``app.services.visit_state``): its first schemes come with
+"""A route read with the visit's row (``app.services.visit_reads``): its first schemes come with
 it; a longer route, or one naming a scheme the join did not find, reads its schemes again."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from app.errors import UnknownRoute
-from app.services import nhsa_routes, visit_state
-from app.services.visit_state import JOINED_SCHEMES
+from app.services import nhsa_routes, visit_reads
+from app.services.visit_reads import JOINED_SCHEMES
 
 NAMES = ["route_schemes", "route_updated_at"] + [
     f"scheme_{i}_{c}" for i in range(JOINED_SCHEMES) for c in ("code", "kind", "name")
@@ -21,7 +21,7 @@ NAMES = ["route_schemes", "route_updated_at"] + [
 _make_row: Any = namedtuple
 Row: Any = _make_row("Row", NAMES)
 #: Called with a row and no session (the session is only for reading the schemes again).
-read: Any = visit_state._route_read
+read: Any = visit_reads._route_read
 AT = datetime(2026, 9, 1, tzinfo=UTC)
 
 

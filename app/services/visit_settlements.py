@@ -41,6 +41,7 @@ from app.schemas.bills import HospitalIn
 from app.services import bills, idempotency
 from app.services.bills import BillForm
 from app.services.idempotency import IdemRequest, Replayed, Reply
+from app.services.visit_reads import locked_visit_with
 from app.services.visit_state import (
     Done,
     Member,
@@ -55,7 +56,6 @@ from app.services.visit_state import (
     line_window_bill,
     lock_visit,
     locked_visit,
-    locked_visit_with,
     save_visit,
     visit_lines,
 )

@@ -1,8 +1,10 @@
 """What the visits' transactions share (``nhsa.md``): their terms (a visit named by a message, the
 person, the answers without figures), the visit's row locked first (:func:`lock_visit`, step 0
-of :mod:`app.ledger.lock_order`), the checks every transaction on a visit makes, the visit's
-lines and route, and the basic scheme's catalog over the lines' days.  The use cases are
-:mod:`app.services.visits` and :mod:`app.services.visit_settlements`."""
+of :mod:`app.ledger.lock_order`), its last changes (with the transaction's last writes), the
+checks every transaction on a visit makes, the visit's lines, and the basic scheme's catalog over
+the lines' days.  What a message reads with the visit (its route, hospital and member) is
+:mod:`app.services.visit_reads`; the use cases are :mod:`app.services.visits` and
+:mod:`app.services.visit_settlements`."""
 
 from __future__ import annotations
 
@@ -10,25 +12,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import and_, bindparam, delete, literal_column, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.orm import Session
 
 from app.db import tables as db
 from app.db.direct import execute, execute_one
-from app.db.visit_tables import NhsaFeeLine, NhsaRoute, NhsaVisit
+from app.db.visit_tables import NhsaFeeLine, NhsaVisit
 from app.engine import types as t
 from app.engine.catalog import version_in_effect
 from app.engine.routes import Route
 from app.engine.visit_lines import ClassifiedLine, FeeLine, setting_of
-from app.errors import Conflict, FieldError, Loc, NoCatalog, NotEnrolled, NotFound, ValidationFailed
+from app.errors import Conflict, FieldError, Loc, NoCatalog, NotFound, ValidationFailed
 from app.ledger.inputs import catalogs_for
 from app.ledger.references import read_references
 from app.ledger.work import LedgerWork
 from app.principal import Principal
 from app.privacy import mask_id
-from app.services import hospitals, idempotency, nhsa_routes
+from app.services import idempotency
 from app.services.idempotency import IdemRequest, Replayed
 
 #: The ``feedetl_sn`` of a 2302 that cancels every line of the visit.
@@ -143,10 +145,11 @@ class Uploaded:
     lines: tuple[ClassifiedLine, ...]
 
 
-_VISIT = db.core_table(NhsaVisit)
-_LOCK_VISIT = select(_VISIT).where(_VISIT.c.id == bindparam("mdtrt_id")).with_for_update()
-_VISIT_COLUMNS = tuple(c.name for c in _VISIT.columns)
-assert set(_VISIT_COLUMNS) == set(Visit.__dataclass_fields__), "Visit is the row of nhsa_visit"
+#: The visits' table, and its columns: the fields of :class:`Visit`, in order (a row makes a Visit by position).
+VISIT = db.core_table(NhsaVisit)
+_LOCK_VISIT = select(VISIT).where(VISIT.c.id == bindparam("mdtrt_id")).with_for_update()
+VISIT_COLUMNS = tuple(c.name for c in VISIT.columns)
+assert tuple(Visit.__dataclass_fields__) == VISIT_COLUMNS, "Visit is the row of nhsa_visit, in its order"
 
 
 def lock_visit(work: LedgerWork, ref: VisitRef) -> Visit:
@@ -178,7 +181,7 @@ def locked_visit(
 def insert_visit(work: LedgerWork, visit: Visit) -> None:
     """A new visit's row, every column as ``visit`` has it, inserted with the transaction's last
     writes (nothing in a 2401 reads it back)."""
-    work.defer_insert(_VISIT, {name: getattr(visit, name) for name in _VISIT_COLUMNS})
+    work.defer_insert(VISIT, {name: getattr(visit, name) for name in VISIT_COLUMNS})
 
 
 def save_visit(work: LedgerWork, visit: Visit, **changes: object) -> None:
@@ -187,7 +190,7 @@ def save_visit(work: LedgerWork, visit: Visit, **changes: object) -> None:
     step, and nothing reads the row again in that transaction."""
     for name, value in changes.items():
         setattr(visit, name, value)
-    work.defer_update(_VISIT.c.id, visit.id, changes)
+    work.defer_update(VISIT.c.id, visit.id, changes)
 
 
 def check_person(visit: Visit, psn_no: str, loc: Loc) -> None:
@@ -206,191 +209,6 @@ def check_unsettled(visit: Visit, what: str) -> None:
         raise Conflict(
             f"visit {visit.id} is settled ({visit.active_setl_id}): {what} refused; cancel the settlement (2305) first"
         )
-
-
-_MEMBER_TABLE = db.core_table(db.Member)
-
-
-def _not_enrolled(route: Route, psn_no: str) -> NotEnrolled:
-    return NotEnrolled(f"person {psn_no} is no member of {route.basic.scheme_code}, the route's basic scheme")
-
-
-#: A route's first schemes are joined to the statement that reads its row, by position in its
-#: stored list; a longer route reads the rest of its schemes in a statement of its own.
-JOINED_SCHEMES = 4
-_ROUTE = db.core_table(NhsaRoute)
-_ROUTE_SCHEMES = [db.core_table(db.Scheme).alias(f"route_scheme_{i}") for i in range(JOINED_SCHEMES)]
-#: The route's row and its first schemes' codes, kinds and names (``scheme_<i>_code`` ...).
-_ROUTE_COLUMNS = [
-    _ROUTE.c.schemes.label("route_schemes"),
-    _ROUTE.c.updated_at.label("route_updated_at"),
-    *(
-        column.label(f"scheme_{i}_{column.name}")
-        for i, scheme in enumerate(_ROUTE_SCHEMES)
-        for column in (scheme.c.code, scheme.c.kind, scheme.c.name)
-    ),
-]
-
-
-def _joined_route_schemes(joined: Any) -> Any:
-    """``joined`` (which has the route's row) with the route's first schemes joined to it."""
-    for i, scheme in enumerate(_ROUTE_SCHEMES):
-        joined = joined.outerjoin(scheme, scheme.c.code == _ROUTE.c.schemes[(i, "scheme_code")].as_string())
-    return joined
-
-
-@dataclass(frozen=True, slots=True)
-class _Named:
-    kind: str
-    name: str
-
-
-def _route_read(session: Session, insuplc_admdvs: str, insutype: str, row: Any) -> Route:
-    """The route from its row read with :data:`_ROUTE_COLUMNS` (else ``unknown-route``), each
-    scheme's kind and name as that statement read them."""
-    stored = row.route_schemes
-    if stored is None:
-        raise nhsa_routes.unknown_route(insuplc_admdvs, insutype)
-    named = {
-        code: _Named(getattr(row, f"scheme_{i}_kind"), getattr(row, f"scheme_{i}_name"))
-        for i in range(min(len(stored), JOINED_SCHEMES))
-        if (code := getattr(row, f"scheme_{i}_code")) is not None
-    }
-    if len(stored) > JOINED_SCHEMES or any(s["scheme_code"] not in named for s in stored):
-        return nhsa_routes.of_row(session, insuplc_admdvs, insutype, stored, row.route_updated_at)
-    return nhsa_routes.route_of(insuplc_admdvs, insutype, stored, row.route_updated_at, named)
-
-
-@dataclass(frozen=True, slots=True)
-class Held:
-    """A visit locked with what a settlement or an upload reads of it in the same statement
-    (:func:`locked_visit_with`): its route's row, its hospital's registry entry and its person's
-    row in the route's basic scheme.  Each raises as its own read would (``unknown-route``,
-    ``unknown-hospital``, ``not-enrolled``) where it is used, so the refusals keep their order."""
-
-    visit: Visit
-    row: Any
-
-    def route(self, session: Session) -> Route:
-        return _route_read(session, self.visit.insuplc_admdvs, self.visit.insutype, self.row)
-
-    def hospital(self) -> t.Hospital:
-        r = self.row
-        if r.hospital_level is None:
-            raise hospitals.unknown_hospital(self.visit.hospital_code)
-        return t.Hospital(self.visit.hospital_code, r.hospital_name, r.hospital_level, r.hospital_region)
-
-    def member(self, route: Route) -> Member:
-        """The person in the route's basic scheme (the first of the route's row read with it)."""
-        r = self.row
-        if r.member_no is None:
-            raise _not_enrolled(route, self.visit.psn_no)
-        return Member(r.member_no, r.member_id_number, r.member_name)
-
-
-_HOSPITAL = db.core_table(db.Hospital)
-#: The person's member row, as :meth:`Held.member` and :meth:`Admitting.member` read it.
-_MEMBER_COLUMNS = (
-    _MEMBER_TABLE.c.member_no,
-    _MEMBER_TABLE.c.id_number.label("member_id_number"),
-    _MEMBER_TABLE.c.name.label("member_name"),
-)
-_HELD = (
-    select(
-        _VISIT,
-        *_ROUTE_COLUMNS,
-        _HOSPITAL.c.name.label("hospital_name"),
-        _HOSPITAL.c.level.label("hospital_level"),
-        _HOSPITAL.c.region.label("hospital_region"),
-        *_MEMBER_COLUMNS,
-    )
-    .select_from(
-        _joined_route_schemes(
-            _VISIT.outerjoin(
-                _ROUTE,
-                and_(_ROUTE.c.insuplc_admdvs == _VISIT.c.insuplc_admdvs, _ROUTE.c.insutype == _VISIT.c.insutype),
-            )
-        )
-        .outerjoin(_HOSPITAL, _HOSPITAL.c.code == _VISIT.c.hospital_code)
-        .outerjoin(
-            _MEMBER_TABLE,
-            and_(
-                _MEMBER_TABLE.c.scheme_code == _ROUTE.c.schemes[(0, "scheme_code")].as_string(),
-                _MEMBER_TABLE.c.member_no == _VISIT.c.psn_no,
-            ),
-        )
-    )
-    .where(_VISIT.c.id == bindparam("mdtrt_id"))
-    .with_for_update(of=_VISIT)
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Admitting:
-    """What a 2401 reads, in one statement (:func:`admitting`): the route's row, the person's row
-    in the route's basic scheme and the hospital's registry entry, each raising as its own read
-    would where it is used."""
-
-    admission: Admission
-    row: Any
-
-    def route(self, session: Session) -> Route:
-        return _route_read(session, self.admission.insuplc_admdvs, self.admission.insutype, self.row)
-
-    def member(self, route: Route) -> Member:
-        r = self.row
-        if r.member_no is None:
-            raise _not_enrolled(route, self.admission.psn_no)
-        return Member(r.member_no, r.member_id_number, r.member_name)
-
-    def registry(self) -> Any:
-        """The registry entry: ``code``, ``name``, ``level``, ``region``, ``designated_from``, ``designated_to``."""
-        if self.row.code is None:
-            raise hospitals.unknown_hospital(self.admission.hospital_code)
-        return self.row
-
-
-_ONE = select(literal_column("1").label("one")).subquery("one")
-_ADMITTING = select(*_ROUTE_COLUMNS, *_MEMBER_COLUMNS, *hospitals.ENTRY_COLUMNS).select_from(
-    _joined_route_schemes(
-        _ONE.outerjoin(
-            _ROUTE, and_(_ROUTE.c.insuplc_admdvs == bindparam("insuplc"), _ROUTE.c.insutype == bindparam("insutype"))
-        )
-    )
-    .outerjoin(
-        _MEMBER_TABLE,
-        and_(
-            _MEMBER_TABLE.c.scheme_code == _ROUTE.c.schemes[(0, "scheme_code")].as_string(),
-            _MEMBER_TABLE.c.member_no == bindparam("psn_no"),
-        ),
-    )
-    .outerjoin(_HOSPITAL, _HOSPITAL.c.code == bindparam("hospital_code"))
-)
-
-
-def admitting(session: Session, admission: Admission) -> Admitting:
-    """The route, member and registry entry of an admission, read in one statement."""
-    a = admission
-    params = {"insuplc": a.insuplc_admdvs, "insutype": a.insutype, "psn_no": a.psn_no, "hospital_code": a.hospital_code}
-    return Admitting(a, execute_one(session, _ADMITTING, params))
-
-
-def locked_visit_with(
-    work: LedgerWork, principal: Principal, ref: VisitRef, idem: IdemRequest, *, person: bool = True
-) -> Held | Replayed:
-    """:func:`locked_visit` (the person checked), with the visit's route, hospital and member read
-    in the statement that locks it (a lock waited for re-reads the visit's row; the others are as
-    they were when the statement began, as a read of their own just before it would have them)."""
-    row = execute_one(work.session, _HELD, {"mdtrt_id": ref.mdtrt_id})
-    if row is None or row.hospital_code != ref.hospital_code:
-        raise NotFound(f"there is no visit {ref.mdtrt_id} of hospital {ref.hospital_code}")
-    visit = Visit(*row[: len(_VISIT_COLUMNS)])
-    replay = idempotency.lookup(work, principal, idem)
-    if replay is not None:
-        return replay
-    if person:
-        check_person(visit, ref.psn_no, ref.loc)
-    return Held(visit, row)
 
 
 def check_certificate(member: Member, cert_type: str, cert_no: str, loc: Loc) -> None:

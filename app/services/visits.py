@@ -27,6 +27,7 @@ from app.ledger.work import LedgerWork
 from app.principal import Principal
 from app.services import hospitals, idempotency
 from app.services.idempotency import IdemRequest, Replayed, Reply
+from app.services.visit_reads import admitting, locked_visit_with
 from app.services.visit_state import (
     ALL_LINES,
     Admission,
@@ -37,7 +38,6 @@ from app.services.visit_state import (
     Uploaded,
     Visit,
     VisitRef,
-    admitting,
     catalog_of,
     check_certificate,
     check_open,
@@ -46,7 +46,6 @@ from app.services.visit_state import (
     insert_visit,
     line_window_bill,
     locked_visit,
-    locked_visit_with,
     save_visit,
     visit_lines,
 )
