@@ -27,7 +27,7 @@ from app.services.visit_state import VISIT, VISIT_COLUMNS, Admission, Member, Vi
 _MEMBER_TABLE = db.core_table(db.Member)
 
 
-def not_enrolled(route: Route, psn_no: str) -> NotEnrolled:
+def _not_enrolled(route: Route, psn_no: str) -> NotEnrolled:
     return NotEnrolled(f"person {psn_no} is no member of {route.basic.scheme_code}, the route's basic scheme")
 
 
@@ -100,7 +100,7 @@ class Held:
         """The person in the route's basic scheme (the first of the route's row read with it)."""
         r = self.row
         if r.member_no is None:
-            raise not_enrolled(route, self.visit.psn_no)
+            raise _not_enrolled(route, self.visit.psn_no)
         return Member(r.member_no, r.member_id_number, r.member_name)
 
 
@@ -156,7 +156,7 @@ class Admitting:
     def member(self, route: Route) -> Member:
         r = self.row
         if r.member_no is None:
-            raise not_enrolled(route, self.admission.psn_no)
+            raise _not_enrolled(route, self.admission.psn_no)
         return Member(r.member_no, r.member_id_number, r.member_name)
 
     def registry(self) -> Any:
