@@ -128,7 +128,7 @@ def find(session: Session, insuplc_admdvs: str, insutype: str) -> Route | None:
 def of_row(
     session: Session, insuplc_admdvs: str, insutype: str, stored: Sequence[Mapping[str, Any]], updated_at: datetime
 ) -> Route:
-    """The route whose row has these values (read with another row, :mod:`app.services.visit_state`),
+    """The route whose row has these values (read with another row, :mod:`app.services.visit_reads`),
     with each scheme's kind and name as they are now (one statement)."""
     codes: dict[str, object] = {f"code_{i}": s["scheme_code"] for i, s in enumerate(stored)}
     schemes = {r.code: r for r in execute(session, _kinds(len(codes)), codes)}
