@@ -423,10 +423,10 @@ def run_probe(code: Checkout, n: int, profile: bool, pgbench_seconds: float, top
     return data
 
 
-def migrate(code: Checkout, url: str) -> None:
-    """The checkout's own migrations (``python -m app migrate``), not this checkout's."""
+def run_app(code: Checkout, url: str, command: str) -> None:
+    """``python -m app <command>`` of the checkout (its own code and interpreter) on ``url``."""
     done = subprocess.run(
-        [code.python, "-m", "app", "migrate"],
+        [code.python, "-m", "app", command],
         cwd=code.path,
         env={**code.env, "SETTLE_DATABASE_URL": url},
         capture_output=True,
@@ -434,7 +434,12 @@ def migrate(code: Checkout, url: str) -> None:
         check=False,
     )
     if done.returncode:
-        raise RuntimeError(f"python -m app migrate failed in {code.path}:\n{done.stdout}{done.stderr}")
+        raise RuntimeError(f"python -m app {command} failed in {code.path}:\n{done.stdout}{done.stderr}")
+
+
+def migrate(code: Checkout, url: str) -> None:
+    """The checkout's own migrations (``python -m app migrate``), not this checkout's."""
+    run_app(code, url, "migrate")
 
 
 @contextmanager
@@ -709,16 +714,7 @@ def visit_phase(code: Checkout, url: str, server: Any, plan: Plan, name: str) ->
     from bench.http_load import ADMIN, log
     from bench.visit import TEMPLATE_MEMBER, patients, run_visit_phase
 
-    done = subprocess.run(
-        [code.python, "-m", "app", "load-sample"],
-        cwd=code.path,
-        env={**code.env, "SETTLE_DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(f"python -m app load-sample failed in {code.path}:\n{done.stdout}{done.stderr}")
+    run_app(code, url, "load-sample")
     people = patients(plan.visit_pool)
     ids = [p.id_number for p in people]
     copy_members(url, TEMPLATE_MEMBER, ids, prefix="VB", first=0)

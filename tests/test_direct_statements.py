@@ -28,6 +28,7 @@ from app.db import tables as db
 from app.db.direct import direct, execute, execute_many, execute_one
 from app.db.session import LOST_CONNECTION, get_engine, unavailable_reason
 from app.db.tx import retry_reason
+from tests.support.statements import transactions
 
 BILL = db.core_table(db.Bill)
 TOTAL = db.core_table(db.YearTotal)
@@ -361,10 +362,10 @@ def test_insert_many_writes_each_value_as_sqlalchemy_writes_it(db_url: str) -> N
 
     engine = get_engine()
     odd = {**bill_row("b2", "N2"), "patient_name": 'O\'Brien "\\ 张", ', "work_injury": None, "paid_total": 3}
-    with transactions_of(engine) as seen, engine.begin() as conn:
+    with transactions() as seen, engine.begin() as conn:
         insert_many(conn, BILL, [bill_row("b1", "N1"), odd])
         insert_many(conn, BILL, [])
-    assert len([s for s in seen if not s.startswith("BEGIN")]) == 1
+    assert [s.split(maxsplit=1)[0] for tx in seen for s in tx if not s.startswith("BEGIN")] == ["INSERT"]
     with engine.begin() as conn:
         conn.execute(insert(BILL), [bill_row("b3", "N3"), {**odd, "id": "b4", "bill_no": "N4"}])
     with engine.connect() as conn:
@@ -379,23 +380,3 @@ def test_insert_many_writes_each_value_as_sqlalchemy_writes_it(db_url: str) -> N
         insert_many(conn, BILL, [bill_row("b5", "N5"), bill_row("b1", "N1")])
     with engine.connect() as conn:
         assert execute_one(conn, BY_ID, {"id": "b5"}) is None  # rolled back with the failure
-
-
-def transactions_of(engine: Any) -> Any:
-    """The statements sent while in the block (a list filled as they go)."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def watching() -> Any:
-        seen: list[str] = []
-
-        def on_statement(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
-            seen.append(statement.split(maxsplit=1)[0])
-
-        event.listen(engine, "before_cursor_execute", on_statement)
-        try:
-            yield seen
-        finally:
-            event.remove(engine, "before_cursor_execute", on_statement)
-
-    return watching()

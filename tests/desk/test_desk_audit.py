@@ -4,15 +4,14 @@ writes do: the ledger never holds a desk settlement or reversal the audit trail 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
 from tests.desk.helpers import CLERK, PASSWORD, csrf_of, hidden_fields, seed
 from tests.support.api import ADMIN
+from tests.support.statements import transactions
 
 
 @pytest.fixture
@@ -21,30 +20,6 @@ def desk(db_url: str) -> Iterator[tuple[TestClient, dict[str, Any]]]:
 
     with TestClient(app, base_url="http://testserver") as client:
         yield client, seed(client)
-
-
-@contextmanager
-def transactions() -> Iterator[list[list[str]]]:
-    """The app's statements while in the block, one list per transaction."""
-    from app.db.session import get_engine
-
-    engine = get_engine()
-    seen: list[list[str]] = []
-
-    def on_begin(_conn: Any) -> None:
-        seen.append([])
-
-    def on_statement(_conn: Any, _cur: Any, statement: str, *_args: Any) -> None:
-        if seen:
-            seen[-1].append(" ".join(statement.split()))
-
-    event.listen(engine, "begin", on_begin)
-    event.listen(engine, "before_cursor_execute", on_statement)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "begin", on_begin)
-        event.remove(engine, "before_cursor_execute", on_statement)
 
 
 def written_together(seen: list[list[str]], write: str) -> bool:
