@@ -17,12 +17,20 @@ from app.db.direct import execute_one
 from app.db.visit_tables import NhsaRoute
 from app.engine import types as t
 from app.engine.routes import Route
-from app.errors import NotEnrolled, NotFound
+from app.errors import NotEnrolled
 from app.ledger.work import LedgerWork
 from app.principal import Principal
-from app.services import hospitals, idempotency, nhsa_routes
+from app.services import hospitals, nhsa_routes
 from app.services.idempotency import IdemRequest, Replayed
-from app.services.visit_state import VISIT, VISIT_COLUMNS, Admission, Member, Visit, VisitRef, check_person
+from app.services.visit_state import (
+    VISIT,
+    Admission,
+    Member,
+    Visit,
+    VisitRef,
+    locked_row,
+    replayed_under_lock,
+)
 
 _MEMBER_TABLE = db.core_table(db.Member)
 
@@ -197,13 +205,5 @@ def locked_visit_with(
     """:func:`locked_visit` (the person checked), with the visit's route, hospital and member read
     in the statement that locks it (a lock waited for re-reads the visit's row; the others are as
     they were when the statement began, as a read of their own just before it would have them)."""
-    row = execute_one(work.session, _HELD, {"mdtrt_id": ref.mdtrt_id})
-    if row is None or row.hospital_code != ref.hospital_code:
-        raise NotFound(f"there is no visit {ref.mdtrt_id} of hospital {ref.hospital_code}")
-    visit = Visit(*row[: len(VISIT_COLUMNS)])
-    replay = idempotency.lookup(work, principal, idem)
-    if replay is not None:
-        return replay
-    if person:
-        check_person(visit, ref.psn_no, ref.loc)
-    return Held(visit, row)
+    visit, row = locked_row(work, ref, _HELD)
+    return replayed_under_lock(work, principal, ref, idem, visit, person=person) or Held(visit, row)

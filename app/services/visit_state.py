@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, or_, select
+from sqlalchemy import Select, bindparam, delete, or_, select
 from sqlalchemy.orm import Session
 
 from app.db import tables as db
@@ -156,10 +156,16 @@ def lock_visit(work: LedgerWork, ref: VisitRef) -> Visit:
     """The visit's row, ``FOR UPDATE`` (the first lock of every transaction on it); ``not-found``
     when there is none, or it is another hospital's.  The visit is read by one compiled statement
     and is not in the session: its changes are written by :func:`save_visit`."""
-    row = execute_one(work.session, _LOCK_VISIT, {"mdtrt_id": ref.mdtrt_id})
+    return locked_row(work, ref, _LOCK_VISIT)[0]
+
+
+def locked_row(work: LedgerWork, ref: VisitRef, statement: Select[Any]) -> tuple[Visit, Any]:
+    """The visit read by ``statement`` (which locks it, its first columns the visit's, more may
+    follow), else ``not-found`` as :func:`lock_visit` says; and the whole row."""
+    row = execute_one(work.session, statement, {"mdtrt_id": ref.mdtrt_id})
     if row is None or row.hospital_code != ref.hospital_code:
         raise NotFound(f"there is no visit {ref.mdtrt_id} of hospital {ref.hospital_code}")
-    return Visit(**row._asdict())
+    return Visit(*row[: len(VISIT_COLUMNS)]), row
 
 
 def locked_visit(
@@ -170,12 +176,18 @@ def locked_visit(
     resend waits for the first message's transaction), then, with ``person``, the person checked
     against the visit."""
     visit = lock_visit(work, ref)
+    return replayed_under_lock(work, principal, ref, idem, visit, person=person) or visit
+
+
+def replayed_under_lock(
+    work: LedgerWork, principal: Principal, ref: VisitRef, idem: IdemRequest, visit: Visit, *, person: bool
+) -> Replayed | None:
+    """What :func:`locked_visit` does once the visit is locked: the answer already given to the
+    ``msgid``, if any; else, with ``person``, the person checked against the visit."""
     replay = idempotency.lookup(work, principal, idem)
-    if replay is not None:
-        return replay
-    if person:
+    if replay is None and person:
         check_person(visit, ref.psn_no, ref.loc)
-    return visit
+    return replay
 
 
 def insert_visit(work: LedgerWork, visit: Visit) -> None:
