@@ -35,8 +35,12 @@ from app.services.visit_state import (
 _MEMBER_TABLE = db.core_table(db.Member)
 
 
-def _not_enrolled(route: Route, psn_no: str) -> NotEnrolled:
-    return NotEnrolled(f"person {psn_no} is no member of {route.basic.scheme_code}, the route's basic scheme")
+def _member_read(route: Route, psn_no: str, row: Any) -> Member:
+    """The person in the route's basic scheme, from a row read with :data:`_MEMBER_COLUMNS` (joined by
+    the first scheme of the route's stored row), else ``not-enrolled``."""
+    if row.member_no is None:
+        raise NotEnrolled(f"person {psn_no} is no member of {route.basic.scheme_code}, the route's basic scheme")
+    return Member(row.member_no, row.member_id_number, row.member_name)
 
 
 #: A route's first schemes are joined to the statement that reads its row, by position in its
@@ -105,11 +109,7 @@ class Held:
         return t.Hospital(self.visit.hospital_code, r.hospital_name, r.hospital_level, r.hospital_region)
 
     def member(self, route: Route) -> Member:
-        """The person in the route's basic scheme (the first of the route's row read with it)."""
-        r = self.row
-        if r.member_no is None:
-            raise _not_enrolled(route, self.visit.psn_no)
-        return Member(r.member_no, r.member_id_number, r.member_name)
+        return _member_read(route, self.visit.psn_no, self.row)
 
 
 _HOSPITAL = db.core_table(db.Hospital)
@@ -162,10 +162,7 @@ class Admitting:
         return _route_read(session, self.admission.insuplc_admdvs, self.admission.insutype, self.row)
 
     def member(self, route: Route) -> Member:
-        r = self.row
-        if r.member_no is None:
-            raise _not_enrolled(route, self.admission.psn_no)
-        return Member(r.member_no, r.member_id_number, r.member_name)
+        return _member_read(route, self.admission.psn_no, self.row)
 
     def registry(self) -> Any:
         """The registry entry: ``code``, ``name``, ``level``, ``region``, ``designated_from``, ``designated_to``."""
