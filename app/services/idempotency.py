@@ -102,16 +102,38 @@ _LOOKUP = (
 )
 
 
+#: The lookup's three columns as scalar subqueries (``idem_request_hash``, ``idem_status_code``,
+#: ``idem_response_body``), for the statement a use case reads first anyway (the visit a message
+#: locks, the route an admission reads): its parameters then include :func:`lookup_params`, and
+#: :func:`replayed_from` reads the answer off its row.
+LOOKUP_COLUMNS = tuple(
+    _LOOKUP.with_only_columns(column).scalar_subquery().label(f"idem_{column.name}")
+    for column in (_RECORD.c.request_hash, _RECORD.c.status_code, _RECORD.c.response_body)
+)
+
+
+def lookup_params(principal: Principal, idem: IdemRequest) -> dict[str, str]:
+    return {"client_id": principal.client_id, "key": idem.key, "operation": idem.operation}
+
+
 def lookup(work: UnitOfWork, principal: Principal, idem: IdemRequest | None) -> Replayed | None:
     """The answer stored for this client, operation and key, or None; a different request under
     the key is refused (422 ``idempotency-mismatch``)."""
     if idem is None:
         return None
-    params = {"client_id": principal.client_id, "key": idem.key, "operation": idem.operation}
-    record = execute_one(work.connection, _LOOKUP, params)
-    if record is None:
+    record = execute_one(work.connection, _LOOKUP, lookup_params(principal, idem))
+    return None if record is None else _replayed(idem, *record)
+
+
+def replayed_from(idem: IdemRequest, row: Any) -> Replayed | None:
+    """:func:`lookup`'s answer from a row read with :data:`LOOKUP_COLUMNS`; the caller makes sure
+    the row's statement saw every record committed before its locks were held."""
+    if row.idem_request_hash is None:
         return None
-    request_hash, status_code, response_body = record
+    return _replayed(idem, row.idem_request_hash, row.idem_status_code, row.idem_response_body)
+
+
+def _replayed(idem: IdemRequest, request_hash: str, status_code: int, response_body: str) -> Replayed:
     if request_hash != idem.request_hash:
         raise IdempotencyMismatch(
             f"this {idem.named} was already used with a different request; use a new key for a new request"

@@ -20,7 +20,7 @@ from app.engine.routes import Route
 from app.errors import NotEnrolled
 from app.ledger.work import LedgerWork
 from app.principal import Principal
-from app.services import hospitals, nhsa_routes
+from app.services import hospitals, idempotency, nhsa_routes
 from app.services.idempotency import IdemRequest, Replayed
 from app.services.visit_state import (
     VISIT,
@@ -28,8 +28,8 @@ from app.services.visit_state import (
     Member,
     Visit,
     VisitRef,
-    locked_row,
-    replayed_under_lock,
+    locked_for_message,
+    message_lock,
 )
 
 _MEMBER_TABLE = db.core_table(db.Member)
@@ -119,7 +119,7 @@ _MEMBER_COLUMNS = (
     _MEMBER_TABLE.c.id_number.label("member_id_number"),
     _MEMBER_TABLE.c.name.label("member_name"),
 )
-_HELD = (
+_HELD = message_lock(
     select(
         VISIT,
         *_ROUTE_COLUMNS,
@@ -158,6 +158,12 @@ class Admitting:
     admission: Admission
     row: Any
 
+    def replayed(self, idem: IdemRequest) -> Replayed | None:
+        """The answer already given to the ``msgid`` (read with the rest: a 2401 locks nothing
+        first, and two copies of it at once collide on the key's record, see
+        :mod:`app.services.idempotency`)."""
+        return idempotency.replayed_from(idem, self.row)
+
     def route(self, session: Session) -> Route:
         return _route_read(session, self.admission.insuplc_admdvs, self.admission.insutype, self.row)
 
@@ -172,7 +178,9 @@ class Admitting:
 
 
 _ONE = select(literal_column("1").label("one")).subquery("one")
-_ADMITTING = select(*_ROUTE_COLUMNS, *_MEMBER_COLUMNS, *hospitals.ENTRY_COLUMNS).select_from(
+_ADMITTING = select(
+    *_ROUTE_COLUMNS, *_MEMBER_COLUMNS, *hospitals.ENTRY_COLUMNS, *idempotency.LOOKUP_COLUMNS
+).select_from(
     _joined_route_schemes(
         _ONE.outerjoin(
             _ROUTE, and_(_ROUTE.c.insuplc_admdvs == bindparam("insuplc"), _ROUTE.c.insutype == bindparam("insutype"))
@@ -189,18 +197,19 @@ _ADMITTING = select(*_ROUTE_COLUMNS, *_MEMBER_COLUMNS, *hospitals.ENTRY_COLUMNS)
 )
 
 
-def admitting(session: Session, admission: Admission) -> Admitting:
-    """The route, member and registry entry of an admission, read in one statement."""
+def admitting(session: Session, principal: Principal, admission: Admission, idem: IdemRequest) -> Admitting:
+    """The ``msgid``'s stored answer, and the route, member and registry entry of an admission,
+    read in one statement."""
     a = admission
     params = {"insuplc": a.insuplc_admdvs, "insutype": a.insutype, "psn_no": a.psn_no, "hospital_code": a.hospital_code}
-    return Admitting(a, execute_one(session, _ADMITTING, params))
+    return Admitting(a, execute_one(session, _ADMITTING, {**params, **idempotency.lookup_params(principal, idem)}))
 
 
 def locked_visit_with(
     work: LedgerWork, principal: Principal, ref: VisitRef, idem: IdemRequest, *, person: bool = True
 ) -> Held | Replayed:
-    """:func:`locked_visit` (the person checked), with the visit's route, hospital and member read
-    in the statement that locks it (a lock waited for re-reads the visit's row; the others are as
-    they were when the statement began, as a read of their own just before it would have them)."""
-    visit, row = locked_row(work, ref, _HELD)
-    return replayed_under_lock(work, principal, ref, idem, visit, person=person) or Held(visit, row)
+    """:func:`~app.services.visit_state.locked_visit`, with the visit's route, hospital and member
+    read in the statement that locks it (a lock waited for re-reads the visit's row; the others
+    are as they were when the statement began, as a read of their own just before it would have them)."""
+    held = locked_for_message(work, principal, ref, idem, _HELD, person=person)
+    return held if isinstance(held, Replayed) else Held(*held)

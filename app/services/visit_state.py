@@ -8,14 +8,16 @@ the lines' days.  What a message reads with the visit (its route, hospital and m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import Select, bindparam, delete, or_, select
+from sqlalchemy import Boolean, Select, bindparam, delete, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import FunctionElement
 
 from app.db import tables as db
 from app.db.direct import execute, execute_one
@@ -159,35 +161,76 @@ def lock_visit(work: LedgerWork, ref: VisitRef) -> Visit:
     return locked_row(work, ref, _LOCK_VISIT)[0]
 
 
-def locked_row(work: LedgerWork, ref: VisitRef, statement: Select[Any]) -> tuple[Visit, Any]:
+def locked_row(
+    work: LedgerWork, ref: VisitRef, statement: Select[Any], params: Mapping[str, object] | None = None
+) -> tuple[Visit, Any]:
     """The visit read by ``statement`` (which locks it, its first columns the visit's, more may
-    follow), else ``not-found`` as :func:`lock_visit` says; and the whole row."""
-    row = execute_one(work.session, statement, {"mdtrt_id": ref.mdtrt_id})
+    follow; its parameters ``mdtrt_id`` and ``params``), else ``not-found`` as :func:`lock_visit`
+    says; and the whole row."""
+    row = execute_one(work.session, statement, {"mdtrt_id": ref.mdtrt_id, **(params or {})})
     if row is None or row.hospital_code != ref.hospital_code:
         raise NotFound(f"there is no visit {ref.mdtrt_id} of hospital {ref.hospital_code}")
     return Visit(*row[: len(VISIT_COLUMNS)]), row
 
 
+class VisitAsSeen(FunctionElement[bool]):
+    """Whether the visit's row that a statement locked is the version its snapshot saw.
+
+    On PostgreSQL a ``FOR UPDATE`` that waited for another transaction's lock returns the row as
+    that transaction left it, while the statement's other reads stay as they were when it began:
+    a message that waited for the first copy of itself would not see that copy's idempotency
+    record.  Every message that changes a visit changes its row, so the row's ``xmin`` (the
+    transaction that wrote this version) differs from its snapshot version's exactly then.
+    SQLite's writers hold the database's lock before their first read: always true there."""
+
+    type = Boolean()
+    name = "visit_as_seen"
+    inherit_cache = True
+
+
+@compiles(VisitAsSeen)
+def _always_seen(_element: VisitAsSeen, _compiler: Any, **_kw: Any) -> str:
+    return "1"
+
+
+@compiles(VisitAsSeen, "postgresql")
+def _seen_on_postgresql(_element: VisitAsSeen, _compiler: Any, **_kw: Any) -> str:
+    # The table name from the metadata; nothing of a request in it.
+    return f"((SELECT seen.xmin FROM {VISIT.name} AS seen WHERE seen.id = {VISIT.name}.id) = {VISIT.name}.xmin)"  # noqa: S608
+
+
+def message_lock(statement: Select[Any]) -> Select[Any]:
+    """A message's first statement: ``statement`` (which locks the visit and reads its row first)
+    with the ``msgid``'s stored answer and :class:`VisitAsSeen`, read by :func:`locked_for_message`."""
+    return statement.add_columns(*idempotency.LOOKUP_COLUMNS, VisitAsSeen().label("visit_as_seen"))
+
+
+_LOCK_MESSAGE_VISIT = message_lock(_LOCK_VISIT)
+
+
+def locked_for_message(
+    work: LedgerWork, principal: Principal, ref: VisitRef, idem: IdemRequest, statement: Select[Any], *, person: bool
+) -> tuple[Visit, Any] | Replayed:
+    """How a message on a visit starts: the visit locked by ``statement`` (a :func:`message_lock`),
+    then the answer already given to this ``msgid`` if there is one, as of the lock (so a resend
+    waits for the first message's transaction and replays its answer): read with the lock, or
+    looked up again when the lock was waited for (:class:`VisitAsSeen`); then, with ``person``,
+    the person checked against the visit.  The visit and the statement's whole row."""
+    visit, row = locked_row(work, ref, statement, idempotency.lookup_params(principal, idem))
+    replay = idempotency.replayed_from(idem, row) if row.visit_as_seen else idempotency.lookup(work, principal, idem)
+    if replay is not None:
+        return replay
+    if person:
+        check_person(visit, ref.psn_no, ref.loc)
+    return visit, row
+
+
 def locked_visit(
     work: LedgerWork, principal: Principal, ref: VisitRef, idem: IdemRequest, *, person: bool = True
 ) -> Visit | Replayed:
-    """How a message on a visit starts: the visit locked (:func:`lock_visit`), then the answer
-    already given to this ``msgid`` if there is one (looked up under the visit's lock, so a
-    resend waits for the first message's transaction), then, with ``person``, the person checked
-    against the visit."""
-    visit = lock_visit(work, ref)
-    return replayed_under_lock(work, principal, ref, idem, visit, person=person) or visit
-
-
-def replayed_under_lock(
-    work: LedgerWork, principal: Principal, ref: VisitRef, idem: IdemRequest, visit: Visit, *, person: bool
-) -> Replayed | None:
-    """What :func:`locked_visit` does once the visit is locked: the answer already given to the
-    ``msgid``, if any; else, with ``person``, the person checked against the visit."""
-    replay = idempotency.lookup(work, principal, idem)
-    if replay is None and person:
-        check_person(visit, ref.psn_no, ref.loc)
-    return replay
+    """:func:`locked_for_message` of the visit's row alone."""
+    held = locked_for_message(work, principal, ref, idem, _LOCK_MESSAGE_VISIT, person=person)
+    return held if isinstance(held, Replayed) else held[0]
 
 
 def insert_visit(work: LedgerWork, visit: Visit) -> None:

@@ -25,7 +25,7 @@ from app.engine.visit_lines import classify_fee_line, content_hash, plan_upload,
 from app.errors import Conflict, FieldError, ValidationFailed
 from app.ledger.work import LedgerWork
 from app.principal import Principal
-from app.services import hospitals, idempotency
+from app.services import hospitals
 from app.services.idempotency import IdemRequest, Replayed, Reply
 from app.services.visit_reads import admitting, locked_visit_with
 from app.services.visit_state import (
@@ -80,16 +80,16 @@ def admit(
     """2401: open a visit bound to the route of its insuring region and insurance type."""
 
     def use_case(work: LedgerWork) -> Done | Replayed:
-        replay = idempotency.lookup(work, principal, idem)
-        if replay is not None:
-            return replay
         session = work.session
         a = admission
+        read = admitting(session, principal, a, idem)
+        replay = read.replayed(idem)
+        if replay is not None:
+            return replay
         if setting_of(a.med_type) is None:
             raise ValidationFailed(
                 [FieldError(("mdtrtinfo", "med_type"), f"med_type {a.med_type!r} is neither 1x (outpatient) nor 2x")]
             )
-        read = admitting(session, a)
         route = read.route(session)
         member = read.member(route)
         check_certificate(member, a.mdtrt_cert_type, a.mdtrt_cert_no, ("mdtrtinfo",))

@@ -69,12 +69,12 @@ def visit(his: HospitalSystem) -> dict[str, int]:
 def test_a_visit_is_four_transactions_of_few_statements(his: HospitalSystem) -> None:
     for _ in range(2):  # the first use marks the reference rows used; the second caches them anew
         visit(his)
-    # 2401: the msgid looked up; the route (with its schemes), member and hospital in one read; the
+    # 2401: the msgid's record, the route (with its schemes), member and hospital in one read; the
     # visit inserted with the answer and the audit record.
-    # 2301: the visit locked with its route, hospital and member; the msgid; the lines; the basic
-    # scheme's reference rows; the lines inserted; the visit's change with the records.
-    # 2402: the lock; the msgid; the discharge with the records.
-    # 2304: the lock (as 2301); the msgid; the lines; the three schemes' reference rows; the bill
+    # 2301: the visit locked with its route, hospital, member and the msgid's record; the lines; the
+    # basic scheme's reference rows; the lines inserted; the visit's change with the records.
+    # 2402: the lock with the msgid's record; the discharge with the records.
+    # 2304: the lock (as 2301); the lines; the three schemes' reference rows; the bill
     # (checked, then inserted); three accumulators; three settlements; the visit's settlement and
     # change with the records.
-    assert visit(his) == {"2401": 3, "2301": 6, "2402": 3, "2304": 13}
+    assert visit(his) == {"2401": 2, "2301": 5, "2402": 2, "2304": 12}

@@ -5,6 +5,7 @@ differs from its lines (``app.ledger.visit_invariants``, checked with the ledger
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,11 +13,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, insert, update
+from sqlalchemy import Engine, create_engine, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from app.db import tables as db
-from app.db.visit_tables import NhsaFeeLine, NhsaSettlement
+from app.db.visit_tables import NhsaFeeLine, NhsaSettlement, NhsaVisit
 from app.ledger import invariants
 from app.nhsa import transactions
 from app.principal import ADMIN as ADMIN_PRINCIPAL
@@ -177,6 +178,49 @@ def test_an_upload_racing_its_settlement(pg_url: str, round_: int) -> None:
         again = call(his, "2304", settlement_input(mdtrt_id, total + change))()
         assert again["infcode"] == 0, again
         assert ledger_state(pg_url)["active"] == 3
+
+
+def _wait_for_lock_waiters(engine: Engine, count: int) -> None:
+    """Until ``count`` statements of this database wait for a lock (10 s at most)."""
+    waiting = text(
+        "SELECT count(*) FROM pg_locks JOIN pg_stat_activity USING (pid)"
+        " WHERE NOT granted AND datname = current_database()"
+    )
+    deadline = time.monotonic() + 10
+    with engine.connect() as conn:
+        while conn.execute(waiting).scalar_one() < count:
+            assert time.monotonic() < deadline, f"{count} statements never waited for a lock"
+            time.sleep(0.01)
+            conn.rollback()
+
+
+def test_a_resend_queued_behind_the_first_copy_replays_its_answer(pg_url: str) -> None:
+    """Two copies of one 2402 (one msgid) queued on the visit's lock, the second behind the first:
+    the second's statement began before the first committed, so what it read with the lock is
+    older than the visit it locked.  It replays the first's answer, not refusing the visit as
+    discharged already (which a read of the msgid's record as of its statement would do)."""
+    from app.main import app
+
+    with TestClient(app) as client:
+        his = setup_bill_3(client)
+        mdtrt_id = open_visit(his)
+        info = {"mdtrt_id": mdtrt_id, "psn_no": PSN_NO, "insutype": INSUTYPE, "endtime": "2026-09-20 10:00:00"}
+        copy = call(his, "2402", {"dscginfo": info})  # one envelope: each call sends it again
+        engine = create_engine(pg_url)
+        visit = db.core_table(NhsaVisit)
+        results: list[dict[str, Any]] = [{}, {}]
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, copy())) for i in range(2)]
+        with engine.connect() as holder:
+            holder.execute(select(visit.c.id).where(visit.c.id == mdtrt_id).with_for_update())
+            for n, thread in enumerate(threads, 1):
+                thread.start()
+                _wait_for_lock_waiters(engine, n)
+            holder.commit()
+        for thread in threads:
+            thread.join()
+        engine.dispose()
+        assert results[0]["infcode"] == 0, results[0]
+        assert results[1] == results[0]
 
 
 def test_a_bill_that_differs_from_its_lines_is_reported(db_url: str) -> None:
