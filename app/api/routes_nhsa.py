@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app import clock
 from app.api.audited import audited_write
-from app.api.auth import allow
+from app.api.auth import BEARER_SECURITY, allow, authorized
 from app.api.links import link, with_links
 from app.api.observe import audit_in_transaction
 from app.api.problems import problem_responses
@@ -34,7 +34,6 @@ from app.services.idempotency import Reply
 
 router = APIRouter(tags=["national platform interface"])
 
-Hospital = Annotated[Principal, Depends(allow("hospital"))]
 Admin = Annotated[Principal, Depends(allow())]
 Anyone = Annotated[Principal, Depends(allow("hospital", "scheme_office"))]
 Insuplc = Annotated[str, Path(pattern=INSUPLC_PATTERN, examples=["511623"], description="Insuring region, 6 digits.")]
@@ -78,6 +77,7 @@ _ADMISSION_EXAMPLE = {
         **problem_responses(400, 401, 403, 413),
     },
     openapi_extra={
+        **BEARER_SECURITY,
         "requestBody": {
             "required": True,
             "content": {
@@ -86,13 +86,16 @@ _ADMISSION_EXAMPLE = {
                     "examples": {"admission": {"summary": "An admission (2401)", "value": _ADMISSION_EXAMPLE}},
                 }
             },
-        }
+        },
     },
 )
-async def call_service(request: Request, principal: Hospital) -> JSON:
+async def call_service(request: Request) -> JSON:
     """Transactions 2401/2404, 2301/2302, 2402/2405, 2303/2304/2305, 2601, 3201/3202 of
     ``nhsa.md``.  ``msgid`` is the idempotency key per client: the same message again answers
     the first answer again."""
+    # A hospital's client (or the admin) only, checked here rather than by a dependency: a visit
+    # is four of these requests (app.api.auth.authorized).
+    principal = await authorized(request, "hospital")
     received = clock.now()
     doc = parse_body(await request.body())
     request.state.audit_operation = transactions.operation_name(doc)
