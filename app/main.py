@@ -28,6 +28,7 @@ from app.api.routes_reports import router as reports_router
 from app.desk import routes as desk
 from app.fhir import errors as fhir_errors
 from app.fhir import routes as fhir
+from app.heap import long_lived_heap
 from app.logs import configure_logging
 from app.schemas.reference import CatalogCreate
 from app.settings import get_settings
@@ -48,9 +49,11 @@ FHIR_BASE = "/fhir/R4"
 
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    """A worker's thread pool sized to its core (``SETTLE_WORKER_THREADS``)."""
+    """A worker's thread pool sized to its core (``SETTLE_WORKER_THREADS``), and its heap as
+    :mod:`app.heap` keeps it while it serves."""
     anyio.to_thread.current_default_thread_limiter().total_tokens = get_settings().worker_threads
-    yield
+    with long_lived_heap():
+        yield
 
 
 def create_app() -> FastAPI:

@@ -6,7 +6,7 @@ services; the desk and the FHIR interface build on the API's auth and audit, nev
 serves) -> ``services`` (use cases) -> ``schemas`` (request and response models, their
 renderers) -> ``ledger`` (locks, accumulators, persistence of money movements: typed values in,
 stored rows out) -> ``db`` (tables, sessions, the transaction boundary) and ``engine`` (the pure
-rules, independent of each other), -> the leaf modules (errors, settings, …).  Function-local
+rules, independent of each other), -> the leaf modules (errors, settings, the heap, …).  Function-local
 imports count too.
 """
 
@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     {"schemas"},
     {"ledger"},
     {"db", "engine"},
-    {"clock", "errors", "logs", "metrics", "principal", "privacy", "settings", "__init__"},
+    {"clock", "errors", "heap", "logs", "metrics", "principal", "privacy", "settings", "__init__"},
 ]
 #: Parts of one layer that must not import each other.
 INDEPENDENT = [{"db", "engine"}, {"desk", "sample"}, {"desk", "fhir"}, {"fhir", "sample"}]
