@@ -7,6 +7,8 @@ second, a phase's claims overlapping the next one's, a checkout's figure in anot
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +20,7 @@ from bench import claims, visit
 from bench.common import Latency, resident_id
 from bench.http_load import Phase, _summarize
 from bench.loadgen import Job, JobResult, _request
+from bench.visit_cpu import thread_cpu_ns
 
 
 def test_a_filled_template_is_the_claim_it_stands_for() -> None:
@@ -276,3 +279,25 @@ def test_rounds_add_up_to_one_window() -> None:
     assert total.cpu_ms is not None and round(total.cpu_ms, 6) == 20.0
     total.add(visit.Driven(done=1, server_cpu_s=None))
     assert total.cpu_ms is None
+
+
+def test_a_workers_cpu_is_read_per_thread_in_nanoseconds() -> None:
+    """Every thread's CPU counts (while it lives: /proc forgets a thread that ended), the main
+    thread's apart."""
+    before_total, before_main = thread_cpu_ns(os.getpid())
+    done = threading.Event()
+    worked = threading.Event()
+
+    def spin() -> None:
+        sum(range(3_000_000))
+        worked.set()
+        done.wait()
+
+    other = threading.Thread(target=spin)
+    other.start()
+    worked.wait()
+    total, main = thread_cpu_ns(os.getpid())
+    done.set()
+    other.join()
+    assert main >= before_main
+    assert (total - before_total) - (main - before_main) > 10_000_000  # the other thread's 3M additions
