@@ -1,7 +1,8 @@
 """The server's CPU for a claim and for each message of a visit, checkouts side by side, one unit
 at a time.
 
-``python -m bench.visit_cpu [--n 150] [--sqlite] [--code LABEL=DIR ...]``
+``python -m bench.visit_cpu [--n 150] [--sqlite] [--claims-only] [--code LABEL=DIR ...]``
+(``--claims-only``: no visits, for a checkout without the national platform's interface).
 
 Each checkout serves its own fresh database (the sample, its routes and the patients of
 :mod:`bench.visit` loaded) with one uvicorn worker.  One client sends, to each checkout in turn
@@ -135,6 +136,8 @@ class Side:
 
     def report(self) -> str:
         claim, claim_loop = self.spent["claim"].ms()
+        if "2401" not in self.spent:
+            return f"| {self.code.label} | {claim:.2f} ({claim_loop:.2f}) |"
         each = {m: self.spent[m].ms() for m in MESSAGES}
         visit = sum(t for t, _ in each.values())
         visit_loop = sum(loop for _, loop in each.values())
@@ -146,18 +149,20 @@ class Side:
 
 
 @contextmanager
-def database(sqlite: bool, name: str) -> Iterator[str]:
+def database(code: Checkout, sqlite: bool, name: str) -> Iterator[str]:
+    """A fresh database migrated by ``code``'s own migrations."""
     if sqlite:
         with tempfile.TemporaryDirectory(prefix="settle-visit-cpu-") as folder:
-            yield f"sqlite:///{Path(folder) / 'settle.db'}"
+            url = f"sqlite:///{Path(folder) / 'settle.db'}"
+            run_app(code, url, "migrate")
+            yield url
         return
-    with scratch_postgres(name) as url:
+    with scratch_postgres(name, migrate=lambda url: run_app(code, url, "migrate")) as url:
         yield url
 
 
 def serve(stack: ExitStack, code: Checkout, url: str, people: list[Patient], hospital: str) -> Side:
-    """``code`` serving ``url`` (migrated, the sample and the patients loaded) with one worker."""
-    run_app(code, url, "migrate")
+    """``code`` serving ``url`` (the sample and the patients loaded) with one worker."""
     run_app(code, url, "load-sample")
     ids = [p.id_number for p in people]
     copy_members(url, TEMPLATE_MEMBER, ids, prefix="VB", first=0)
@@ -183,23 +188,25 @@ def serve(stack: ExitStack, code: Checkout, url: str, people: list[Patient], hos
     return Side(code, http, hospital, worker, iter(people))
 
 
-def run(codes: list[Checkout], *, n: int, sqlite: bool) -> list[Side]:
+def run(codes: list[Checkout], *, n: int, sqlite: bool, visits: bool = True) -> list[Side]:
     people = patients(2 * (n + WARM))
     hospital = visit_hospital()
     with ExitStack() as stack:
         sides = []
         for k, code in enumerate(codes):
-            url = stack.enter_context(database(sqlite, f"settle_visit_cpu_{os.getpid()}_{k}"))
+            url = stack.enter_context(database(code, sqlite, f"settle_visit_cpu_{os.getpid()}_{k}"))
             sides.append(serve(stack, code, url, people, hospital))
         for side in sides:
             for _ in range(WARM):
                 side.claim()
-                side.visit()
+                if visits:
+                    side.visit()
             side.spent.clear()
         for i in range(n):
             for side in sides if i % 2 else sides[::-1]:
                 side.claim()
-                side.visit()
+                if visits:
+                    side.visit()
         return sides
 
 
@@ -207,13 +214,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=150, help="claims and visits measured per checkout")
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
+    parser.add_argument("--claims-only", action="store_true", help="claims alone (no national interface needed)")
     parser.add_argument("--code", action="append", default=[], metavar="LABEL=DIR", help="a checkout (repeat)")
     args = parser.parse_args(argv)
-    sides = run(checkouts(args.code), n=args.n, sqlite=args.sqlite)
+    sides = run(checkouts(args.code), n=args.n, sqlite=args.sqlite, visits=not args.claims_only)
     database_name = "SQLite" if args.sqlite else "PostgreSQL"
     print(f"Server CPU ms (the event loop's thread in brackets), {args.n} of each, {database_name}, one worker:\n")
-    print("| checkout | claim | visit | visit / claim | " + " | ".join(MESSAGES) + " |")
-    print("|---|---|---|---|" + "---|" * len(MESSAGES))
+    if args.claims_only:
+        print("| checkout | claim |\n|---|---|")
+    else:
+        print("| checkout | claim | visit | visit / claim | " + " | ".join(MESSAGES) + " |")
+        print("|---|---|---|---|" + "---|" * len(MESSAGES))
     for side in sides:
         print(side.report())
     return 0
