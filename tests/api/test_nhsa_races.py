@@ -194,18 +194,26 @@ def _wait_for_lock_waiters(engine: Engine, count: int) -> None:
             conn.rollback()
 
 
-def test_a_resend_queued_behind_the_first_copy_replays_its_answer(pg_url: str) -> None:
-    """Two copies of one 2402 (one msgid) queued on the visit's lock, the second behind the first:
-    the second's statement began before the first committed, so what it read with the lock is
-    older than the visit it locked.  It replays the first's answer, not refusing the visit as
-    discharged already (which a read of the msgid's record as of its statement would do)."""
+@pytest.mark.parametrize("infno", ["2402", "2304"])
+def test_a_resend_queued_behind_the_first_copy_replays_its_answer(pg_url: str, infno: str) -> None:
+    """Two copies of one message (one msgid) queued on the visit's lock, the second behind the
+    first: the second's statement began before the first committed, so what it read with the lock
+    is older than the visit it locked.  It replays the first's answer, not refusing the visit as
+    discharged (2402) or settled (2304) already, which a read of the msgid's record as of its
+    statement would do.  2402 locks the visit's row alone, 2304 with its route, hospital and member."""
     from app.main import app
 
     with TestClient(app) as client:
         his = setup_bill_3(client)
-        mdtrt_id = open_visit(his)
-        info = {"mdtrt_id": mdtrt_id, "psn_no": PSN_NO, "insutype": INSUTYPE, "endtime": "2026-09-20 10:00:00"}
-        copy = call(his, "2402", {"dscginfo": info})  # one envelope: each call sends it again
+        lines = [line("", str(n), n, int(D(_item(n)["quantity"]))) for n in range(1, 4)]
+        mdtrt_id = open_visit(his, lines)
+        if infno == "2402":
+            info = {"mdtrt_id": mdtrt_id, "psn_no": PSN_NO, "insutype": INSUTYPE, "endtime": "2026-09-20 10:00:00"}
+            body: dict[str, Any] = {"dscginfo": info}
+        else:
+            discharge(his, mdtrt_id)
+            body = settlement_input(mdtrt_id, sum((x["det_item_fee_sumamt"] for x in lines), D("0.00")))
+        copy = call(his, infno, body)  # one envelope: each call sends it again
         engine = create_engine(pg_url)
         visit = db.core_table(NhsaVisit)
         results: list[dict[str, Any]] = [{}, {}]
@@ -221,6 +229,8 @@ def test_a_resend_queued_behind_the_first_copy_replays_its_answer(pg_url: str) -
         engine.dispose()
         assert results[0]["infcode"] == 0, results[0]
         assert results[1] == results[0]
+        if infno == "2304":
+            assert ledger_state(pg_url)["active"] == 3  # settled once, by the route's three schemes
 
 
 def test_a_bill_that_differs_from_its_lines_is_reported(db_url: str) -> None:
