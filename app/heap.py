@@ -3,7 +3,7 @@ application, its routes and schemas, SQLAlchemy's metadata: about 200,000 object
 of the collector's reach, and the youngest generation is collected ten times less often.
 
 A request allocates and frees many short-lived containers; the collector's youngest generation ran
-every 700 of them that were still alive (about 1.4 times per claim, 0.4 ms each), and a full
+every 700 of them that were still alive (about 1.4 times per claim and visit, 0.4 ms each), and a full
 collection walked every object the worker ever built (about 0.1 s, once in a while, in whatever
 request was running).  Frozen objects are still freed by their reference counts; only cycles
 among them would wait until the worker ends, and the startup's objects live that long anyway
