@@ -197,12 +197,14 @@ _ADMITTING = select(
 )
 
 
-def admitting(session: Session, principal: Principal, admission: Admission, idem: IdemRequest) -> Admitting:
+def admitting(work: LedgerWork, principal: Principal, admission: Admission, idem: IdemRequest) -> Admitting:
     """The ``msgid``'s stored answer, and the route, member and registry entry of an admission,
-    read in one statement."""
+    read in one statement (on the transaction's connection, as every read of a message)."""
     a = admission
     params = {"insuplc": a.insuplc_admdvs, "insutype": a.insutype, "psn_no": a.psn_no, "hospital_code": a.hospital_code}
-    return Admitting(a, execute_one(session, _ADMITTING, {**params, **idempotency.lookup_params(principal, idem)}))
+    return Admitting(
+        a, execute_one(work.connection, _ADMITTING, {**params, **idempotency.lookup_params(principal, idem)})
+    )
 
 
 def locked_visit_with(

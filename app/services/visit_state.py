@@ -167,7 +167,7 @@ def locked_row(
     """The visit read by ``statement`` (which locks it, its first columns the visit's, more may
     follow; its parameters ``mdtrt_id`` and ``params``), else ``not-found`` as :func:`lock_visit`
     says; and the whole row."""
-    row = execute_one(work.session, statement, {"mdtrt_id": ref.mdtrt_id, **(params or {})})
+    row = execute_one(work.connection, statement, {"mdtrt_id": ref.mdtrt_id, **(params or {})})
     if row is None or row.hospital_code != ref.hospital_code:
         raise NotFound(f"there is no visit {ref.mdtrt_id} of hospital {ref.hospital_code}")
     return Visit(*row[: len(VISIT_COLUMNS)]), row
@@ -294,9 +294,9 @@ _LINES = select(
 ).where(_LINE.c.visit_id == bindparam("visit_id"))
 
 
-def visit_lines(session: Session, visit_id: str) -> dict[str, tuple[FeeLine, str]]:
+def visit_lines(work: LedgerWork, visit_id: str) -> dict[str, tuple[FeeLine, str]]:
     """The visit's lines by ``feedetl_sn``, each with its content hash (one statement)."""
-    return {row[0]: (FeeLine(*row[:9]), row[9]) for row in execute(session, _LINES, {"visit_id": visit_id})}
+    return {row[0]: (FeeLine(*row[:9]), row[9]) for row in execute(work.connection, _LINES, {"visit_id": visit_id})}
 
 
 class Priced(Protocol):

@@ -82,7 +82,7 @@ def admit(
     def use_case(work: LedgerWork) -> Done | Replayed:
         session = work.session
         a = admission
-        read = admitting(session, principal, a, idem)
+        read = admitting(work, principal, a, idem)
         replay = read.replayed(idem)
         if replay is not None:
             return replay
@@ -136,7 +136,7 @@ def cancel_admission(
         if isinstance(visit, Replayed):
             return visit
         check_open(visit, "cancelling it again")
-        if visit_lines(work.session, visit.id):
+        if visit_lines(work, visit.id):
             raise Conflict(f"visit {visit.id} has fee lines: cancel them (2302) before the admission")
         save_visit(work, visit, status="cancelled", updated_at=clock.now())
         return Done(visit)
@@ -185,7 +185,7 @@ def upload_lines(
         check_open(visit, "an upload of fee lines")
         check_unsettled(visit, "an upload of fee lines")
         session = work.session
-        plan = plan_upload(visit_lines(session, visit.id), [s.line for s in sent])
+        plan = plan_upload(visit_lines(work, visit.id), [s.line for s in sent])
         route = held.route(session)
         member = Member(visit.psn_no, visit.patient_id_number, visit.patient_name)
         hospital = held.hospital()
@@ -251,7 +251,7 @@ def cancel_lines(
         check_open(visit, "cancelling fee lines")
         check_unsettled(visit, "cancelling fee lines")
         session = work.session
-        sns = list(visit_lines(session, visit.id))
+        sns = list(visit_lines(work, visit.id))
         if feedetl_sn != ALL_LINES:
             if feedetl_sn not in sns:
                 raise ValidationFailed(
