@@ -7,15 +7,14 @@ name it was accepted with.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from app import clock
 from app.db import tables as db
-from app.db.direct import execute_one
 from app.engine.policy import region_prefix
 from app.errors import NotDesignated, NotFound, UnknownHospital
 from app.principal import Principal
@@ -56,7 +55,8 @@ def registered(session: Session, code: str) -> db.Hospital:
 
 
 _HOSPITAL = db.core_table(db.Hospital)
-#: A registry entry's columns as :func:`registry_entry` reads them (and a read that joins the entry).
+#: A registry entry's columns, for a read that joins the entry to another row (an admission's:
+#: :mod:`app.services.visit_reads`); :class:`Designation` is what it checks of them.
 ENTRY_COLUMNS = (
     _HOSPITAL.c.code,
     _HOSPITAL.c.name,
@@ -65,16 +65,6 @@ ENTRY_COLUMNS = (
     _HOSPITAL.c.designated_from,
     _HOSPITAL.c.designated_to,
 )
-_ENTRY = select(*ENTRY_COLUMNS).where(_HOSPITAL.c.code == bindparam("code"))
-
-
-def registry_entry(session: Session, code: str) -> Any:
-    """:func:`registered` as one compiled statement: a row of the entry's columns (``code``,
-    ``name``, ``level``, ``region``, ``designated_from``, ``designated_to``), not the ORM object."""
-    row = execute_one(session, _ENTRY, {"code": code})
-    if row is None:
-        raise unknown_hospital(code)
-    return row
 
 
 def unknown_hospital(code: str) -> UnknownHospital:
