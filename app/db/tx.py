@@ -1,11 +1,11 @@
 """The transaction boundary of every write, and its bounded retry.
 
-``write_transaction(fn)`` opens a session, begins a transaction (``BEGIN IMMEDIATE`` on
+``write_transaction(fn)`` takes a connection, begins a transaction on it (``BEGIN IMMEDIATE`` on
 SQLite, so the database write lock is taken up front and writers queue on the busy timeout,
 the writers of one process taking turns first), calls ``fn`` with the attempt's unit of work
 (:class:`app.db.unit_of_work.UnitOfWork`, or what ``unit`` makes), runs what the unit of work
-holds for before the commit (callbacks, deferred inserts), and commits (or rolls back when
-``commit=False``: dry runs).
+holds for before the commit (callbacks, deferred inserts, its ORM session's pending objects), and
+commits (or rolls back when ``commit=False``: dry runs).
 
 A transaction that fails on a lock conflict, a serialization failure, a deadlock, or a
 unique-key race with a concurrent writer is rolled back whole and run again from the start,
@@ -108,7 +108,7 @@ def write_transaction(
     fn: Callable[[W], T],
     *,
     operation: str,
-    unit: Callable[[Session, Connection], W],
+    unit: Callable[[Connection], W],
     commit: bool = True,
     log_unavailable: bool = True,
 ) -> T: ...
@@ -118,12 +118,12 @@ def write_transaction(
     fn: Callable[[W], T],
     *,
     operation: str,
-    unit: Callable[[Session, Connection], W] | None = None,
+    unit: Callable[[Connection], W] | None = None,
     commit: bool = True,
     log_unavailable: bool = True,
 ) -> T:
     """Run ``fn`` in one transaction, retried as the module says; ``fn`` gets the attempt's unit of
-    work (``unit(session, connection)``, by default a plain :class:`UnitOfWork`).
+    work (``unit(connection)``, by default a plain :class:`UnitOfWork`).
     ``log_unavailable=False``: the caller logs the database's absence itself (the audit, whose
     record goes in its line)."""
     settings = get_settings()
@@ -135,26 +135,28 @@ def write_transaction(
     started = time.perf_counter()
     lost = 0
     for attempt in range(1, attempts + 1):
-        session = Session(bind=bind, expire_on_commit=False, autoflush=False)
+        connection: Connection | None = None
+        work: UnitOfWork | None = None
         phase = "connect"
         try:
             with _writer_turn(sqlite, settings.sqlite_busy_timeout_ms / 1000):
-                session.begin()
                 # The connection (and on SQLite the write lock) first.
-                work = make(session, session.connection())
+                connection = bind.connect()
+                connection.begin()
+                work = make(connection)
                 phase = "run"
                 result = fn(work)  # type: ignore[arg-type]  # W is UnitOfWork when unit is None
                 if commit:
                     work.finish()
                     phase = "commit"
-                    session.commit()
+                    connection.commit()
                     work.committed()
                 else:
-                    session.rollback()
+                    connection.rollback()
             LOCK_WAIT.labels(operation).observe(time.perf_counter() - started)
             return result
         except SQLAlchemyError as exc:
-            _discard(session)
+            _discard(connection)
             down = unavailable_reason(exc)
             if down is not None:
                 lost += 1
@@ -179,10 +181,13 @@ def write_transaction(
                 ) from exc
             _backoff(attempt)
         except BaseException:
-            _discard(session)
+            _discard(connection)
             raise
         finally:
-            session.close()
+            if work is not None:
+                work.close()
+            if connection is not None:
+                connection.close()
     raise AssertionError("unreachable")
 
 
@@ -195,12 +200,14 @@ def _backoff(attempt: int) -> None:
     time.sleep(min(0.2, 0.005 * 2**attempt) * random.uniform(0.5, 1.5))
 
 
-def _discard(session: Session) -> None:
+def _discard(connection: Connection | None) -> None:
     """Roll back; on a connection that turns out dead, drop it instead of returning it to the pool."""
+    if connection is None:
+        return
     try:
-        session.rollback()
+        connection.rollback()
     except SQLAlchemyError:
-        session.invalidate()
+        connection.invalidate()
 
 
 def _unavailable(exc: SQLAlchemyError, *, operation: str, reason: str, phase: str, attempt: int) -> Unavailable:

@@ -4,8 +4,11 @@ and hands it to the transaction's body, which passes it down instead of a bare s
 It holds what belongs to the transaction and to nothing else, so that none of it can leak into
 another transaction (a retried attempt gets a new one):
 
-- the ORM session and its connection, fixed when the transaction began (asking a session for its
-  connection again costs a few state-machine calls per statement on the hot path);
+- its connection, on which it began (the hot path's statements go on it directly), and an ORM
+  session on that same connection, made only for the writers that use the ORM (the reference
+  data's, the hospitals', the clients' and the users' writes, the desk's): a session's own
+  transaction bookkeeping cost a message of the national interface about a tenth of a millisecond
+  it had no use for (``docs/decisions/0021-a-transaction-is-its-connection.md``);
 - the deferred writes (:meth:`UnitOfWork.defer_insert`, :meth:`UnitOfWork.defer_update`): rows
   nothing in the transaction reads back (the idempotency record, the audit record, a visit's row
   as a message leaves it), sent together just before the commit;
@@ -32,16 +35,25 @@ from app.db.params import Params
 class UnitOfWork:
     """One attempt of one write transaction (see the module)."""
 
-    __slots__ = ("_after", "_before", "_deferred", "connection", "postgresql", "session")
+    __slots__ = ("_after", "_before", "_deferred", "_session", "connection", "postgresql")
 
-    def __init__(self, session: Session, connection: Connection) -> None:
-        self.session = session
+    def __init__(self, connection: Connection) -> None:
         self.connection = connection
+        self._session: Session | None = None
         self.postgresql = connection.dialect.name == "postgresql"
         #: Per deferred write: the table (an insert) or the key column (an update), and its values.
         self._deferred: list[tuple[Table | Column[Any], Mapping[str, object]]] = []
         self._before: list[Callable[[], None]] = []
         self._after: list[Callable[[], None]] = []
+
+    @property
+    def session(self) -> Session:
+        """An ORM session in this transaction, on its connection (made at the first use).  It
+        never commits or rolls back: :func:`app.db.tx.write_transaction` flushes it before the
+        commit, and the connection's transaction is the one that ends."""
+        if self._session is None:
+            self._session = Session(bind=self.connection, expire_on_commit=False, autoflush=False)
+        return self._session
 
     def defer_insert(self, table: Table, row: Mapping[str, object]) -> None:
         """Insert ``row`` into ``table`` at the end of this transaction, just before its commit.
@@ -69,11 +81,18 @@ class UnitOfWork:
         self._after.append(callback)
 
     def finish(self) -> None:
-        """What :func:`app.db.tx.write_transaction` runs before it commits: the callbacks, then
-        the deferred inserts."""
+        """What :func:`app.db.tx.write_transaction` runs before it commits: the callbacks, the
+        deferred inserts, then what the ORM session (if one was used) has pending."""
         for callback in self._before:
             callback()
         self._send_deferred()
+        if self._session is not None:
+            self._session.flush()
+
+    def close(self) -> None:
+        """Forget the ORM session's objects (its transaction is the connection's, ended apart)."""
+        if self._session is not None:
+            self._session.close()
 
     def committed(self) -> None:
         for callback in self._after:

@@ -16,7 +16,6 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import Connection, Table
-from sqlalchemy.orm import Session
 
 from app.db.unit_of_work import UnitOfWork
 from app.engine import types as t
@@ -42,8 +41,8 @@ class LedgerWork(UnitOfWork):
 
     __slots__ = ("bills", "catalogs", "engine_bills", "members", "policies", "schemes", "totals")
 
-    def __init__(self, session: Session, connection: Connection) -> None:
-        super().__init__(session, connection)
+    def __init__(self, connection: Connection) -> None:
+        super().__init__(connection)
         #: The reference rows read (:func:`app.ledger.references.read_references`); None: none.
         self.schemes: dict[str, t.Scheme | None] = {}
         self.members: dict[tuple[str, str], MemberRow | None] = {}

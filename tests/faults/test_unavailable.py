@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Session
 
 from app.db.session import _idle_connection_dead, make_engine, reset_engine, unavailable_reason
 from app.db.tx import LOST_CONNECTION_ATTEMPTS, write_transaction
@@ -126,10 +125,10 @@ def test_a_connection_lost_while_committing_is_not_retried(sqlite_db: str, caplo
 
     def fn(work: UnitOfWork) -> None:
         calls.append(1)
-        work.session.execute(text("SELECT 1"))
+        work.connection.execute(text("SELECT 1"))
 
-        @event.listens_for(work.session, "before_commit")
-        def _die(_session: Session) -> None:
+        @event.listens_for(work.connection, "commit")
+        def _die(_connection: object) -> None:
             raise _lost()
 
     with caplog.at_level(logging.INFO), pytest.raises(OutcomeUnknown) as raised:
