@@ -92,7 +92,9 @@ def create_app() -> FastAPI:
         BodyLimit, max_bytes=settings.max_body_bytes, answers={FHIR_BASE + "/": fhir_errors.outcome_response}
     )
     app.add_middleware(Observe)
-    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    # The request id is read from its context variable (app.logs, the audit), never from the
+    # request's headers: they are not rewritten with a generated one.
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID", update_request_header=False)
 
     def custom_openapi() -> dict[str, Any]:
         if app.openapi_schema:

@@ -130,21 +130,22 @@ class Observe:
             operation = getattr(route, "operation_id", None)
             method = scope["method"]
             REQUESTS.labels(template, method, str(status)).observe(elapsed)
-            principal = scope.get("state", {}).get("principal")
-            query = safe_query(scope.get("query_string", b""))
-            log.info(
-                "request",
-                extra={
-                    "event": "request",
-                    "method": method,
-                    "route": template,
-                    "path": mask_ids_in(scope.get("path", "")),
-                    "query": query or None,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "client_id": getattr(principal, "client_id", None),
-                },
-            )
+            if log.isEnabledFor(logging.INFO):  # the masking is not done for a line not written
+                principal = scope.get("state", {}).get("principal")
+                query = safe_query(scope.get("query_string", b""))
+                log.info(
+                    "request",
+                    extra={
+                        "event": "request",
+                        "method": method,
+                        "route": template,
+                        "path": mask_ids_in(scope.get("path", "")),
+                        "query": query or None,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "client_id": getattr(principal, "client_id", None),
+                    },
+                )
             audited = method in WRITE_METHODS or operation in AUDITED_READS
             needed = audited or (operation or "").startswith(DESK_PREFIX)
             written_in_transaction = scope.get("state", {}).get(_AUDITED, False)
