@@ -1,6 +1,6 @@
 """What a message on a visit reads with the visit (``nhsa.md``): 2301 and 2304 read the visit's
-route (with its first schemes), hospital and member in the statement that locks the visit
-(:func:`locked_visit_with`), 2401 reads the route, member and hospital in one statement
+route (with its first schemes), hospital and member, and whether it has lines, in the statement
+that locks the visit (:func:`locked_visit_with`), 2401 reads the route, member and hospital in one statement
 (:func:`admitting`); each read refuses where a read of its own would have
 (docs/decisions/0018-a-visits-last-writes-are-deferred.md)."""
 
@@ -17,17 +17,20 @@ from app.db.direct import execute_one
 from app.db.visit_tables import NhsaRoute
 from app.engine import types as t
 from app.engine.routes import Route
+from app.engine.visit_lines import FeeLine
 from app.errors import NotEnrolled
 from app.ledger.work import LedgerWork
 from app.principal import Principal
 from app.services import hospitals, idempotency, nhsa_routes
 from app.services.idempotency import IdemRequest, Replayed
 from app.services.visit_state import (
+    HAS_LINES,
     VISIT,
     Admission,
     Member,
     Visit,
     VisitRef,
+    held_lines,
     locked_for_message,
     message_lock,
 )
@@ -111,6 +114,10 @@ class Held:
     def member(self, route: Route) -> Member:
         return _member_read(route, self.visit.psn_no, self.row)
 
+    def lines(self, work: LedgerWork) -> dict[str, tuple[FeeLine, str]]:
+        """The visit's lines by ``feedetl_sn`` with their content hashes (:func:`held_lines`)."""
+        return held_lines(work, self.visit.id, self.row)
+
 
 _HOSPITAL = db.core_table(db.Hospital)
 #: The person's member row, as :meth:`Held.member` and :meth:`Admitting.member` read it.
@@ -127,6 +134,7 @@ _HELD = message_lock(
         _HOSPITAL.c.level.label("hospital_level"),
         _HOSPITAL.c.region.label("hospital_region"),
         *_MEMBER_COLUMNS,
+        HAS_LINES,
     )
     .select_from(
         _joined_route_schemes(

@@ -57,7 +57,6 @@ from app.services.visit_state import (
     lock_visit,
     locked_visit,
     save_visit,
-    visit_lines,
 )
 from app.services.writes import Audit, run_write
 
@@ -174,7 +173,7 @@ def _settle(
     route = held.route(session)
     member = held.member(route)
     check_certificate(member, ask.mdtrt_cert_type, ask.mdtrt_cert_no, ref.loc)
-    net = net_lines([line for line, _ in visit_lines(work, visit.id).values()])
+    net = net_lines([line for line, _ in held.lines(work).values()])
     total = net_total(net)
     if not net:
         raise ValidationFailed([FieldError((*ref.loc, "mdtrt_id"), f"visit {visit.id} has no fee lines to settle")])

@@ -299,6 +299,21 @@ def visit_lines(work: LedgerWork, visit_id: str) -> dict[str, tuple[FeeLine, str
     return {row[0]: (FeeLine(*row[:9]), row[9]) for row in execute(work.connection, _LINES, {"visit_id": visit_id})}
 
 
+#: Whether the visit has lines, for a statement that locks it (:func:`held_lines`).
+HAS_LINES = select(_LINE.c.visit_id).where(_LINE.c.visit_id == VISIT.c.id).exists().label("has_lines")
+
+
+def held_lines(work: LedgerWork, visit_id: str, row: Any) -> dict[str, tuple[FeeLine, str]]:
+    """:func:`visit_lines` of a visit locked by a :func:`message_lock` that also read
+    :data:`HAS_LINES`: no statement for a visit without lines (a stay's first upload).  Every
+    change of a visit's lines changes its row in the same transaction, so the flag is that of the
+    version the statement locked when it is the version its snapshot saw (:class:`VisitAsSeen`);
+    after a lock waited for, the lines are read."""
+    if row.visit_as_seen and not row.has_lines:
+        return {}
+    return visit_lines(work, visit_id)
+
+
 class Priced(Protocol):
     """A line as :func:`line_window_bill` reads it (a fee line or a net line)."""
 

@@ -185,7 +185,7 @@ def upload_lines(
         check_open(visit, "an upload of fee lines")
         check_unsettled(visit, "an upload of fee lines")
         session = work.session
-        plan = plan_upload(visit_lines(work, visit.id), [s.line for s in sent])
+        plan = plan_upload(held.lines(work), [s.line for s in sent])
         route = held.route(session)
         member = Member(visit.psn_no, visit.patient_id_number, visit.patient_name)
         hospital = held.hospital()

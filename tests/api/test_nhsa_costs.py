@@ -71,10 +71,11 @@ def test_a_visit_is_four_transactions_of_few_statements(his: HospitalSystem) -> 
         visit(his)
     # 2401: the msgid's record, the route (with its schemes), member and hospital in one read; the
     # visit inserted with the answer and the audit record.
-    # 2301: the visit locked with its route, hospital, member and the msgid's record; the lines; the
-    # basic scheme's reference rows; the lines inserted; the visit's change with the records.
+    # 2301: the visit locked with its route, hospital, member, the msgid's record and whether it has
+    # lines (it has none: they are not read); the basic scheme's reference rows; the lines
+    # inserted; the visit's change with the records.
     # 2402: the lock with the msgid's record; the discharge with the records.
     # 2304: the lock (as 2301); the lines; the three schemes' reference rows; the bill
     # (checked, then inserted); three accumulators; three settlements; the visit's settlement and
     # change with the records.
-    assert visit(his) == {"2401": 2, "2301": 5, "2402": 2, "2304": 12}
+    assert visit(his) == {"2401": 2, "2301": 4, "2402": 2, "2304": 12}

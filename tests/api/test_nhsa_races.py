@@ -194,6 +194,25 @@ def _wait_for_lock_waiters(engine: Engine, count: int) -> None:
             conn.rollback()
 
 
+def queued(pg_url: str, mdtrt_id: str, *calls: Callable[[], dict[str, Any]]) -> list[dict[str, Any]]:
+    """The calls' answers, each started once the ones before it wait for the visit's lock, which
+    is held until all of them wait: each statement begins before the ones ahead of it commit."""
+    engine = create_engine(pg_url)
+    visit = db.core_table(NhsaVisit)
+    results: list[dict[str, Any]] = [{} for _ in calls]
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, calls[i]())) for i in range(len(calls))]
+    with engine.connect() as holder:
+        holder.execute(select(visit.c.id).where(visit.c.id == mdtrt_id).with_for_update())
+        for n, thread in enumerate(threads, 1):
+            thread.start()
+            _wait_for_lock_waiters(engine, n)
+        holder.commit()
+    for thread in threads:
+        thread.join()
+    engine.dispose()
+    return results
+
+
 @pytest.mark.parametrize("infno", ["2402", "2304"])
 def test_a_resend_queued_behind_the_first_copy_replays_its_answer(pg_url: str, infno: str) -> None:
     """Two copies of one message (one msgid) queued on the visit's lock, the second behind the
@@ -214,23 +233,31 @@ def test_a_resend_queued_behind_the_first_copy_replays_its_answer(pg_url: str, i
             discharge(his, mdtrt_id)
             body = settlement_input(mdtrt_id, sum((x["det_item_fee_sumamt"] for x in lines), D("0.00")))
         copy = call(his, infno, body)  # one envelope: each call sends it again
-        engine = create_engine(pg_url)
-        visit = db.core_table(NhsaVisit)
-        results: list[dict[str, Any]] = [{}, {}]
-        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, copy())) for i in range(2)]
-        with engine.connect() as holder:
-            holder.execute(select(visit.c.id).where(visit.c.id == mdtrt_id).with_for_update())
-            for n, thread in enumerate(threads, 1):
-                thread.start()
-                _wait_for_lock_waiters(engine, n)
-            holder.commit()
-        for thread in threads:
-            thread.join()
-        engine.dispose()
+        results = queued(pg_url, mdtrt_id, copy, copy)
         assert results[0]["infcode"] == 0, results[0]
         assert results[1] == results[0]
         if infno == "2304":
             assert ledger_state(pg_url)["active"] == 3  # settled once, by the route's three schemes
+
+
+def test_an_upload_queued_behind_a_visits_first_upload_sees_its_lines(pg_url: str) -> None:
+    """A visit's first upload reads no lines when the lock says it has none; an upload that waited
+    for the lock behind that first upload began before it committed, so it reads the lines: its
+    refund of the first upload's line is taken, not refused as the refund of a line not there."""
+    from app.main import app
+
+    with TestClient(app) as client:
+        his = setup_bill_3(client)
+        mdtrt_id = open_visit(his)
+        first = call(his, "2301", {"feedetail": [line(mdtrt_id, "1", 1, 3)]})
+        refund = {**line(mdtrt_id, "2", 1, -1), "init_feedetl_sn": "1"}
+        second = call(his, "2301", {"feedetail": [refund]})
+        results = queued(pg_url, mdtrt_id, first, second)
+    assert [r["infcode"] for r in results] == [0, 0], results
+    with create_engine(pg_url).connect() as conn:
+        fee_line = db.core_table(NhsaFeeLine)
+        sent = conn.execute(select(fee_line.c.feedetl_sn).where(fee_line.c.visit_id == mdtrt_id)).scalars()
+        assert sorted(sent) == ["1", "2"]
 
 
 def test_a_bill_that_differs_from_its_lines_is_reported(db_url: str) -> None:
