@@ -301,3 +301,34 @@ def test_a_workers_cpu_is_read_per_thread_in_nanoseconds() -> None:
     other.join()
     assert main >= before_main
     assert (total - before_total) - (main - before_main) > 10_000_000  # the other thread's 3M additions
+
+
+def test_rounds_report_each_checkouts_median_range_ratio_and_cpu(tmp_path: Path) -> None:
+    """The median of a checkout's rounds, their range, its ratio to the first checkout's median,
+    and its CPU per claim over all its rounds, in its own row."""
+    from bench.claims import Checkout
+    from bench.claims_rounds import Side, report
+    from bench.server import Server
+
+    def side(label: str, rates: list[float], cpu_s: float, claims_done: int) -> Side:
+        code = Checkout(tmp_path, label, "python")
+        s = Side(code, Server("app.main:app", tmp_path, {}), "token")
+        s.rates[32] = rates
+        s.cpu_s[32] = cpu_s
+        s.claims[32] = claims_done
+        return s
+
+    table = report(
+        [side("before", [300, 280, 320], 4.0, 1000), side("after", [390, 420, 360], 3.0, 1000)],
+        [32],
+        "PostgreSQL",
+        3,
+        4,
+    )
+    rows = {
+        line.split(" | ")[0].strip("| "): line
+        for line in table.splitlines()
+        if line.startswith("| before") or line.startswith("| after")
+    }
+    assert rows["before"] == "| before | **300** (280-320, 1.00x) | 4.00 |"
+    assert rows["after"] == "| after | **390** (360-420, 1.30x) | 3.00 |"
