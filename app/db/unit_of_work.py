@@ -7,8 +7,8 @@ another transaction (a retried attempt gets a new one):
 - its connection, on which it began (the hot path's statements go on it directly), and an ORM
   session on that same connection, made only for the writers that use the ORM (the reference
   data's, the hospitals', the clients' and the users' writes, the desk's): a session's own
-  transaction bookkeeping cost a message of the national interface about a tenth of a millisecond
-  it had no use for (``docs/decisions/0021-a-transaction-is-its-connection.md``);
+  transaction bookkeeping cost each message of the national interface 0.2-0.3 ms it had no use
+  for (``docs/decisions/0021-a-transaction-is-its-connection.md``);
 - the deferred writes (:meth:`UnitOfWork.defer_insert`, :meth:`UnitOfWork.defer_update`): rows
   nothing in the transaction reads back (the idempotency record, the audit record, a visit's row
   as a message leaves it), sent together just before the commit;

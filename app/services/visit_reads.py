@@ -1,7 +1,7 @@
 """What a message on a visit reads with the visit (``nhsa.md``): 2301 and 2304 read the visit's
 route (with its first schemes), hospital and member, and whether it has lines, in the statement
-that locks the visit (:func:`locked_visit_with`), 2401 reads the route, member and hospital in one statement
-(:func:`admitting`); each read refuses where a read of its own would have
+that locks the visit (:func:`locked_visit_with`), 2401 reads the route, member and hospital in one
+statement (:func:`admitting`); each read refuses where a read of its own would have
 (docs/decisions/0018-a-visits-last-writes-are-deferred.md)."""
 
 from __future__ import annotations
