@@ -22,8 +22,7 @@ import argparse
 import os
 import statistics
 import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,12 +35,12 @@ from bench.claims import (
     claim_fill,
     claim_template,
     copy_members,
-    run_app,
     settle_database,
 )
-from bench.common import NRCMS, member_body, scratch_postgres
+from bench.common import NRCMS, member_body
 from bench.http_load import ADMIN, Generators, closed_loop, create_hospital_client, generators, load_reference_over_http
 from bench.server import Server
+from bench.visit_cpu import database
 
 #: Claims set aside per checkout for each round at each concurrency (more than a round can answer).
 PER_ROUND = 3000
@@ -58,19 +57,6 @@ class Side:
     rates: dict[int, list[float]] = field(default_factory=dict)
     cpu_s: dict[int, float] = field(default_factory=dict)
     claims: dict[int, int] = field(default_factory=dict)
-
-
-@contextmanager
-def database(code: Checkout, sqlite: bool, name: str) -> Iterator[str]:
-    """A fresh database migrated by ``code``'s own migrations."""
-    if sqlite:
-        with tempfile.TemporaryDirectory(prefix="settle-claims-rounds-") as folder:
-            url = f"sqlite:///{Path(folder) / 'settle.db'}"
-            run_app(code, url, "migrate")
-            yield url
-        return
-    with scratch_postgres(name, migrate=lambda url: run_app(code, url, "migrate")) as url:
-        yield url
 
 
 def serve(stack: ExitStack, code: Checkout, url: str, id_numbers: list[str]) -> Side:
