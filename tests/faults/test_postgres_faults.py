@@ -87,15 +87,19 @@ CLIENTS = 32
 WARMUP = 250
 #: Answers other than 503 after the database is back before a phase ends.
 AFTER = 150
-SIGKILL_DOWN_S = 1.0
+#: After the database is back, requests that started this much later must not get a 503;
+#: the first ``GRACE_S`` of an outage may still see the dying server answer.
+GRACE_S = 0.5
+#: An outage is judged between ``GRACE_S`` after its start and ``GRACE_S`` before its end: the
+#: postmaster stays dead long enough for that window to hold several rounds of the probe even
+#: when the restart is quick (with 1 s the window was the restart's time alone, and a CI run's
+#: probe saw nothing in it).
+SIGKILL_DOWN_S = 2 * GRACE_S + 2.0
 STOP_S = 10.0
 #: A client's pause after a 503 (Retry-After says 2 s; a shorter pause keeps the pressure on).
 CLIENT_PAUSE_S = 0.25
 #: No answer may take longer: the pool timeout (a refused connection fails in milliseconds).
 BOUND_S = float(POOL_TIMEOUT_S)
-#: After the database is back, requests that started this much later must not get a 503.
-GRACE_S = 0.5
-#: The first ``GRACE_S`` of an outage may still see the dying server answer.
 PROBE_EVERY_S = 0.1
 #: Writes refused with 503 ``unavailable`` resent per phase (the others are checked unwritten).
 RESEND_REFUSED = 40
