@@ -380,3 +380,27 @@ def test_insert_many_writes_each_value_as_sqlalchemy_writes_it(db_url: str) -> N
         insert_many(conn, BILL, [bill_row("b5", "N5"), bill_row("b1", "N1")])
     with engine.connect() as conn:
         assert execute_one(conn, BY_ID, {"id": "b5"}) is None  # rolled back with the failure
+
+
+def test_insert_many_compiles_its_statement_once_per_table(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled statements are kept by statement object: an upload's insert is the same object
+    every time, so a second and third upload compile nothing."""
+    import app.db.direct as direct_module
+
+    engine = get_engine()
+    with engine.begin() as conn:
+        direct_module.insert_many(conn, BILL, [bill_row("b1", "N1")])
+    compiled: list[object] = []
+    real = direct_module._compile
+
+    def counting(conn: Any, statement: Any, keys: Any) -> Any:
+        compiled.append(statement)
+        return real(conn, statement, keys)
+
+    monkeypatch.setattr(direct_module, "_compile", counting)
+    with engine.begin() as conn:
+        direct_module.insert_many(conn, BILL, [bill_row("b2", "N2"), bill_row("b3", "N3")])
+        direct_module.insert_many(conn, BILL, [bill_row("b4", "N4")])
+    assert compiled == []
+    with engine.connect() as conn:
+        assert [execute_one(conn, BY_ID, {"id": b}).bill_no for b in ("b2", "b3", "b4")] == ["N2", "N3", "N4"]

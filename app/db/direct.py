@@ -58,7 +58,7 @@ from sqlalchemy.engine.interfaces import ExecutionContext
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.dml import ValuesBase
+from sqlalchemy.sql.dml import Insert, ValuesBase
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.selectable import ReturnsRows
 
@@ -323,7 +323,7 @@ def insert_many(on: Session | Connection, table: Table, rows: Sequence[Mapping[s
         return
     conn = connection_of(on) if isinstance(on, Session) else on
     if conn.dialect.name != "postgresql":
-        execute_many(conn, insert(table), rows)
+        execute_many(conn, _insert_of(table), rows)
         return
     statement, processors = _recordset_insert(table, tuple(rows[0]), conn.dialect)
     converted = [dict(row) for row in rows] if processors else rows
@@ -333,6 +333,13 @@ def insert_many(on: Session | Connection, table: Table, rows: Sequence[Mapping[s
             if value is not None:
                 row[name] = processor(value)  # type: ignore[index]  # the copies made above
     execute(conn, statement, {"rows": orjson.dumps(converted, default=_exact).decode()})
+
+
+@cache
+def _insert_of(table: Table) -> Insert:
+    """One ``INSERT`` statement per table: the compiled statements are kept by the statement
+    object, so a statement made per call would be compiled at every call."""
+    return insert(table)
 
 
 @cache
