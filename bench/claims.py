@@ -36,7 +36,8 @@ and each starts once the server under test is idle (its CPU use below a tenth of
   5. **visit** (``--no-visit`` to leave it out): the sample's routes and tiers loaded, the server
      restarted, then at 2 concurrent the server's CPU per claim of bill 3's forty lines under
      NRCMS-511623 and its two tiers, and per visit of the same lines through the national
-     platform's interface (2401, one 2301, 2402, 2304), and their ratio (:mod:`bench.visit`).
+     platform's interface (2401, one 2301, 2402, 2304), and their ratio, the phase's and each
+     round's (:mod:`bench.visit`).
 
 The echo app (same uvicorn setup) runs once, for the ceiling of the stack.
 """
@@ -894,8 +895,9 @@ VISIT_HOW_TO_READ = (
     " under the route of 511623/390 (the same three schemes). Every claim and every visit is a different "
     "patient's first of the year (members copied from the sample's), so no cap or accumulator makes one "
     "differ from another. Server CPU as above (the uvicorn processes', from /proc, over the measured "
-    "window): per claim and per whole visit of four messages. The issue's target: visit / claim at most "
-    "2."
+    "window): per claim and per whole visit of four messages, over the rounds; in brackets each round's "
+    "own ratio (its claims' window against its visits'), how far one window's figure strays. The "
+    "issue's target: visit / claim at most 2."
 )
 
 
@@ -908,7 +910,10 @@ def _visit_cpu(run: BackendRun, side: str) -> str:
 
 def _visit_ratio(run: BackendRun) -> str:
     ratio = run.visit.ratio if run.visit is not None else None
-    return "-" if ratio is None else f"{ratio:.2f}x"
+    if ratio is None:
+        return "-"
+    rounds = run.visit.round_ratios
+    return f"{ratio:.2f}x" + (f" (rounds: {', '.join(f'{r:.2f}' for r in rounds)})" if rounds else "")
 
 
 def _visit_p50(run: BackendRun) -> str:

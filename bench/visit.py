@@ -218,6 +218,9 @@ class VisitFigures:
     ran_out: list[str] = field(default_factory=list)
     #: Settlements the phase added to the database, by scheme (claims' and visits' together).
     settled: dict[str, int] = field(default_factory=dict)
+    #: Each round's visit / claim, its claims' window and its visits' alone: how far one round's
+    #: figure strays from the phase's (the machine's speed drifts within a run).
+    round_ratios: list[float] = field(default_factory=list)
 
     @property
     def ratio(self) -> float | None:
@@ -275,27 +278,31 @@ def run_visit_phase(
             visit(len(visitors) - 1 - n, 0)
         claims, visits = len(claimers) - WARM, len(visitors) - WARM
         claimed, visited = Driven(), Driven()
+        round_ratios: list[float] = []
         for _ in range(rounds):
             wait_idle()
-            part = drive(
+            claims_part = drive(
                 lambda u, c: claim(claimed.done + claimed.failed + u, c),
                 claims - claimed.done - claimed.failed,
                 clients=clients,
                 seconds=seconds / rounds,
                 cpu=cpu,
             )
-            claimed.add(part)
+            claimed.add(claims_part)
             wait_idle()
-            part = drive(
+            visits_part = drive(
                 lambda u, c: visit(visited.done + visited.failed + u, c),
                 visits - visited.done - visited.failed,
                 clients=clients,
                 seconds=seconds / rounds,
                 cpu=cpu,
             )
-            visited.add(part)
+            visited.add(visits_part)
+            ratio = VisitFigures(claims_part, visits_part, clients).ratio
+            if ratio is not None:
+                round_ratios.append(ratio)
     finally:
         for s in sessions:
             s.close()
     ran_out = [k for k, d, n in (("claims", claimed, claims), ("visits", visited, visits)) if d.done + d.failed >= n]
-    return VisitFigures(claimed, visited, clients, ran_out)
+    return VisitFigures(claimed, visited, clients, ran_out, round_ratios=round_ratios)

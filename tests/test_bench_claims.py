@@ -235,7 +235,8 @@ def _backend_with_visit(claim_cpu: float, visit_cpu: float) -> claims.BackendRun
     run = claims.BackendRun("sqlite")
     claimed = visit.Driven(done=100, server_cpu_s=claim_cpu, times=[0.02] * 100)
     visited = visit.Driven(done=50, failed=1, server_cpu_s=visit_cpu, times=[0.05] * 50)
-    run.visit = visit.VisitFigures(claimed, visited, 2, settled={"MA-511623": 160, "NRCMS-511623": 160})
+    settled = {"MA-511623": 160, "NRCMS-511623": 160}
+    run.visit = visit.VisitFigures(claimed, visited, 2, settled=settled, round_ratios=[1.7, 1.95, 1.8])
     return run
 
 
@@ -258,7 +259,7 @@ def test_the_report_puts_the_visit_beside_the_same_claim(tmp_path: Path) -> None
     assert "| SQLite: **server CPU ms per claim** (`POST /v1/claims`, claims measured) | 10.00 (100) |" in lines
     visit_row = "| SQLite: **server CPU ms per visit** (2401, one 2301, 2402, 2304; visits measured) | 18.00 (50) |"
     assert visit_row in lines
-    assert "| SQLite: **visit / claim**, server CPU | 1.80x |" in lines
+    assert "| SQLite: **visit / claim**, server CPU | 1.80x (rounds: 1.70, 1.95, 1.80) |" in lines
     assert "| SQLite: p50 ms of a claim / of a whole visit | 20.0 / 50.0 |" in lines
     assert "| SQLite: failed claims / visits | 0 / 1 |" in lines
     assert (
